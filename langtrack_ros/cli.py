@@ -1,0 +1,47 @@
+"""The ``langtrack`` command. Each subcommand lives in ``langtrack_ros/commands/<name>.py``.
+
+A command module defines ``register(subparsers)`` that adds its parser and sets ``func``;
+heavy imports (torch, cv2) happen inside ``func`` so ``langtrack --help`` stays fast.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+COMMANDS = ["demo", "track", "eval", "synth", "train", "ablation", "export", "bench", "replay", "dds"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="langtrack", description="Language-only visual tracking (MVLM) tools")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"langtrack_ros.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"langtrack_ros.commands.{name}":
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except (FileNotFoundError, ValueError) as exc:
+        logging.getLogger("langtrack").error("%s", exc)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

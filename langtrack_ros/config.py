@@ -1,0 +1,83 @@
+"""Typed configs loaded from YAML: dataclasses, validated, unknown keys rejected.
+
+The YAML files in ``config/`` are the single source of truth for defaults. Files meant for ROS
+nodes use the ``<node>: {ros__parameters: {...}}`` form; :func:`load_section` accepts both that
+form and a plain mapping, so the CLI and the nodes read the very same file.
+"""
+from __future__ import annotations
+
+import dataclasses
+import typing
+from pathlib import Path
+from typing import Any, Mapping, TypeVar
+
+import yaml
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A config file or mapping does not match the dataclass it should fill."""
+
+
+def read_yaml(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping, got {type(data).__name__}")
+    return data
+
+
+def ros_parameters(data: Mapping, node: str | None = None) -> dict:
+    """Unwrap ``{node: {ros__parameters: {...}}}`` (or ``/**``); a plain mapping passes through."""
+    for key in ([node] if node else []) + ["/**"] + list(data):
+        section = data.get(key)
+        if isinstance(section, Mapping) and "ros__parameters" in section:
+            return dict(section["ros__parameters"])
+    return dict(data)
+
+
+def load_section(path: str | Path, node: str | None = None) -> dict:
+    return ros_parameters(read_yaml(path), node)
+
+
+def from_dict(cls: type[T], data: Mapping[str, Any] | None, where: str = "") -> T:
+    """Build dataclass ``cls`` from ``data``; nested dataclasses recurse; unknown keys raise."""
+    data = dict(data or {})
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"{where or cls.__name__}: unknown key(s) {unknown}; allowed: {sorted(names)}")
+    kwargs = {}
+    for name, value in data.items():
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint) and isinstance(value, Mapping):
+            value = from_dict(hint, value, f"{where or cls.__name__}.{name}")
+        elif hint in (float,) and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        elif hint in (tuple, typing.Tuple) or typing.get_origin(hint) is tuple:
+            value = tuple(value)
+        kwargs[name] = value
+    return cls(**kwargs)
+
+
+def to_dict(obj) -> dict:
+    return dataclasses.asdict(obj)
+
+
+def diff_keys(expected: Mapping, actual: Mapping, prefix: str = "") -> list[str]:
+    """Keys whose values differ between two nested mappings (used to explain config mismatches)."""
+    out = []
+    for key in sorted(set(expected) | set(actual)):
+        a, b = expected.get(key, "<missing>"), actual.get(key, "<missing>")
+        if isinstance(a, Mapping) and isinstance(b, Mapping):
+            out += diff_keys(a, b, f"{prefix}{key}.")
+        elif a != b and not (isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)) and list(a) == list(b)):
+            out.append(f"{prefix}{key}: {a!r} != {b!r}")
+    return out
