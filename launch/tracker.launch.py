@@ -1,0 +1,59 @@
+"""Start the language-described target tracker.
+
+    ros2 launch langtrack_ros tracker.launch.py image_topic:=/camera/image_raw query:="the red cup"
+
+Every default lives in config/tracker.yaml; an argument left empty keeps the YAML value.
+use_lifecycle:=true leaves the node unconfigured for a lifecycle manager to drive; otherwise it
+configures and activates itself at start.
+"""
+import os
+
+from ament_index_python.packages import get_package_share_directory
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import LifecycleNode, Node
+
+PACKAGE = "langtrack_ros"
+NODE_NAME = "langtrack_tracker"
+
+
+ARGUMENTS = [  # name, default ("" keeps the config value), description
+    ("image_topic", "/camera/image_raw", "sensor_msgs/Image topic; <topic>/compressed carries CompressedImage"),
+    ("query_topic", "query", "std_msgs/String topic with the target sentence"),
+    ("query", "", "initial sentence; empty keeps initial_query from the config"),
+    ("namespace", "", "namespace of the node and its topics"),
+    ("backend", "", "auto | tensorrt | onnxruntime | torch; empty keeps the config"),
+    ("model_path", "", "model or engine file; empty keeps the config"),
+    ("use_lifecycle", "false", "true: stay unconfigured and wait for a lifecycle manager"),
+    ("log_level", "info", "node log level"),
+]
+
+
+def _arguments():
+    config = os.path.join(get_package_share_directory(PACKAGE), "config", "tracker.yaml")
+    declared = [DeclareLaunchArgument(n, default_value=d, description=text) for n, d, text in ARGUMENTS]
+    return declared + [DeclareLaunchArgument("config", default_value=config, description="parameter file")]
+
+
+def _node(context):
+    arg = lambda name: LaunchConfiguration(name).perform(context)  # noqa: E731
+    renamed = {"initial_query": "query", "backend": "backend", "model_path": "model_path"}
+    overrides = {key: arg(name) for key, name in renamed.items() if arg(name)}
+    managed = arg("use_lifecycle").lower() in ("1", "true", "yes")
+    image = arg("image_topic")
+    options = dict(
+        package=PACKAGE,
+        executable="tracker_node",
+        name=NODE_NAME,
+        namespace=arg("namespace"),
+        parameters=[arg("config"), {**overrides, "autostart": not managed}],
+        remappings=[("image", image), ("image/compressed", image + "/compressed"), ("query", arg("query_topic"))],
+        arguments=["--ros-args", "--log-level", arg("log_level")],
+        output="screen",
+    )
+    return [LifecycleNode(**options) if managed else Node(**options)]
+
+
+def generate_launch_description():
+    return LaunchDescription(_arguments() + [OpaqueFunction(function=_node)])

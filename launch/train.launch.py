@@ -1,0 +1,36 @@
+"""Run an offline training job as a node that publishes langtrack_msgs/TrainingProgress.
+
+    ros2 launch langtrack_ros train.launch.py config:=/path/to/train.yaml
+
+The job itself is the same as ``langtrack train --config ...``; a killed job resumes from its
+last checkpoint when started again with the same output folder.
+"""
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument, EmitEvent, RegisterEventHandler
+from launch.event_handlers import OnProcessExit
+from launch.events import Shutdown
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import Node
+
+
+def generate_launch_description():
+    trainer = Node(
+        package="langtrack_ros",
+        executable="trainer_node",
+        name="langtrack_trainer",
+        namespace=LaunchConfiguration("namespace"),
+        parameters=[{
+            "config": LaunchConfiguration("config"),
+            "progress_period": LaunchConfiguration("progress_period"),
+        }],
+        output="screen",
+    )
+    return LaunchDescription([
+        DeclareLaunchArgument("config", description="training YAML config (required)"),
+        DeclareLaunchArgument("namespace", default_value=""),
+        DeclareLaunchArgument("progress_period", default_value="1.0", description="seconds between progress messages"),
+        trainer,
+        RegisterEventHandler(OnProcessExit(
+            target_action=trainer, on_exit=[EmitEvent(event=Shutdown(reason="training finished"))],
+        )),
+    ])
