@@ -1,0 +1,99 @@
+"""LaSOT loader, also used for LangTrack-Synth exports (same layout plus ``query_switches.txt``).
+
+Layout: ``<root>/<class>/<class>-<id>/img/00000001.jpg``, ``groundtruth.txt`` (x,y,w,h),
+``full_occlusion.txt`` and ``out_of_view.txt`` (one comma-separated line of 0/1), ``nlp.txt``.
+Visible = not fully occluded, not out of view, and a real box (LaSOT writes 0,0,0,0 otherwise).
+``query_switches.txt`` (our extension): one ``<1-based frame>,<sentence>`` line per switch.
+An optional ``<root>/testing_set.txt`` (one sequence name a line) defines the test split.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from langtrack_ros.data.loaders.common import (
+    check_count, read_sentence, require_dir, select, sorted_frames, valid_boxes,
+)
+from langtrack_ros.data.sequence import DatasetError, QuerySwitch, Sequence, parse_boxes, parse_flags
+
+SPLIT_FILE = "testing_set.txt"
+
+
+def load_lasot(root: str | Path, split: str | None = None, sequences: list[str] | None = None,
+               dataset: str = "lasot") -> list[Sequence]:
+    root = require_dir(Path(root), "LaSOT root")
+    folders = _sequence_folders(root)
+    names = _split_names(root, split, folders)
+    return [load_lasot_sequence(folders[n], dataset) for n in select(names, sequences, root)]
+
+
+def load_lasot_sequence(folder: Path, dataset: str = "lasot") -> Sequence:
+    frames = sorted_frames(folder / "img")
+    n = len(frames)
+    boxes = parse_boxes(folder / "groundtruth.txt")
+    check_count(folder / "groundtruth.txt", len(boxes), n)
+    occluded = _flags(folder / "full_occlusion.txt", n)
+    out_of_view = _flags(folder / "out_of_view.txt", n)
+    return Sequence(
+        name=folder.name,
+        frames=frames,
+        boxes=boxes,
+        visible=~occluded & ~out_of_view & valid_boxes(boxes),
+        sentence=read_sentence(folder / "nlp.txt"),
+        switches=parse_switches(folder / "query_switches.txt", n),
+        dataset=dataset,
+    )
+
+
+def parse_switches(path: Path, n_frames: int) -> list[QuerySwitch]:
+    """Read ``<1-based frame>,<sentence>`` lines (split on the first comma); absent file = none."""
+    if not path.is_file():
+        return []
+    switches = []
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        frame, sep, sentence = line.partition(",")
+        if not sep or not frame.strip().isdigit() or not sentence.strip():
+            raise DatasetError(f"{path}:{lineno}: expected '<frame>,<sentence>', got {line!r}")
+        index = int(frame) - 1
+        if not 0 < index < n_frames:
+            raise DatasetError(f"{path}:{lineno}: switch frame {index + 1} outside 2..{n_frames}")
+        switches.append(QuerySwitch(index, sentence.strip()))
+    return switches
+
+
+def _flags(path: Path, n: int):
+    flags = parse_flags(path)
+    check_count(path, len(flags), n, "flags")
+    return flags
+
+
+def _sequence_folders(root: Path) -> dict[str, Path]:
+    """``name -> folder`` for every ``<class>/<seq>/`` that has an ``img`` folder."""
+    found = {}
+    for cls in sorted(p for p in root.iterdir() if p.is_dir()):
+        for seq in sorted(p for p in cls.iterdir() if p.is_dir() and (p / "img").is_dir()):
+            if seq.name in found:
+                raise DatasetError(f"sequence name {seq.name!r} appears twice: {found[seq.name]} and {seq}")
+            found[seq.name] = seq
+    if not found:
+        raise DatasetError(f"no LaSOT sequences (<class>/<seq>/img/) under {root}")
+    return found
+
+
+def _split_names(root: Path, split: str | None, folders: dict[str, Path]) -> list[str]:
+    """All sequences, or the test / train part given by ``testing_set.txt``."""
+    if split is None:
+        return list(folders)
+    path = root / SPLIT_FILE
+    if split not in ("train", "test"):
+        raise DatasetError(f"LaSOT split must be 'train' or 'test', got {split!r}")
+    if not path.is_file():
+        raise DatasetError(f"split {split!r} asked for but {path} is missing")
+    listed = [ln.strip() for ln in path.read_text().splitlines() if ln.strip()]
+    unknown = [n for n in listed if n not in folders]
+    if unknown:
+        raise DatasetError(f"{path}: sequences {unknown[:5]} not found under {root}")
+    if split == "test":
+        return listed
+    return [n for n in folders if n not in set(listed)]
