@@ -1,0 +1,252 @@
+"""Model files and resumable training state, with no pickle anywhere.
+
+- A model file is one safetensors file whose metadata holds ``langtrack_format``, the
+  MVLMConfig as JSON and a JSON training summary. Loading checks all three and says exactly
+  what does not match (missing file, unreadable bytes, config keys, tensor names/shapes).
+- A training checkpoint is a folder ``<run_dir>/checkpoints/step_XXXXXXXX/`` holding
+  ``model.safetensors`` (weights), ``optimizer.safetensors`` (optimizer and torch RNG tensors)
+  and ``state.json`` (step, optimizer scalars, python/numpy RNG states, metrics). The folder
+  is written under a temporary name in the same parent and renamed with ``os.replace``, so a
+  crash mid-write never leaves a checkpoint that looks complete.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import random
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save_file
+
+FORMAT = "mvlm-1"
+CHECKPOINT_DIR = "checkpoints"
+STEP_PREFIX = "step_"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint exists but cannot be used; the message names the file and what is wrong."""
+
+
+def _plain_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """state_dict as independent contiguous CPU tensors (safetensors refuses shared storage)."""
+    return {k: v.detach().cpu().contiguous().clone() for k, v in module.state_dict().items()}
+
+
+def _atomic_save_file(tensors: dict, path: Path, metadata: dict[str, str] | None = None) -> None:
+    """Write a safetensors file next to ``path`` under a temporary name, then rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=metadata)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_model(model: torch.nn.Module, cfg, path: str | Path, train_info: dict | None = None) -> Path:
+    """Write the weights + config (+ training summary) as one safetensors file, atomically."""
+    path = Path(path)
+    metadata = {
+        "langtrack_format": FORMAT,
+        "config": json.dumps(dataclasses.asdict(cfg), sort_keys=True),
+        "train": json.dumps(train_info or {}, sort_keys=True, default=str),
+    }
+    _atomic_save_file(_plain_state(model), path, metadata)
+    return path
+
+
+def read_model_file(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Tensors and metadata of a model file; errors name the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"model checkpoint not found: {path}")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path}: not a readable safetensors checkpoint ({exc})") from exc
+    if metadata.get("langtrack_format") != FORMAT:
+        raise CheckpointError(f"{path}: langtrack_format is {metadata.get('langtrack_format')!r}, expected {FORMAT!r}")
+    return tensors, metadata
+
+
+def model_config_from_metadata(path: Path, metadata: dict[str, str]):
+    """MVLMConfig from the file's metadata; keys that do not match the code's fields are listed."""
+    from langtrack_ros.tracking.network import MVLMConfig
+
+    try:
+        data = json.loads(metadata.get("config", ""))
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{path}: config metadata is not valid JSON ({exc})") from exc
+    fields = {f.name for f in dataclasses.fields(MVLMConfig)}
+    unknown, missing = sorted(set(data) - fields), sorted(fields - set(data))
+    if unknown or missing:
+        raise CheckpointError(f"{path}: checkpoint config does not match MVLMConfig: "
+                              f"unknown keys {unknown}, missing keys {missing}")
+    try:
+        return MVLMConfig(**data)
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: invalid MVLMConfig in checkpoint: {exc}") from exc
+
+
+def load_state_checked(model: torch.nn.Module, tensors: dict[str, torch.Tensor], path: Path) -> None:
+    """load_state_dict(strict) with a message listing missing, unexpected and mis-shaped tensors."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    shapes = [f"{k}: file {tuple(tensors[k].shape)} vs model {tuple(expected[k].shape)}"
+              for k in sorted(set(expected) & set(tensors)) if tensors[k].shape != expected[k].shape]
+    if missing or unexpected or shapes:
+        raise CheckpointError(f"{path}: tensors do not match the model: missing {missing}, "
+                              f"unexpected {unexpected}, shape mismatches {shapes}")
+    model.load_state_dict(tensors, strict=True)
+
+
+def load_model(path: str | Path, map_location: str | torch.device = "cpu"):
+    """Build an MVLM from a model file (never unpickles). Returns it in eval mode."""
+    from langtrack_ros.tracking.network import MVLM
+
+    path = Path(path)
+    tensors, metadata = read_model_file(path)
+    model = MVLM(model_config_from_metadata(path, metadata), pretrained_tokenizer=False)
+    load_state_checked(model, tensors, path)
+    return model.to(map_location).eval()
+
+
+def model_train_info(path: str | Path) -> dict:
+    """The JSON training summary stored in a model file (for model cards)."""
+    _, metadata = read_model_file(path)
+    return json.loads(metadata.get("train") or "{}")
+
+
+# ----------------------------------------------------------------------------- training state
+
+def rng_states() -> tuple[dict, dict[str, torch.Tensor]]:
+    """python/numpy RNG states as JSON-able values; torch's RNG state as a uint8 tensor."""
+    version, internal, gauss = random.getstate()
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    json_part = {"python": [version, list(internal), gauss],
+                 "numpy": [name, keys.tolist(), int(pos), int(has_gauss), float(cached)]}
+    return json_part, {"rng.torch": torch.get_rng_state()}
+
+
+def set_rng_states(json_part: dict, tensors: dict[str, torch.Tensor]) -> None:
+    version, internal, gauss = json_part["python"]
+    random.setstate((version, tuple(internal), gauss))
+    name, keys, pos, has_gauss, cached = json_part["numpy"]
+    np.random.set_state((name, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(tensors["rng.torch"])
+
+
+def _split_optimizer_state(state: dict) -> tuple[dict, dict[str, torch.Tensor]]:
+    """optimizer.state_dict() -> (JSON scalars, flat tensors named ``optim.<param>.<name>``)."""
+    tensors, scalars = {}, {}
+    for pid, pstate in state["state"].items():
+        for name, value in pstate.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"optim.{pid}.{name}"] = value.detach().cpu().contiguous().clone()
+            else:
+                scalars.setdefault(str(pid), {})[name] = value
+    return {"param_groups": state["param_groups"], "scalars": scalars}, tensors
+
+
+def _join_optimizer_state(json_part: dict, tensors: dict[str, torch.Tensor]) -> dict:
+    state: dict[int, dict] = {}
+    for key, value in tensors.items():
+        if key.startswith("optim."):
+            _, pid, name = key.split(".", 2)
+            state.setdefault(int(pid), {})[name] = value
+    for pid, values in json_part["scalars"].items():
+        state.setdefault(int(pid), {}).update(values)
+    groups = [dict(g, betas=tuple(g["betas"])) if "betas" in g else dict(g) for g in json_part["param_groups"]]
+    return {"state": state, "param_groups": groups}
+
+
+def checkpoint_dir(run_dir: str | Path, step: int) -> Path:
+    return Path(run_dir) / CHECKPOINT_DIR / f"{STEP_PREFIX}{step:08d}"
+
+
+def list_checkpoints(run_dir: str | Path) -> list[tuple[int, Path]]:
+    """Complete checkpoints (step, folder), oldest first; temporary folders are ignored."""
+    root = Path(run_dir) / CHECKPOINT_DIR
+    if not root.is_dir():
+        return []
+    out = []
+    for p in root.iterdir():
+        digits = p.name[len(STEP_PREFIX):]
+        if p.is_dir() and p.name.startswith(STEP_PREFIX) and digits.isdigit():
+            out.append((int(digits), p))
+    return sorted(out)
+
+
+def save_training_state(run_dir: str | Path, step: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                        extra: dict | None = None, keep: int = 3) -> Path:
+    """Write checkpoint ``step`` atomically (temp folder + os.replace); keep the newest ``keep``.
+
+    ``extra`` is JSON-able scalar state (metrics, counters); RNG states are captured here.
+    """
+    final = checkpoint_dir(run_dir, step)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    try:
+        rng_json, rng_tensors = rng_states()
+        optim_json, optim_tensors = _split_optimizer_state(optimizer.state_dict())
+        save_file(_plain_state(model), str(tmp / "model.safetensors"))
+        save_file({**optim_tensors, **rng_tensors}, str(tmp / "optimizer.safetensors"))
+        state = {"step": int(step), "optimizer": optim_json, "rng": rng_json, "extra": extra or {}}
+        (tmp / "state.json").write_text(json.dumps(state))
+        _replace_dir(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    for _, old in list_checkpoints(run_dir)[:-keep] if keep > 0 else []:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def _replace_dir(src: Path, dst: Path) -> None:
+    """Rename ``src`` to ``dst``; an existing ``dst`` (same step saved twice) is swapped out first."""
+    if dst.exists():
+        trash = dst.with_name(f".{dst.name}.old")
+        shutil.rmtree(trash, ignore_errors=True)
+        os.replace(dst, trash)
+        os.replace(src, dst)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        os.replace(src, dst)
+
+
+def load_training_state(folder: str | Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict:
+    """Restore weights, optimizer and RNG states from a checkpoint folder; returns the state JSON."""
+    folder = Path(folder)
+    files = [folder / "model.safetensors", folder / "optimizer.safetensors", folder / "state.json"]
+    for f in files:
+        if not f.is_file():
+            raise FileNotFoundError(f"training checkpoint incomplete: missing {f}")
+    try:
+        weights = load_file(str(files[0]))
+        optim_tensors = load_file(str(files[1]))
+        state = json.loads(files[2].read_text())
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{folder}: unreadable training checkpoint ({exc})") from exc
+    load_state_checked(model, weights, files[0])
+    try:
+        optimizer.load_state_dict(_join_optimizer_state(state["optimizer"], optim_tensors))
+        set_rng_states(state["rng"], optim_tensors)
+    except (KeyError, ValueError, TypeError, RuntimeError) as exc:
+        raise CheckpointError(f"{folder}: optimizer/RNG state does not fit this run ({exc})") from exc
+    return state
+
+
+def latest_checkpoint(run_dir: str | Path) -> Path | None:
+    found = list_checkpoints(run_dir)
+    return found[-1][1] if found else None

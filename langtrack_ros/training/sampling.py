@@ -1,0 +1,319 @@
+"""Training samples for MVLM: ROI crops, letterboxed whole frames and negatives, from any Sequence.
+
+Why three kinds (MVLM.md, "reference defect to fix"): the reference trained on target-centred
+crops only but searches whole images in global mode. We train on what the tracker will see:
+ROI crops (factor 4, centre and scale jitter), whole frames letterboxed exactly as the tracker
+letterboxes them, and negatives where the described target is absent (the score map must stay
+low so the gate can say "lost").
+
+Determinism: sample ``index`` is a pure function of ``(seed, index)`` (its own
+``np.random.default_rng([seed, index])``), and step ``k`` uses indices ``k*B .. k*B+B-1``, so a
+resumed run sees exactly the data an uninterrupted run would have seen, with any worker count.
+"""
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+
+from langtrack_ros.config import ConfigError
+from langtrack_ros.data.sequence import Sequence
+from langtrack_ros.tracking.geometry import letterbox, roi_crop
+
+
+@dataclass
+class SamplingConfig:
+    """How one training sample is cut from a frame (values come from config/train_mvlm.yaml)."""
+
+    search_size: int = 160
+    p_roi: float = 0.5  # kinds: ROI crop / whole frame / negative (normalised to sum 1)
+    p_whole: float = 0.3
+    p_negative: float = 0.2
+    p_negative_absent: float = 0.5  # negatives: absent-target frame vs sentence for an absent object
+    roi_factor: float = 4.0
+    center_jitter: float = 2.0  # max centre shift = center_jitter * sqrt(w*h) / 2 (target stays within
+    scale_jitter: float = 0.25  # center_jitter / (2 * roi_factor) of the patch centre)
+    p_flip: float = 0.5  # horizontal flip; swaps "left" and "right" in the sentence
+    brightness: float = 0.2  # brightness/contrast only: hue carries colour words and must not change
+    contrast: float = 0.2
+    max_attempts: int = 20  # draws of another sequence when the chosen one cannot give the kind
+
+
+@dataclass
+class SourceConfig:
+    """One data source: synthetic sequences made on the fly, or a real dataset via the loaders."""
+
+    kind: str = "synth"  # "synth" | "dataset"
+    weight: float = 1.0
+    split: str = "train"
+    num_sequences: int = 1000  # synth: seeds seed_offset .. seed_offset + num_sequences - 1
+    seed_offset: int = 0
+    name: str = ""  # dataset: loader name (load_dataset)
+    root: str = ""  # dataset: folder
+    synth: dict = field(default_factory=dict)  # synth: generator config overrides
+
+
+class SequenceSource:
+    """Indexable pool of sequences with a sampling weight; ``negative_sentence`` may be None."""
+
+    def __init__(self, name: str, weight: float, count: int, get: Callable[[int], Sequence],
+                 negative_sentence: Callable[[Sequence, np.random.Generator], str | None] | None = None):
+        if count <= 0:
+            raise ConfigError(f"data source {name!r} has no sequences")
+        self.name, self.weight, self.count, self._get = name, float(weight), count, get
+        self.negative_sentence = negative_sentence
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, i: int) -> Sequence:
+        return self._get(i)
+
+
+def list_source(sequences: list[Sequence], weight: float = 1.0, name: str = "list",
+                negative_sentence=None) -> SequenceSource:
+    """A source over sequences already in memory (real-data loaders, tests)."""
+    return SequenceSource(name, weight, len(sequences), sequences.__getitem__, negative_sentence)
+
+
+def _lru(fn: Callable[[int], Sequence], size: int) -> Callable[[int], Sequence]:
+    cache: OrderedDict[int, Sequence] = OrderedDict()
+
+    def get(i: int) -> Sequence:
+        if i in cache:
+            cache.move_to_end(i)
+            return cache[i]
+        cache[i] = seq = fn(i)
+        if len(cache) > size:
+            cache.popitem(last=False)
+        return seq
+
+    return get
+
+
+def build_source(cfg: SourceConfig, cache_size: int = 64) -> SequenceSource:
+    """Make a SequenceSource from its config (synth generator or a dataset loader)."""
+    if cfg.kind == "synth":
+        from langtrack_ros.data import synth
+
+        synth_cfg = synth.make_config(cfg.synth) if hasattr(synth, "make_config") else cfg.synth
+
+        def make(i: int) -> Sequence:
+            return synth.generate_sequence(cfg.seed_offset + i, cfg.split, synth_cfg).to_sequence()
+
+        return SequenceSource(f"synth:{cfg.split}", cfg.weight, cfg.num_sequences, _lru(make, cache_size),
+                              _synth_negative(synth, synth_cfg))
+    if cfg.kind == "dataset":
+        from langtrack_ros.data.loaders import load_dataset
+
+        sequences = load_dataset(cfg.name, cfg.root, split=cfg.split or None)
+        return list_source(sequences, cfg.weight, f"{cfg.name}:{cfg.split}")
+    raise ConfigError(f"data source kind must be 'synth' or 'dataset', got {cfg.kind!r}")
+
+
+def _synth_negative(synth, synth_cfg):
+    """Sentence for an object that is NOT in a synthetic scene (the generator knows the scene)."""
+    absent = getattr(synth, "absent_sentence", None)
+    if absent is None:
+        return None
+    return lambda seq, rng: absent(seq, int(rng.integers(2**31)), synth_cfg)
+
+
+_LEFT_RIGHT = re.compile(r"\b(left|right)", re.IGNORECASE)
+
+
+def swap_left_right(sentence: str) -> str:
+    """Mirror a sentence for a horizontally flipped image: left <-> right (leftmost, Right-hand ...)."""
+    def swap(m: re.Match) -> str:
+        word = m.group(1)
+        new = "right" if word.lower() == "left" else "left"
+        if word.isupper():
+            return new.upper()
+        return new.capitalize() if word[0].isupper() else new
+
+    return _LEFT_RIGHT.sub(swap, sentence)
+
+
+def color_jitter(image: np.ndarray, rng: np.random.Generator, brightness: float, contrast: float) -> np.ndarray:
+    """Scale contrast about the grey mean and brightness, the same for all channels: hue is unchanged."""
+    img = image.astype(np.float32)
+    c = 1.0 + rng.uniform(-contrast, contrast)
+    b = 1.0 + rng.uniform(-brightness, brightness)
+    img = ((img - img.mean()) * c + img.mean()) * b
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def jitter_box(box: np.ndarray, rng: np.random.Generator, center_jitter: float, scale_jitter: float) -> np.ndarray:
+    """OSTrack-style jitter: log-normal size, uniform centre shift within center_jitter * sqrt(area) / 2."""
+    size = box[2:] * np.exp(rng.normal(0.0, scale_jitter, 2))
+    centre = box[:2] + box[2:] / 2 + np.sqrt(max(size.prod(), 1.0)) * center_jitter * (rng.random(2) - 0.5)
+    return np.concatenate([centre - size / 2, size])
+
+
+def _valid_box(box: np.ndarray) -> bool:
+    return bool(np.all(np.isfinite(box)) and box[2] > 0 and box[3] > 0)
+
+
+class MVLMSamples(torch.utils.data.Dataset):
+    """Map-style dataset: ``ds[index]`` is a dict: search (S,S,3) uint8, box (4,) normalised xywh in the
+    patch (zeros for negatives), positive, sentence, kind, and for inspection sequence, frame and the
+    PatchTransform from patch to (unflipped) image."""
+
+    def __init__(self, sources: list[SequenceSource], cfg: SamplingConfig, seed: int):
+        weights = np.array([s.weight for s in sources], dtype=np.float64)
+        if not sources or np.any(weights < 0) or weights.sum() <= 0:
+            raise ConfigError(f"data sources need non-negative weights with a positive sum, got {weights.tolist()}")
+        kinds = np.array([cfg.p_roi, cfg.p_whole, cfg.p_negative], dtype=np.float64)
+        if np.any(kinds < 0) or kinds.sum() <= 0:
+            raise ConfigError(f"sampling p_roi/p_whole/p_negative must be >= 0 with a positive sum, got {kinds}")
+        self.sources, self.cfg, self.seed = sources, cfg, int(seed)
+        self.source_p = weights / weights.sum()
+        self.kind_p = kinds / kinds.sum()
+
+    def __len__(self) -> int:
+        return 2**62  # indices are drawn by step; the dataset is unbounded
+
+    def __getitem__(self, index: int) -> dict:
+        rng = np.random.default_rng([self.seed, int(index)])
+        kind = ("roi", "whole", "negative")[rng.choice(3, p=self.kind_p)]
+        for _ in range(self.cfg.max_attempts):
+            source = self.sources[rng.choice(len(self.sources), p=self.source_p)]
+            seq = source[int(rng.integers(len(source)))]
+            sample = self._negative(source, seq, rng) if kind == "negative" else self._positive(seq, kind, rng)
+            if sample is not None:
+                return self._augment(sample, rng)
+        raise RuntimeError(f"no {kind} sample found in {self.cfg.max_attempts} draws: do the sources have "
+                           f"visible targets / absent frames?")
+
+    def _positive(self, seq: Sequence, kind: str, rng: np.random.Generator) -> dict | None:
+        frames = np.flatnonzero(seq.visible & np.all(np.isfinite(seq.boxes), axis=1) & (seq.boxes[:, 2] > 0)
+                                & (seq.boxes[:, 3] > 0))
+        if len(frames) == 0:
+            return None
+        i = int(frames[rng.integers(len(frames))])
+        box = seq.boxes[i]
+        image = seq.image(i)
+        patch, t = self._view(image, box, kind == "roi", rng)
+        return {"search": patch, "box": t.box_to_patch(box), "positive": True, "sentence": seq.query_at(i),
+                "kind": kind, "sequence": seq.name, "frame": i, "transform": t}
+
+    def _negative(self, source: SequenceSource, seq: Sequence, rng: np.random.Generator) -> dict | None:
+        absent = np.flatnonzero(~seq.visible)
+        use_absent = len(absent) > 0 and (source.negative_sentence is None
+                                          or rng.random() < self.cfg.p_negative_absent)
+        if use_absent:
+            i = int(absent[rng.integers(len(absent))])
+            sentence = seq.query_at(i)
+        else:
+            if source.negative_sentence is None:
+                return None
+            i = int(rng.integers(len(seq)))
+            sentence = source.negative_sentence(seq, rng)
+            if not sentence:
+                return None
+        image = seq.image(i)
+        roi = rng.random() < self.kind_p[0] / max(self.kind_p[0] + self.kind_p[1], 1e-9)
+        box = seq.boxes[i] if _valid_box(seq.boxes[i]) else self._nearest_box(seq, i, image, rng)
+        patch, t = self._view(image, box, roi, rng)
+        return {"search": patch, "box": np.zeros(4), "positive": False, "sentence": sentence, "kind": "negative",
+                "sequence": seq.name, "frame": i, "transform": t}
+
+    @staticmethod
+    def _nearest_box(seq: Sequence, i: int, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Where the tracker would still be looking: the closest known box, else a random region."""
+        known = np.flatnonzero(np.all(np.isfinite(seq.boxes), axis=1) & (seq.boxes[:, 2] > 0) & (seq.boxes[:, 3] > 0))
+        if len(known):
+            return seq.boxes[known[np.argmin(np.abs(known - i))]]
+        h, w = image.shape[:2]
+        side = max(min(h, w) / 8.0, 4.0)
+        return np.array([rng.uniform(0, w - side), rng.uniform(0, h - side), side, side])
+
+    def _view(self, image: np.ndarray, box: np.ndarray, roi: bool, rng: np.random.Generator):
+        c = self.cfg
+        if roi:
+            return roi_crop(image, jitter_box(np.asarray(box, float), rng, c.center_jitter, c.scale_jitter),
+                            c.roi_factor, c.search_size)
+        return letterbox(image, c.search_size)
+
+    def _augment(self, sample: dict, rng: np.random.Generator) -> dict:
+        c = self.cfg
+        flip = rng.random() < c.p_flip
+        patch = color_jitter(sample["search"], rng, c.brightness, c.contrast)
+        box = np.asarray(sample["box"], dtype=np.float32)
+        if flip:
+            patch = patch[:, ::-1]
+            sample["sentence"] = swap_left_right(sample["sentence"])
+            if sample["positive"]:
+                box = np.array([1.0 - box[0] - box[2], box[1], box[2], box[3]], dtype=np.float32)
+        sample.update(search=np.ascontiguousarray(patch), box=box)
+        return sample
+
+
+class StepBatches(torch.utils.data.Sampler):
+    """Batches of sample indices for steps ``start .. stop-1``: step k -> [k*B, (k+1)*B)."""
+
+    def __init__(self, start: int, stop: int, batch_size: int):
+        self.start, self.stop, self.batch_size = start, stop, batch_size
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for k in range(self.start, self.stop):
+            yield list(range(k * self.batch_size, (k + 1) * self.batch_size))
+
+    def __len__(self) -> int:
+        return max(self.stop - self.start, 0)
+
+
+def collate_images(samples: list[dict]) -> dict:
+    """Stack a batch (runs in the loader workers); text is encoded later by TextFeatureCache."""
+    search = torch.from_numpy(np.stack([s["search"] for s in samples])).permute(0, 3, 1, 2).float().div_(255.0)
+    return {
+        "search": search,
+        "boxes": torch.from_numpy(np.stack([s["box"] for s in samples]).astype(np.float32)),
+        "positive": torch.tensor([bool(s["positive"]) for s in samples]),
+        "sentences": [s["sentence"] for s in samples],
+        "kinds": [s["kind"] for s in samples],
+    }
+
+
+class TextFeatureCache:
+    """Frozen-encoder token features per distinct sentence, encoded once, padded per batch.
+
+    The encoder's ``encode_batch`` encodes every sentence on its own before padding, so a
+    sentence's features never depend on which sentences share its batch: resume stays bitwise exact.
+    """
+
+    def __init__(self, encoder, max_entries: int = 100_000):
+        self.encoder, self.max_entries = encoder, max_entries
+        self._cache: dict[str, torch.Tensor] = {}
+
+    def _encode_missing(self, sentences: list[str]) -> dict[str, torch.Tensor]:
+        missing = sorted({s for s in sentences if s not in self._cache})
+        if not missing:
+            return {}
+        tokens, mask = self.encoder.encode_batch(missing)
+        found = {s: torch.from_numpy(np.array(tokens[b][np.asarray(mask[b], dtype=bool)], dtype=np.float32))
+                 for b, s in enumerate(missing)}
+        if len(self._cache) + len(found) <= self.max_entries:
+            self._cache.update(found)
+        return found
+
+    def __call__(self, sentences: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        found = self._encode_missing(sentences)
+        feats = [self._cache.get(s, found.get(s)) for s in sentences]
+        length = max(f.shape[0] for f in feats)
+        tokens = torch.zeros(len(feats), length, feats[0].shape[1])
+        mask = torch.zeros(len(feats), length, dtype=torch.bool)
+        for b, f in enumerate(feats):
+            tokens[b, : f.shape[0]] = f
+            mask[b, : f.shape[0]] = True
+        return tokens, mask
+
+
+def fixed_batches(dataset: MVLMSamples, count: int, batch_size: int) -> list[dict]:
+    """A fixed list of batches (validation): samples 0 .. count-1 of ``dataset``."""
+    return [collate_images([dataset[j] for j in range(i, min(i + batch_size, count))])
+            for i in range(0, count, batch_size)]

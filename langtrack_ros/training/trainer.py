@@ -1,0 +1,439 @@
+"""MVLM trainer: AdamW + schedule, TensorBoard, atomic checkpoints, exact resume, NaN guard.
+
+Exact resume (bitwise-equal weights on CPU) rests on three things:
+- the data for step k is a pure function of (data seed, k) (see ``sampling.py``), and the loader
+  has its own torch.Generator, so creating it does not consume the global torch RNG;
+- the learning rate is a pure function of the step (no scheduler object to save);
+- weights, AdamW moments and the python/numpy/torch RNG states are saved together.
+SIGTERM or a first Ctrl-C finish the current step, write a checkpoint and stop; a second Ctrl-C
+stops at once.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import random
+import signal
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+from langtrack_ros.config import ConfigError, diff_keys, from_dict, read_yaml, to_dict
+from langtrack_ros.training import checkpoint as ckpt
+from langtrack_ros.training.losses import LossWeights, mvlm_loss
+from langtrack_ros.training.sampling import (MVLMSamples, SamplingConfig, SourceConfig, StepBatches,
+                                             TextFeatureCache, build_source, collate_images, fixed_batches)
+
+LOG = logging.getLogger(__name__)
+RUN_CONFIG = "train_config.yaml"
+
+
+@dataclass
+class ModelSection:
+    preset: str = ""  # name in config/mvlm_model.yaml; "" = that file's default
+    overrides: dict = field(default_factory=dict)  # MVLMConfig fields to change
+    pretrained_tokenizer: bool = True
+
+
+@dataclass
+class DataSection:
+    seed: int = 0
+    sources: list = field(default_factory=list)  # SourceConfig mappings
+    val_sources: list = field(default_factory=list)
+    val_samples: int = 0
+    num_workers: int = 0
+    sequence_cache: int = 64
+
+
+@dataclass
+class OptimSection:
+    steps: int = 0
+    batch_size: int = 0
+    lr: float = 0.0
+    weight_decay: float = 0.0
+    betas: tuple = (0.9, 0.999)
+    grad_clip: float = 0.0  # max global grad norm; 0 = off
+    slow_prefixes: list = field(default_factory=list)  # parameters trained at lr * slow_lr_mult
+    slow_lr_mult: float = 1.0
+    schedule: str = "cosine"  # cosine | step | constant
+    warmup_steps: int = 0
+    min_lr_ratio: float = 0.0  # cosine floor
+    milestones: list = field(default_factory=list)  # step schedule: fractions of steps
+    gamma: float = 0.1
+    max_bad_steps: int = 0  # non-finite loss/gradient steps tolerated before aborting
+
+
+@dataclass
+class CheckpointSection:
+    every: int = 0
+    keep: int = 3
+
+
+@dataclass
+class LoggingSection:
+    every: int = 10  # TensorBoard scalars every N steps
+    val_every: int = 0  # 0 = only at the end
+    progress: bool = True
+
+
+@dataclass
+class TrainConfig:
+    seed: int = 0
+    threads: int = 0  # torch threads; 0 = leave torch's default
+    model: ModelSection = field(default_factory=ModelSection)
+    data: DataSection = field(default_factory=DataSection)
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    optim: OptimSection = field(default_factory=OptimSection)
+    loss: LossWeights = field(default_factory=LossWeights)
+    checkpoint: CheckpointSection = field(default_factory=CheckpointSection)
+    logging: LoggingSection = field(default_factory=LoggingSection)
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (too many non-finite steps)."""
+
+
+@dataclass
+class TrainResult:
+    step: int
+    completed: bool
+    model_path: Path | None
+    metrics: dict
+
+
+def apply_overrides(data: dict, assignments: list[str]) -> dict:
+    """Apply ``a.b.c=value`` strings (value parsed as YAML; list items by index) to a nested dict."""
+    for text in assignments or []:
+        key, sep, value = text.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set expects key=value, got {text!r}")
+        node, parts = data, key.split(".")
+        for part in parts[:-1]:
+            node = node[int(part)] if isinstance(node, list) else node.setdefault(part, {})
+            if not isinstance(node, (dict, list)):
+                raise ConfigError(f"--set {key}: {part!r} is not a section")
+        last = parts[-1]
+        if isinstance(node, list):
+            node[int(last)] = yaml.safe_load(value)
+        else:
+            node[last] = yaml.safe_load(value)
+    return data
+
+
+def load_train_config(path: str | Path, overrides: list[str] | None = None, steps: int | None = None) -> TrainConfig:
+    """TrainConfig from YAML + ``--set`` overrides (+ ``--steps``); unknown keys raise ConfigError."""
+    data = apply_overrides(read_yaml(path), overrides or [])
+    if steps is not None:
+        data.setdefault("optim", {})["steps"] = int(steps)
+    return make_train_config(data, str(path))
+
+
+def make_train_config(data: dict, where: str = "TrainConfig") -> TrainConfig:
+    cfg = from_dict(TrainConfig, data, where)
+    for name in ("sources", "val_sources"):
+        setattr(cfg.data, name, [to_dict(from_dict(SourceConfig, s, f"{where}:data.{name}"))
+                                 for s in getattr(cfg.data, name)])
+    o = cfg.optim
+    if o.steps <= 0 or o.batch_size <= 0 or o.lr <= 0:
+        raise ConfigError(f"{where}: optim.steps, optim.batch_size and optim.lr must be > 0")
+    if o.schedule not in ("cosine", "step", "constant"):
+        raise ConfigError(f"{where}: optim.schedule must be cosine, step or constant, got {o.schedule!r}")
+    if not cfg.data.sources:
+        raise ConfigError(f"{where}: data.sources is empty")
+    return cfg
+
+
+def plain_config(cfg: TrainConfig) -> dict:
+    """The config as plain YAML/JSON types (tuples become lists)."""
+    return json.loads(json.dumps(to_dict(cfg)))
+
+
+def lr_factor(step: int, o: OptimSection) -> float:
+    """Learning-rate multiplier at ``step``: linear warm-up, then cosine / step decay / constant."""
+    if step < o.warmup_steps:
+        return (step + 1) / o.warmup_steps
+    if o.schedule == "cosine":
+        progress = (step - o.warmup_steps) / max(o.steps - o.warmup_steps, 1)
+        return o.min_lr_ratio + (1 - o.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+    if o.schedule == "step":
+        return o.gamma ** sum(step >= m * o.steps for m in o.milestones)
+    return 1.0
+
+
+def build_model_config(section: ModelSection):
+    from langtrack_ros.tracking.network import MVLMConfig, load_mvlm_config
+
+    base = to_dict(load_mvlm_config(section.preset or None))
+    return from_dict(MVLMConfig, {**base, **section.overrides}, "model.overrides")
+
+
+def param_groups(model: torch.nn.Module, o: OptimSection) -> list[dict]:
+    """Main group + a slow group (the pretrained tokenizer, lr x slow_lr_mult as in the reference)."""
+    slow, main = [], []
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            (slow if any(name.startswith(pre) for pre in o.slow_prefixes) else main).append(p)
+    groups = [{"params": main, "lr_mult": 1.0}, {"params": slow, "lr_mult": o.slow_lr_mult}]
+    return [g for g in groups if g["params"]]
+
+
+class Trainer:
+    """Train MVLM as ``cfg`` says into ``run_dir``; ``train()`` runs (or resumes) to ``cfg.optim.steps``."""
+
+    def __init__(self, cfg: TrainConfig, run_dir: str | Path, resume: bool = False, text_encoder=None,
+                 sources=None, val_sources=None, export: str | Path | None = None, on_progress=None):
+        from langtrack_ros.tracking.network import MVLM
+
+        self.cfg, self.run_dir, self.export = cfg, Path(run_dir), export
+        self.on_progress = on_progress  # callable(step, total, loss parts or None), e.g. a ROS progress topic
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._check_run_dir(resume)
+        if cfg.threads > 0:
+            torch.set_num_threads(cfg.threads)
+        random.seed(cfg.seed)
+        np.random.seed(cfg.seed)
+        torch.manual_seed(cfg.seed)
+        self.model_cfg = build_model_config(cfg.model)
+        self.model = MVLM(self.model_cfg, pretrained_tokenizer=cfg.model.pretrained_tokenizer)
+        self.optimizer = torch.optim.AdamW(param_groups(self.model, cfg.optim), lr=cfg.optim.lr,
+                                           betas=tuple(cfg.optim.betas), weight_decay=cfg.optim.weight_decay)
+        self.step, self.bad_steps, self.wall_s, self.metrics = 0, 0, 0.0, {}
+        if resume:
+            self._restore()
+        self.text = TextFeatureCache(text_encoder or self._default_encoder())
+        self.train_set = self._dataset(sources, cfg.data.sources, cfg.data.seed)
+        self.val_batches = self._val_batches(val_sources)
+        self._stop = threading.Event()
+
+    def _check_run_dir(self, resume: bool) -> None:
+        saved = self.run_dir / RUN_CONFIG
+        current = plain_config(self.cfg)
+        if resume and saved.is_file():
+            previous = yaml.safe_load(saved.read_text())
+            previous.get("optim", {}).pop("steps", None)
+            diffs = diff_keys(previous, {**current, "optim": {k: v for k, v in current["optim"].items()
+                                                               if k != "steps"}})
+            if diffs:
+                raise ConfigError(f"--resume: config differs from the run's {saved}: " + "; ".join(diffs))
+        elif not resume and ckpt.list_checkpoints(self.run_dir):
+            raise ConfigError(f"{self.run_dir} already holds checkpoints: pass --resume or use a new --run-dir")
+        saved.write_text(yaml.safe_dump(current, sort_keys=False))
+
+    def _restore(self) -> None:
+        folder = ckpt.latest_checkpoint(self.run_dir)
+        if folder is None:
+            LOG.warning("--resume: no checkpoint in %s; starting from step 0", self.run_dir)
+            return
+        state = ckpt.load_training_state(folder, self.model, self.optimizer)
+        extra = state["extra"]
+        self.step, self.bad_steps = state["step"], extra.get("bad_steps", 0)
+        self.wall_s, self.metrics = extra.get("wall_s", 0.0), extra.get("metrics", {})
+        LOG.info("resumed from %s (step %d)", folder, self.step)
+
+    def _default_encoder(self):
+        from langtrack_ros.tracking.text_encoder import TextEncoder
+
+        return TextEncoder(max_tokens=self.model_cfg.max_text_tokens)
+
+    def _dataset(self, sources, source_cfgs: list[dict], seed: int) -> MVLMSamples:
+        if sources is None:
+            sources = [build_source(from_dict(SourceConfig, s), self.cfg.data.sequence_cache)
+                       for s in source_cfgs if s["weight"] > 0]
+        sampling = dataclasses.replace(self.cfg.sampling, search_size=self.model_cfg.search_size)
+        return MVLMSamples(sources, sampling, seed)
+
+    def _val_batches(self, val_sources) -> list[dict]:
+        d = self.cfg.data
+        if d.val_samples <= 0 or (val_sources is None and not d.val_sources):
+            return []
+        val_set = self._dataset(val_sources, d.val_sources, d.seed + 1)
+        return fixed_batches(val_set, d.val_samples, self.cfg.optim.batch_size)
+
+    def request_stop(self) -> None:
+        """Finish the current step, write a checkpoint and return (SIGTERM, first Ctrl-C)."""
+        self._stop.set()
+
+    def train(self) -> TrainResult:
+        from torch.utils.tensorboard import SummaryWriter
+        from tqdm import tqdm
+
+        o = self.cfg.optim
+        loader = torch.utils.data.DataLoader(
+            self.train_set, batch_sampler=StepBatches(self.step, o.steps, o.batch_size),
+            collate_fn=collate_images, num_workers=self.cfg.data.num_workers,
+            generator=torch.Generator().manual_seed(self.cfg.seed), worker_init_fn=_worker_init)
+        writer = SummaryWriter(str(self.run_dir / "tb"), purge_step=self.step or None)
+        bar = tqdm(total=o.steps, initial=self.step, disable=not self.cfg.logging.progress, desc="train mvlm")
+        try:
+            with _stop_signals(self.request_stop):
+                self._loop(loader, writer, bar)
+        finally:
+            bar.close()
+            writer.close()
+        completed = self.step >= o.steps
+        if not completed:
+            LOG.warning("stopped at step %d of %d; continue with --resume", self.step, o.steps)
+            return TrainResult(self.step, False, None, self.metrics)
+        return TrainResult(self.step, True, self._export(), self.metrics)
+
+    def _loop(self, loader, writer, bar) -> None:
+        cfg = self.cfg
+        t_data = time.perf_counter()
+        for batch in loader:
+            t_step = time.perf_counter()
+            for group in self.optimizer.param_groups:
+                group["lr"] = cfg.optim.lr * group["lr_mult"] * lr_factor(self.step, cfg.optim)
+            parts = self._train_step(batch)
+            self.step += 1
+            now = time.perf_counter()
+            self.wall_s += now - t_data
+            self._log(writer, bar, parts, now - t_step, t_step - t_data)
+            if cfg.logging.val_every and self.step % cfg.logging.val_every == 0 and self.step < cfg.optim.steps:
+                self._validate(writer)
+            last = self.step >= cfg.optim.steps
+            if last and self.val_batches:
+                self._validate(writer)
+            if last or self._stop.is_set() or (cfg.checkpoint.every and self.step % cfg.checkpoint.every == 0):
+                self.save_checkpoint()
+            if self._stop.is_set():
+                return
+            t_data = time.perf_counter()
+
+    def _train_step(self, batch: dict) -> dict | None:
+        """One optimisation step; returns the loss parts, or None when the step was skipped (NaN/inf)."""
+        self.model.train()
+        tokens, mask = self.text(batch["sentences"])
+        out = self.model(batch["search"], tokens, mask)
+        loss, parts = mvlm_loss(out, {"boxes": batch["boxes"], "positive": batch["positive"]}, self.cfg.loss)
+        self.optimizer.zero_grad(set_to_none=True)
+        if not torch.isfinite(loss):
+            return self._skip(f"non-finite loss {parts}")
+        loss.backward()
+        params = [p for g in self.optimizer.param_groups for p in g["params"]]
+        max_norm = self.cfg.optim.grad_clip if self.cfg.optim.grad_clip > 0 else float("inf")
+        norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
+        if not torch.isfinite(norm):
+            self.optimizer.zero_grad(set_to_none=True)
+            return self._skip(f"non-finite gradient norm {float(norm)}")
+        self.optimizer.step()
+        parts["grad_norm"] = float(norm)
+        return parts
+
+    def _skip(self, why: str) -> None:
+        self.bad_steps += 1
+        LOG.warning("step %d skipped: %s (%d skipped so far)", self.step, why, self.bad_steps)
+        if self.bad_steps > self.cfg.optim.max_bad_steps:
+            raise TrainingError(f"{self.bad_steps} steps with non-finite loss/gradients "
+                                f"(limit optim.max_bad_steps={self.cfg.optim.max_bad_steps}); aborting")
+        return None
+
+    def _log(self, writer, bar, parts: dict | None, step_s: float, data_s: float) -> None:
+        bar.update(1)
+        if self.on_progress is not None:
+            self.on_progress(self.step, self.cfg.optim.steps, parts)
+        if parts is not None:
+            bar.set_postfix(loss=f"{parts['total']:.3f}", refresh=False)
+        if self.step % max(self.cfg.logging.every, 1) and self.step != self.cfg.optim.steps:
+            return
+        for name, value in (parts or {}).items():
+            writer.add_scalar(f"train/{name}", value, self.step)
+        writer.add_scalar("train/lr", self.optimizer.param_groups[0]["lr"], self.step)
+        writer.add_scalar("train/skipped_steps", self.bad_steps, self.step)
+        writer.add_scalar("time/step_s", step_s, self.step)
+        writer.add_scalar("time/data_s", data_s, self.step)
+
+    @torch.no_grad()
+    def validate(self) -> dict:
+        """Loss parts + cheap detection scores on the fixed validation batches."""
+        self.model.eval()
+        sums: dict[str, float] = {}
+        hits = n_pos = 0
+        pos_scores, neg_scores = [], []
+        for batch in self.val_batches:
+            tokens, mask = self.text(batch["sentences"])
+            out = self.model(batch["search"], tokens, mask)
+            _, parts = mvlm_loss(out, {"boxes": batch["boxes"], "positive": batch["positive"]}, self.cfg.loss)
+            for k, v in parts.items():
+                sums[k] = sums.get(k, 0.0) + v * len(batch["sentences"])
+            peak = out["score_map"].flatten(1).sigmoid().max(1)
+            pos = batch["positive"]
+            hits += int(_peak_inside(peak.indices, batch["boxes"], self.model_cfg.grid)[pos].sum())
+            n_pos += int(pos.sum())
+            pos_scores += peak.values[pos].tolist()
+            neg_scores += peak.values[~pos].tolist()
+        total = sum(len(b["sentences"]) for b in self.val_batches)
+        metrics = {f"loss_{k}": v / total for k, v in sums.items()}
+        metrics["peak_hit_rate"] = hits / max(n_pos, 1)
+        metrics["score_positive"] = float(np.mean(pos_scores)) if pos_scores else float("nan")
+        metrics["score_negative"] = float(np.mean(neg_scores)) if neg_scores else float("nan")
+        return metrics
+
+    def _validate(self, writer) -> None:
+        self.metrics = self.validate()
+        for k, v in self.metrics.items():
+            writer.add_scalar(f"val/{k}", v, self.step)
+        LOG.info("step %d validation: %s", self.step, ", ".join(f"{k}={v:.4f}" for k, v in self.metrics.items()))
+
+    def save_checkpoint(self) -> Path:
+        extra = {"bad_steps": self.bad_steps, "wall_s": self.wall_s, "metrics": self.metrics}
+        return ckpt.save_training_state(self.run_dir, self.step, self.model, self.optimizer, extra,
+                                        keep=self.cfg.checkpoint.keep)
+
+    def _export(self) -> Path:
+        info = {"steps": self.step, "wall_s": round(self.wall_s, 1), "skipped_steps": self.bad_steps,
+                "val": self.metrics, "train_config": plain_config(self.cfg)}
+        path = ckpt.save_model(self.model, self.model_cfg, self.run_dir / "model.safetensors", info)
+        if self.export:
+            ckpt.save_model(self.model, self.model_cfg, self.export, info)
+            LOG.info("exported model to %s", self.export)
+        return path
+
+
+def _peak_inside(indices: torch.Tensor, boxes: torch.Tensor, grid: int) -> torch.Tensor:
+    """Whether the centre of each peak cell lies inside its (normalised xywh) box."""
+    cx = (indices % grid).float().add(0.5) / grid
+    cy = (indices // grid).float().add(0.5) / grid
+    x, y, w, h = boxes.unbind(-1)
+    return (cx >= x) & (cx <= x + w) & (cy >= y) & (cy <= y + h)
+
+
+def _worker_init(_worker_id: int) -> None:
+    """Loader workers: one thread each (the machine is small; samples do not depend on threads)."""
+    import cv2
+
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+
+
+@contextmanager
+def _stop_signals(request_stop):
+    """SIGTERM / first SIGINT -> request_stop(); a second SIGINT raises KeyboardInterrupt at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    seen = {"int": 0}
+
+    def on_term(signum, frame):
+        LOG.warning("signal %d: finishing this step, writing a checkpoint", signum)
+        request_stop()
+
+    def on_int(signum, frame):
+        seen["int"] += 1
+        if seen["int"] > 1:
+            raise KeyboardInterrupt
+        on_term(signum, frame)
+
+    old = signal.signal(signal.SIGTERM, on_term), signal.signal(signal.SIGINT, on_int)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old[0])
+        signal.signal(signal.SIGINT, old[1])
