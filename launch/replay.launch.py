@@ -29,7 +29,7 @@ def _processes(context):
 def generate_launch_description():
     share = get_package_share_directory("langtrack_ros")
     tracker = os.path.join(share, "launch", "tracker.launch.py")
-    forwarded = ["image_topic", "query_topic", "query", "config", "namespace", "backend", "model_path"]
+    forwarded = ["image_topic", "query_topic", "query", "config", "namespace", "backend", "model"]
     return LaunchDescription([
         DeclareLaunchArgument("bag", description="bag folder to play (required)"),
         DeclareLaunchArgument("rate", default_value="1.0"),
@@ -40,7 +40,7 @@ def generate_launch_description():
         DeclareLaunchArgument("config", default_value=os.path.join(share, "config", "tracker.yaml")),
         DeclareLaunchArgument("namespace", default_value=""),
         DeclareLaunchArgument("backend", default_value=""),
-        DeclareLaunchArgument("model_path", default_value=""),
+        DeclareLaunchArgument("model", default_value=""),
         IncludeLaunchDescription(
             PythonLaunchDescriptionSource(tracker),
             launch_arguments={name: LaunchConfiguration(name) for name in forwarded}.items(),

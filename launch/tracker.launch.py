@@ -24,7 +24,7 @@ ARGUMENTS = [  # name, default ("" keeps the config value), description
     ("query", "", "initial sentence; empty keeps initial_query from the config"),
     ("namespace", "", "namespace of the node and its topics"),
     ("backend", "", "auto | tensorrt | onnxruntime | torch; empty keeps the config"),
-    ("model_path", "", "model or engine file; empty keeps the config"),
+    ("model", "", "model or engine file; empty keeps the config"),
     ("use_lifecycle", "false", "true: stay unconfigured and wait for a lifecycle manager"),
     ("log_level", "info", "node log level"),
 ]
@@ -38,7 +38,7 @@ def _arguments():
 
 def _node(context):
     arg = lambda name: LaunchConfiguration(name).perform(context)  # noqa: E731
-    renamed = {"initial_query": "query", "backend": "backend", "model_path": "model_path"}
+    renamed = {"initial_query": "query", "backend": "backend", "model": "model"}
     overrides = {key: arg(name) for key, name in renamed.items() if arg(name)}
     managed = arg("use_lifecycle").lower() in ("1", "true", "yes")
     image = arg("image_topic")

@@ -26,6 +26,8 @@ ArrayHook = Callable[[Any, str], Any]
 
 def numpy_array(values, base: str):
     """Default representation of primitive arrays and sequences (what rosbags serializes)."""
+    if isinstance(values, (bytes, bytearray, memoryview)):
+        return np.frombuffer(values, dtype=_DTYPES[base])
     return np.asarray(values, dtype=_DTYPES[base])
 
 

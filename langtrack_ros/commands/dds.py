@@ -1,0 +1,71 @@
+"""``langtrack dds``: serve a ROS 2 robot from a machine without ROS (Cyclone DDS, same topics).
+
+    langtrack dds --image-topic /camera/image_raw --query-topic /query --namespace /langtrack
+
+Tracker settings (model, backend, gate, image QoS, initial query) come from config/tracker.yaml
+or ``--config``, like the ROS node. ``--tracker`` picks a registry tracker instead and
+``--tracker-factory module:function`` (or ``file.py:function``) any callable returning a tracker.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+
+log = logging.getLogger("langtrack.dds")
+
+
+def add_tracker_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options shared by the commands that drive a tracker from ROS data (dds, replay)."""
+    parser.add_argument("--config", help="tracker parameter file (default: config/tracker.yaml)")
+    parser.add_argument("--model", help="model file (default: the config's model)")
+    parser.add_argument("--backend", help="auto | tensorrt | onnxruntime | torch (default: the config's)")
+    parser.add_argument("--tracker", help="registry tracker name instead of the configured MVLM tracker")
+    parser.add_argument("--tracker-factory", help="'module:function' or 'file.py:function' returning a tracker")
+    parser.add_argument("--query", help="initial sentence (default: the config's initial_query)")
+
+
+def tracker_and_settings(args):
+    """(tracker, initial query, image QoS preset) from the shared options."""
+    from langtrack_ros.ros_msgs.session import make_tracker
+    from langtrack_ros.tracking.tracker import load_settings
+
+    settings = load_settings(args.config)
+    tracker = make_tracker(args.tracker, args.tracker_factory, args.config, args.model, args.backend)
+    query = args.query if args.query is not None else settings.initial_query
+    return tracker, query, settings.image_qos
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("dds", help="run the tracker on ROS 2 topics over Cyclone DDS (no ROS needed)",
+                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--image-topic", default="/camera/image_raw", help="sensor_msgs/Image topic")
+    parser.add_argument("--query-topic", default="/query", help="std_msgs/String topic")
+    parser.add_argument("--namespace", default="/", help="namespace of the output topics (target, ...)")
+    parser.add_argument("--domain-id", type=int, default=None, help="DDS domain (default: ROS_DOMAIN_ID or 0)")
+    parser.add_argument("--max-frames", type=int, default=0, help="stop after N tracked frames (0: never)")
+    parser.add_argument("--duration", type=float, default=0.0, help="stop after S seconds (0: never)")
+    add_tracker_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    import os
+
+    from langtrack_ros.dds.tracker_process import DdsTracker
+    from langtrack_ros.dds.transport import Endpoints
+    from langtrack_ros.ros_msgs.session import TrackingSession
+
+    tracker, query, image_qos = tracker_and_settings(args)
+    domain = args.domain_id if args.domain_id is not None else int(os.environ.get("ROS_DOMAIN_ID", "0"))
+    endpoints = Endpoints(domain, args.namespace)
+    node = DdsTracker(TrackingSession(tracker, query), endpoints, args.image_topic, args.query_topic, image_qos)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    log.info("DDS tracker on domain %d: %s + %s -> %s/{target,relocalization,detections}",
+             domain, args.image_topic, args.query_topic, args.namespace.rstrip("/"))
+    frames = node.run(stop, args.max_frames, args.duration)
+    log.info("tracked %d frames", frames)
+    return 0

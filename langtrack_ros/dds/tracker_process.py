@@ -1,0 +1,95 @@
+"""The tracker as a plain DDS process: same topics, types and QoS as the ROS node, no ROS install.
+
+Subscribes ``image`` (sensor_msgs/Image), ``image/compressed`` (sensor_msgs/CompressedImage) and
+``query`` (std_msgs/String); publishes ``target``, ``relocalization`` and ``detections``. Like the
+rclpy node it processes only the newest frame and skips frames not newer than the last one (so a
+camera publishing both raw and compressed costs one tracker step per frame).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from cyclonedds.core import InstanceState, ReadCondition, SampleState, ViewState, WaitSet
+from cyclonedds.internal import InvalidSample
+from cyclonedds.util import duration
+
+from langtrack_ros.dds import types as dds_types
+from langtrack_ros.dds.transport import Endpoints
+from langtrack_ros.ros_msgs import conversions as conv
+from langtrack_ros.ros_msgs import definitions as defs
+from langtrack_ros.ros_msgs.image_codec import ImageCodecError, decode_compressed, image_fields_to_rgb
+from langtrack_ros.ros_msgs.session import TrackingSession
+
+log = logging.getLogger(__name__)
+_ANY = SampleState.Any | ViewState.Any | InstanceState.Any
+OUTPUT_TYPES = {
+    "target": defs.TRACKED_TARGET,
+    "relocalization": defs.RELOCALIZATION_EVENT,
+    "detections": defs.DETECTION2D_ARRAY,
+}
+
+
+def _take(reader, limit: int = 64) -> list:
+    """Data samples only (a writer leaving delivers sample-less state changes)."""
+    return [m for m in reader.take(limit) if not isinstance(m, InvalidSample)]
+
+
+def _stamp(header) -> tuple[int, int]:
+    return header.stamp.sec, header.stamp.nanosec
+
+
+class DdsTracker:
+    """Reads frames and queries, steps the session, writes the results."""
+
+    def __init__(self, session: TrackingSession, endpoints: Endpoints, image_topic: str = "image",
+                 query_topic: str = "query", image_qos: str = "sensor_data"):
+        self.session = session
+        self.images = endpoints.reader(image_topic, defs.IMAGE, image_qos)
+        self.compressed = endpoints.reader(image_topic.rstrip("/") + "/compressed", defs.COMPRESSED_IMAGE, image_qos)
+        self.queries = endpoints.reader(query_topic, defs.STRING, "reliable")
+        self.writers = {topic: endpoints.writer(topic, ros_type) for topic, ros_type in OUTPUT_TYPES.items()}
+        self.waitset = WaitSet(endpoints.participant)
+        for reader in (self.images, self.compressed, self.queries):
+            self.waitset.attach(ReadCondition(reader, _ANY))
+        self.last_stamp: tuple[int, int] | None = None
+        self.frames = 0
+
+    def poll(self, timeout_s: float) -> int:
+        """Wait up to ``timeout_s`` for data, handle it; returns the number of frames tracked."""
+        self.waitset.wait(duration(seconds=timeout_s))
+        for msg in _take(self.queries):
+            accepted, why = self.session.set_query(msg.data)
+            if not accepted:
+                log.warning("query rejected: %s", why)
+        raw, packed = _take(self.images), _take(self.compressed)
+        candidates = [(_stamp(m.header), m, False) for m in raw] + [(_stamp(m.header), m, True) for m in packed]
+        if not candidates:
+            return 0
+        stamp, msg, is_compressed = max(candidates, key=lambda c: c[0])
+        if self.last_stamp is not None and stamp <= self.last_stamp:
+            return 0
+        self.last_stamp = stamp
+        return self._track(msg, is_compressed)
+
+    def _track(self, msg, is_compressed: bool) -> int:
+        try:
+            rgb = decode_compressed(msg.format, msg.data) if is_compressed else image_fields_to_rgb(msg)
+        except ImageCodecError as exc:
+            log.error("dropping frame: %s", exc)
+            return 0
+        outputs = self.session.step(rgb, msg.header)
+        if outputs is None:
+            return 0
+        for topic, ros_type, fields in outputs.messages():
+            self.writers[topic].write(conv.build(ros_type, fields, dds_types.make, dds_types.dds_array))
+        self.frames += 1
+        return 1
+
+    def run(self, stop: threading.Event, max_frames: int = 0, duration_s: float = 0.0) -> int:
+        """Loop until ``stop`` is set, ``max_frames`` frames were tracked or ``duration_s`` passed."""
+        end = time.monotonic() + duration_s if duration_s > 0 else float("inf")
+        while not stop.is_set() and time.monotonic() < end and not (max_frames and self.frames >= max_frames):
+            self.poll(min(0.1, max(end - time.monotonic(), 0.0)))
+        return self.frames

@@ -1,0 +1,70 @@
+"""ROS 2 topics over plain Cyclone DDS: participants, readers and writers that ROS nodes match.
+
+Rules (shared/design/ROS.md): topic ``/a/b`` is DDS topic ``rt/a/b``; payloads are XCDR1
+(forced on every endpoint); endpoints advertise ``typehash=RIHS01_...;`` in USER_DATA and the
+participant ``enclave=/;``. Such a process shows in ``ros2 topic list/echo`` but not as a node.
+"""
+from __future__ import annotations
+
+from cyclonedds.core import Policy, Qos
+from cyclonedds.domain import DomainParticipant
+from cyclonedds.pub import DataWriter
+from cyclonedds.sub import DataReader
+from cyclonedds.topic import Topic
+from cyclonedds.util import duration
+
+from langtrack_ros.dds.types import struct_type
+from langtrack_ros.ros_msgs.definitions import type_hash
+
+XCDR1 = Policy.DataRepresentation(use_cdrv0_representation=True)
+QOS_PRESETS = {
+    # camera streams: newest frame only, never stall the publisher (matches reliable writers too)
+    "sensor_data": [Policy.Reliability.BestEffort, Policy.History.KeepLast(1), Policy.Durability.Volatile],
+    # ROS default profile
+    "reliable": [Policy.Reliability.Reliable(max_blocking_time=duration(milliseconds=100)),
+                 Policy.History.KeepLast(10), Policy.Durability.Volatile],
+}
+
+
+def ros_topic(name: str, namespace: str = "/") -> str:
+    """ROS name -> DDS topic name; relative names resolve under ``namespace``."""
+    if not name.startswith("/"):
+        name = "/".join(part for part in (namespace.strip("/"), name) if part)
+    return "rt/" + name.strip("/")
+
+
+def qos_preset(name: str) -> list:
+    try:
+        return QOS_PRESETS[name]
+    except KeyError:
+        raise ValueError(f"unknown QoS preset {name!r}; choose from {sorted(QOS_PRESETS)}") from None
+
+
+def participant(domain_id: int) -> DomainParticipant:
+    return DomainParticipant(domain_id, qos=Qos(Policy.Userdata(data=b"enclave=/;")))
+
+
+class Endpoints:
+    """Creates readers/writers for ROS topics on one participant, with ROS-compatible settings."""
+
+    def __init__(self, domain_id: int, namespace: str = "/"):
+        self.participant = participant(domain_id)
+        self.namespace = namespace
+        self._topics: dict[str, Topic] = {}
+
+    def _topic(self, name: str, ros_type: str) -> Topic:
+        dds_name = ros_topic(name, self.namespace)
+        if dds_name not in self._topics:
+            self._topics[dds_name] = Topic(self.participant, dds_name, struct_type(ros_type))
+        return self._topics[dds_name]
+
+    @staticmethod
+    def _qos(ros_type: str, preset: str) -> Qos:
+        user_data = Policy.Userdata(data=f"typehash={type_hash(ros_type)};".encode())
+        return Qos(*qos_preset(preset), XCDR1, user_data)
+
+    def reader(self, name: str, ros_type: str, preset: str = "reliable") -> DataReader:
+        return DataReader(self.participant, self._topic(name, ros_type), qos=self._qos(ros_type, preset))
+
+    def writer(self, name: str, ros_type: str, preset: str = "reliable") -> DataWriter:
+        return DataWriter(self.participant, self._topic(name, ros_type), qos=self._qos(ros_type, preset))

@@ -1,0 +1,102 @@
+"""What every adapter does with a query and a frame: one place, so the rclpy node, the DDS process
+and the bag replayer behave the same (same query rules, same events, same messages).
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from langtrack_ros.ros_msgs import conversions as conv
+from langtrack_ros.ros_msgs import definitions as defs
+from langtrack_ros.tracking.result import TrackResult
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Outputs:
+    """Message fields for one processed frame: ROS type -> fields (events may be several)."""
+
+    result: TrackResult
+    target: dict
+    detections: dict
+    relocalization: list[dict] = field(default_factory=list)
+
+    def messages(self) -> list[tuple[str, str, dict]]:
+        """``(topic, ros_type, fields)`` in publishing order (topics relative, as the node uses them)."""
+        out = [("target", defs.TRACKED_TARGET, self.target)]
+        out += [("relocalization", defs.RELOCALIZATION_EVENT, event) for event in self.relocalization]
+        return out + [("detections", defs.DETECTION2D_ARRAY, self.detections)]
+
+
+class TrackingSession:
+    """Owns the tracker and the sentence in force; turns frames into message fields."""
+
+    def __init__(self, tracker, initial_query: str = ""):
+        self.tracker = tracker
+        self.query = ""
+        if initial_query.strip():
+            self.set_query(initial_query)
+
+    def set_query(self, text: str) -> tuple[bool, str]:
+        """Switch target. Empty text is refused (it would silently drop the target)."""
+        text = (text or "").strip()
+        if not text:
+            return False, "empty query ignored"
+        self.tracker.set_query(text)
+        self.query = text
+        log.info("tracking %r", text)
+        return True, f"tracking {text!r}"
+
+    def step(self, rgb: np.ndarray, header) -> Outputs | None:
+        """Track one RGB frame; ``None`` while no query has been given (nothing to look for)."""
+        if not self.query:
+            return None
+        result = self.tracker.step(rgb)
+        return Outputs(
+            result=result,
+            target=conv.target_fields(result, self.query, header),
+            detections=conv.detections_fields(result, self.query, header),
+            relocalization=[conv.event_fields(result, self.query, header, r) for r in conv.event_reasons(result)],
+        )
+
+
+def load_factory(spec: str):
+    """``package.module:function`` or ``path/to/file.py:function`` -> the callable."""
+    target, sep, attr = spec.rpartition(":")
+    if not sep or not target or not attr:
+        raise ValueError(f"tracker factory {spec!r} must look like 'module:function' or 'file.py:function'")
+    if target.endswith(".py"):
+        path = Path(target)
+        if not path.is_file():
+            raise FileNotFoundError(f"tracker factory file not found: {path}")
+        module_spec = importlib.util.spec_from_file_location(f"_langtrack_factory_{path.stem}", path)
+        module = importlib.util.module_from_spec(module_spec)
+        module_spec.loader.exec_module(module)
+    else:
+        module = importlib.import_module(target)
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise ValueError(f"tracker factory {spec!r}: {target} has no attribute {attr!r}") from None
+
+
+def make_tracker(name: str | None = None, factory: str | None = None, config: str | None = None,
+                 model: str | None = None, backend: str | None = None, **options):
+    """The tracker an adapter drives: a factory, a registry name, or (default) the MVLM tracker
+    configured by ``config`` (config/tracker.yaml when None)."""
+    if factory:
+        return load_factory(factory)(**options)
+    if name:
+        from langtrack_ros.evaluation.registry import make_tracker as registry_tracker
+
+        return registry_tracker(name, **options)
+    from langtrack_ros.tracking.tracker import load_settings, load_tracker
+
+    settings = load_settings(config)
+    return load_tracker(model or None, backend or settings.backend, config, **options)
