@@ -1,0 +1,310 @@
+"""MVLMTracker: language-only tracking with the MVLM confidence gate (shared/design/MVLM.md).
+
+Per frame: crop the search image (ROI around the last confident box, or the whole image
+letterboxed), run the network, turn every grid cell into a candidate box, score it with the gate
+(``gate.py``) and pick the answer. The gate's verdict decides the NEXT frame's search: confident
+-> ROI crop of ``roi_factor`` around the answer, not confident -> global relocalization.
+
+Fixes over the reference code, deliberately: memory lives in image coordinates (the remembered
+box and its kappa_mem; a candidate inherits it only if it overlaps that box in the image), the
+Hann window is applied in ROI mode only, global search is letterboxed, and candidates whose centre
+falls on letterbox padding (or off the image in an ROI crop) are never chosen.
+
+``SearchConfig.mode`` selects the paper's ablations: "gated" (A4), "global" (A1: global search
+every frame, no gate) and "roi" (A2/A3: ROI around the best-l box after the first frame, no gate,
+never relocalizes). Without a gate every answer is reported as found.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from langtrack_ros.config import ConfigError, from_dict, load_section
+from langtrack_ros.paths import config_file, models_dir
+from langtrack_ros.tracking.box_ops import box_average, candidate_boxes, iou_matrix
+from langtrack_ros.tracking.gate import GateConfig, confidence, gate
+from langtrack_ros.tracking.geometry import PatchTransform, letterbox, roi_crop
+from langtrack_ros.tracking.images import to_rgb_uint8
+from langtrack_ros.tracking.result import Event, SearchMode, TrackResult
+
+log = logging.getLogger(__name__)
+SEARCH_MODES = ("gated", "global", "roi")
+DEFAULT_MODEL = "mvlm_default.safetensors"
+NODE = "langtrack_tracker"
+
+
+@dataclass
+class SearchConfig:
+    mode: str = "gated"  # gated (A4) | global (A1) | roi (A2/A3)
+    roi_factor: float = 4.0  # ROI side = roi_factor * sqrt(w * h) of the last box
+    roi_window: float = 0.5  # Hann window influence on l(b) when choosing, ROI mode only (0 = none)
+    template_factor: float = 2.0  # box+language mode: template side = factor * sqrt(w * h)
+
+    def __post_init__(self):
+        if self.mode not in SEARCH_MODES:
+            raise ConfigError(f"search.mode must be one of {SEARCH_MODES}, got {self.mode!r}")
+        if not 0.0 <= self.roi_window <= 1.0:
+            raise ConfigError(f"search.roi_window must be in [0, 1], got {self.roi_window}")
+
+
+@dataclass
+class TrackerSettings:
+    """Everything in config/tracker.yaml (ROS parameters of the tracker node)."""
+
+    model: str = ""  # "" = the embedded default models/mvlm_default.safetensors
+    backend: str = "auto"  # auto | tensorrt | onnxruntime | torch
+    precision: str = "fp32"
+    image_qos: str = "sensor_data"
+    initial_query: str = ""
+    max_query_tokens: int = 32
+    gate: GateConfig = field(default_factory=GateConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+
+
+class Backend(Protocol):
+    """What the tracker runs: torch, ONNX Runtime and TensorRT implement the same call."""
+
+    name: str
+    search_size: int
+
+    def run(self, search: np.ndarray, text_tokens: np.ndarray, text_mask: np.ndarray) -> dict: ...
+
+
+def load_settings(path: str | Path | None = None, node: str = NODE) -> TrackerSettings:
+    """Read config/tracker.yaml (or ``path``); the gate section uses the paper's ``lambda``."""
+    params = load_section(path or config_file("tracker"), node)
+    params["gate"] = GateConfig.from_params(params.get("gate"), f"{path or 'tracker.yaml'}: gate")
+    return from_dict(TrackerSettings, params, str(path or "tracker.yaml"))
+
+
+def hann_window(g: int) -> np.ndarray:
+    """(G*G,) separable Hann window that is non-zero on the border cells."""
+    w = 0.5 * (1.0 - np.cos(2.0 * np.pi * np.arange(1, g + 1) / (g + 1)))
+    return np.outer(w, w).reshape(-1)
+
+
+def centres_on_image(boxes: np.ndarray, t: PatchTransform, image_hw: tuple[int, int]) -> np.ndarray:
+    """Mask of normalised boxes whose centre shows image pixels (not letterbox or crop padding)."""
+    x, y, w, h = t.image_area_in_patch(image_hw)
+    cx, cy = boxes[:, 0] + boxes[:, 2] / 2, boxes[:, 1] + boxes[:, 3] / 2
+    return (cx >= x) & (cx <= x + w) & (cy >= y) & (cy <= y + h)
+
+
+def clip_box(box: np.ndarray, image_hw: tuple[int, int]) -> np.ndarray:
+    """Clip an xywh box to the image, keeping at least one pixel of width and height."""
+    h, w = image_hw
+    x1, y1 = np.clip(box[:2], 0, [w - 1, h - 1])
+    x2, y2 = np.clip(box[:2] + box[2:], [x1 + 1, y1 + 1], [w, h])
+    return np.array([x1, y1, max(x2 - x1, 1.0), max(y2 - y1, 1.0)])
+
+
+def patch_tensor(patch: np.ndarray) -> np.ndarray:
+    """(S, S, 3) uint8 -> (1, 3, S, S) float32 in [0, 1]."""
+    return (patch.astype(np.float32) / 255.0).transpose(2, 0, 1)[None].copy()
+
+
+def outputs_finite(out: dict) -> bool:
+    return all(np.isfinite(out[k]).all() for k in ("score_map", "offset", "size", "corr_map"))
+
+
+@dataclass
+class Memory:
+    """The tracked target's memory, in image pixels (it survives any crop)."""
+
+    box: np.ndarray
+    kappa_mem: float
+
+
+class MVLMTracker:
+    """Template-free MVLM tracker (``Tracker`` protocol of result.py); box+language on request."""
+
+    def __init__(self, backend: Backend, text_encoder, gate_cfg: GateConfig | None = None,
+                 search_cfg: SearchConfig | None = None, box_language: bool = False):
+        self.backend = backend
+        self.text_encoder = text_encoder
+        self.gate_cfg = gate_cfg or GateConfig()
+        self.search_cfg = search_cfg or SearchConfig()
+        if box_language and getattr(backend, "template_size", None) is None:
+            raise ValueError(f"box_language=True needs a model with template tokens; backend "
+                             f"{getattr(backend, 'name', backend)!r} has none")
+        self.needs_box = box_language
+        mode = self.search_cfg.mode
+        self.name = "mvlm" if mode == "gated" else f"mvlm-{mode}"
+        self.query: str | None = None
+        self.memory: Memory | None = None
+        self._tokens = self._mask = self._template = self._init_box = None
+        self._last_box: np.ndarray | None = None
+        self._last_found: bool | None = None
+        self._force_global = True
+        self._query_changed = False
+
+    # --- query -----------------------------------------------------------------------------
+    def set_query(self, text: str, init_box: np.ndarray | None = None) -> None:
+        """New sentence: the next frame is searched globally and the memory starts empty.
+
+        An empty or whitespace query raises ``QueryError`` (from the text encoder) and leaves the
+        current query in place. ``init_box`` is used (and required) in box+language mode only.
+        """
+        box = self._check_init_box(init_box) if self.needs_box else None
+        tokens, mask = self.text_encoder.encode(text)
+        self._query_changed = self.query is not None
+        self.query = text
+        self._tokens = np.asarray(tokens, dtype=np.float32)[None]
+        self._mask = np.asarray(mask, dtype=bool)[None]
+        self._init_box, self._template = box, None
+        self.memory, self._last_box, self._last_found = None, None, None
+        self._force_global = True
+
+    @staticmethod
+    def _check_init_box(init_box) -> np.ndarray:
+        if init_box is None:
+            raise ValueError("box+language mode: set_query needs init_box [x, y, w, h]")
+        box = np.asarray(init_box, dtype=np.float64).reshape(-1)
+        if box.size != 4 or not np.isfinite(box).all() or box[2] <= 0 or box[3] <= 0:
+            raise ValueError(f"init_box must be 4 finite numbers [x, y, w, h] with w, h > 0, got {init_box!r}")
+        return box
+
+    @property
+    def next_mode(self) -> SearchMode:
+        """How the next frame will be searched."""
+        if self._force_global or self._last_box is None or self.search_cfg.mode == "global":
+            return SearchMode.GLOBAL
+        if self.search_cfg.mode == "roi" or self._last_found:
+            return SearchMode.ROI
+        return SearchMode.GLOBAL
+
+    # --- per frame -------------------------------------------------------------------------
+    def step(self, image: np.ndarray) -> TrackResult:
+        image = to_rgb_uint8(image)
+        if self.query is None:
+            raise RuntimeError("MVLMTracker.step() before set_query(): there is no target description")
+        events = [Event.QUERY_CHANGED] if self._query_changed else []
+        if self._init_box is not None:
+            result = self._initialise_from_box(image)
+        else:
+            mode = self.next_mode
+            if mode is SearchMode.GLOBAL and self._last_found is False and self.search_cfg.mode != "global":
+                events.append(Event.RELOCALIZED)
+            result = self._search(image, mode)
+        events += self._transition_events(result.found)
+        result.events = events
+        self._query_changed = False
+        self._last_found = result.found
+        return result
+
+    def _transition_events(self, found: bool) -> list[Event]:
+        if self._last_found is True and not found:
+            return [Event.LOST]
+        if self._last_found is False and found:
+            return [Event.RECOVERED]
+        return []
+
+    def _initialise_from_box(self, image: np.ndarray) -> TrackResult:
+        """Box+language first frame: crop the template once and report the given box."""
+        box = clip_box(self._init_box, image.shape[:2])
+        patch, _ = roi_crop(image, box, self.search_cfg.template_factor, self.backend.template_size)
+        self._template = patch_tensor(patch)
+        self._init_box = None
+        self._remember(box, 1.0)
+        return TrackResult(box, kappa=1.0, mode=SearchMode.ROI, found=True)
+
+    def _search(self, image: np.ndarray, mode: SearchMode) -> TrackResult:
+        size = self.backend.search_size
+        if mode is SearchMode.GLOBAL:
+            patch, t = letterbox(image, size)
+        else:
+            patch, t = roi_crop(image, self._last_box, self.search_cfg.roi_factor, size)
+        extra = {} if self._template is None else {"template": self._template}
+        out = self.backend.run(patch_tensor(patch), self._tokens, self._mask, **extra)
+        if not outputs_finite(out):
+            return self._not_finite(mode)
+        return self._decide(out, t, image.shape[:2], mode)
+
+    def _not_finite(self, mode: SearchMode) -> TrackResult:
+        """NaN/inf from the network: report not found, keep the last box, relocalize next frame."""
+        log.warning("network output contains NaN or infinity; frame reported as not found")
+        self._force_global = True
+        box = np.zeros(4) if self._last_box is None else self._last_box.copy()
+        return TrackResult(box, kappa=-1.0, d_corr=0.0, d_cls=0.0, score=0.0, mode=mode, found=False)
+
+    def _decide(self, out: dict, t: PatchTransform, image_hw, mode: SearchMode) -> TrackResult:
+        """Candidates -> confidence -> gate -> answer; remembers the answer for the next frame."""
+        boxes = candidate_boxes(out["offset"], out["size"])
+        l = np.asarray(out["score_map"], dtype=np.float64).reshape(-1)
+        s = box_average(out["corr_map"], boxes)
+        l_choice = l * self._window(mode, out["score_map"].shape[-1])
+        keep = centres_on_image(boxes, t, image_hw)
+        if not keep.any():
+            keep[:] = True
+        boxes, l, s, l_choice = boxes[keep], l[keep], s[keep], l_choice[keep]
+        boxes_img = t.box_to_image(boxes)
+        conf = confidence(s, l, iou_matrix(boxes, boxes), self._inherited(boxes_img), self.gate_cfg)
+        if self.search_cfg.mode == "gated":
+            best, found = gate(conf.kappa_mvlm, l_choice, self.gate_cfg.tau)
+        else:
+            best, found = int(np.argmax(l_choice)), True
+        box = clip_box(boxes_img[best], image_hw)
+        self._remember(box, float(conf.kappa_mem[best]))
+        return TrackResult(box, kappa=float(conf.kappa_mvlm[best]), d_corr=float(conf.d_corr[best]),
+                           d_cls=float(conf.d_cls[best]), score=float(l[best]), mode=mode, found=found)
+
+    def _window(self, mode: SearchMode, g: int) -> np.ndarray:
+        """Multiplier of l(b) when choosing: the Hann window in ROI mode, never in global mode."""
+        if mode is SearchMode.GLOBAL:
+            return np.ones(g * g)
+        w = self.search_cfg.roi_window
+        return (1.0 - w) + w * hann_window(g)
+
+    def _inherited(self, boxes_img: np.ndarray) -> np.ndarray:
+        """kappa_mem_prev per candidate: the memory where it overlaps the remembered box, else NaN."""
+        prev = np.full(len(boxes_img), np.nan)
+        if self.memory is not None:
+            overlap = iou_matrix(boxes_img, self.memory.box[None])[:, 0]
+            prev[overlap > self.gate_cfg.memory_iou] = self.memory.kappa_mem
+        return prev
+
+    def _remember(self, box: np.ndarray, kappa_mem: float) -> None:
+        self.memory = Memory(box.copy(), kappa_mem)
+        self._last_box = box
+        self._force_global = False
+
+
+def _with_overrides(settings: TrackerSettings, overrides: dict) -> TrackerSettings:
+    """Apply flat overrides: any GateConfig / SearchConfig field, ``lambda`` for lam, and
+    ``search`` for mode (as in ``langtrack eval --tracker mvlm --tracker-opt search=global``)."""
+    if "search" in overrides:
+        overrides = {**overrides, "mode": overrides["search"]}
+        del overrides["search"]
+    gate_keys = {f.name for f in dataclasses.fields(GateConfig)} | {"lambda"}
+    search_keys = {f.name for f in dataclasses.fields(SearchConfig)}
+    unknown = sorted(set(overrides) - gate_keys - search_keys)
+    if unknown:
+        raise ConfigError(f"unknown tracker override(s) {unknown}; allowed: {sorted(gate_keys | search_keys)}")
+    gate_over = {k: v for k, v in overrides.items() if k in gate_keys}
+    search_over = {k: v for k, v in overrides.items() if k in search_keys}
+    gate_cfg = GateConfig.from_params({**dataclasses.asdict(settings.gate), **gate_over})
+    search_cfg = from_dict(SearchConfig, {**dataclasses.asdict(settings.search), **search_over})
+    return dataclasses.replace(settings, gate=gate_cfg, search=search_cfg)
+
+
+def load_tracker(model_path: str | Path | None = None, backend: str | Backend = "torch",
+                 config_path: str | Path | None = None, box_language: bool = False,
+                 **overrides) -> MVLMTracker:
+    """The tracker as configured in config/tracker.yaml, with optional flat overrides (e.g.
+    ``mode="global"`` for ablation A1, ``tau=0.2``). ``backend`` is a kind understood by
+    ``inference.backends.make_backend`` (auto | tensorrt | onnxruntime | torch) or a Backend."""
+    from langtrack_ros.tracking.text_encoder import TextEncoder
+
+    settings = _with_overrides(load_settings(config_path), overrides)
+    if isinstance(backend, str):
+        from langtrack_ros.inference.backends import make_backend
+
+        path = Path(model_path or settings.model or models_dir() / DEFAULT_MODEL)
+        backend = make_backend(backend, path, precision=settings.precision)
+    encoder = TextEncoder(max_tokens=settings.max_query_tokens)
+    return MVLMTracker(backend, encoder, settings.gate, settings.search, box_language=box_language)
