@@ -13,28 +13,9 @@ import logging
 import signal
 import threading
 
+from langtrack_ros.commands.tracker_options import add_tracker_arguments, tracker_and_settings
+
 log = logging.getLogger("langtrack.dds")
-
-
-def add_tracker_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options shared by the commands that drive a tracker from ROS data (dds, replay)."""
-    parser.add_argument("--config", help="tracker parameter file (default: config/tracker.yaml)")
-    parser.add_argument("--model", help="model file (default: the config's model)")
-    parser.add_argument("--backend", help="auto | tensorrt | onnxruntime | torch (default: the config's)")
-    parser.add_argument("--tracker", help="registry tracker name instead of the configured MVLM tracker")
-    parser.add_argument("--tracker-factory", help="'module:function' or 'file.py:function' returning a tracker")
-    parser.add_argument("--query", help="initial sentence (default: the config's initial_query)")
-
-
-def tracker_and_settings(args):
-    """(tracker, initial query, image QoS preset) from the shared options."""
-    from langtrack_ros.ros_msgs.session import make_tracker
-    from langtrack_ros.tracking.tracker import load_settings
-
-    settings = load_settings(args.config)
-    tracker = make_tracker(args.tracker, args.tracker_factory, args.config, args.model, args.backend)
-    query = args.query if args.query is not None else settings.initial_query
-    return tracker, query, settings.image_qos
 
 
 def register(subparsers) -> None:
