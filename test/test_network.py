@@ -98,6 +98,11 @@ def test_pretrained_mobilenet_weights_load_strictly():
     tokenizer = MobileNetTokenizer(32, pretrained=True).train()
     assert tokenizer.frozen_bn
     assert all(not m.training for m in tokenizer.backbone.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    model = MVLM(small_cfg(), pretrained_tokenizer=True)
+    names = model.pretrained_parameter_names()
+    assert "tokenizer.backbone.0.0.weight" in names and not any(n.startswith("tokenizer.proj") for n in names)
+    assert names <= dict(model.named_parameters()).keys()
+    assert MVLM(small_cfg(), pretrained_tokenizer=False).pretrained_parameter_names() == set()
 
 
 def test_missing_mobilenet_weights_warn_and_fall_back(monkeypatch, caplog):

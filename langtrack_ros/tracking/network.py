@@ -179,6 +179,12 @@ class MVLM(nn.Module):
                 nn.init.trunc_normal_(module.weight, std=0.02)
                 nn.init.zeros_(module.bias)
 
+    def pretrained_parameter_names(self) -> set[str]:
+        """Names of the parameters that start from ImageNet weights (for a smaller learning rate)."""
+        if not getattr(self.tokenizer, "frozen_bn", False):
+            return set()
+        return {f"tokenizer.backbone.{name}" for name, _ in self.tokenizer.backbone.named_parameters()}
+
     def _visual_tokens(self, image: torch.Tensor, pos: torch.Tensor, kind: int) -> torch.Tensor:
         feat = self.tokenizer((image - self.mean) / self.std)
         return feat.flatten(2).transpose(1, 2) + pos + self.type_embed[kind]
