@@ -18,3 +18,7 @@ def real_data_root() -> Path:
     if not (SHARED_REAL / "OTB_videos").is_dir():
         pytest.skip(f"real clips not found at {SHARED_REAL}")
     return SHARED_REAL
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: takes several seconds (model export); deselect with -m 'not slow'")

@@ -78,6 +78,14 @@ class TextEncoder:
             ids = ids[:self.max_tokens - 1] + ids[-1:]  # keep [SEP] last, as the encoder was trained
         return ids
 
+    def _features(self, ids: list[int]) -> np.ndarray:
+        """(L,384) float32 last hidden state for one id sequence (OrtTextEncoder overrides this)."""
+        torch = self._torch
+        with torch.no_grad():
+            input_ids = torch.tensor([ids])
+            hidden = self.model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids)).last_hidden_state
+        return hidden[0].float().numpy().copy()
+
     def encode(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """(L,384) float32 features and (L,) bool mask (all True), L = tokens incl. [CLS]/[SEP].
 
@@ -88,11 +96,7 @@ class TextEncoder:
             self._cache.move_to_end(key)
             return self._cache[key]
         ids = self._token_ids(key)
-        torch = self._torch
-        with torch.no_grad():
-            input_ids = torch.tensor([ids])
-            hidden = self.model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids)).last_hidden_state
-        feats = hidden[0].float().numpy().copy()
+        feats = self._features(ids)
         mask = np.ones(len(ids), dtype=bool)
         feats.setflags(write=False)
         mask.setflags(write=False)

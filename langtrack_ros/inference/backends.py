@@ -1,0 +1,146 @@
+"""Pick the fastest backend that works here: TensorRT, then ONNX Runtime, then torch.
+
+``make_backend("auto", ...)`` tries them in that order and logs which one it chose and why each
+faster one was skipped (no tensorrt package, no GPU, export failed, ...), because "why is my
+robot slow" usually means a backend silently fell back. The ONNX file is exported once per
+weights file: it is cached next to the model (or in ``cache_dir`` when the model folder is
+read-only), named after the weights' sha256, and re-exported when its recorded hash is stale.
+"""
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+from pathlib import Path
+
+from langtrack_ros.inference.engine_cache import PRECISIONS, sha256_file
+
+log = logging.getLogger(__name__)
+
+KINDS = ("auto", "tensorrt", "onnxruntime", "torch")
+AUTO_ORDER = ("tensorrt", "onnxruntime", "torch")
+
+
+class BackendUnavailable(RuntimeError):
+    """The requested backend cannot run here; the message says why."""
+
+
+def default_cache_dir(model_path: Path) -> Path:
+    """Next to the model when that folder is writable, else ``$XDG_CACHE_HOME/langtrack``."""
+    if os.access(model_path.parent, os.W_OK):
+        return model_path.parent
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "langtrack"
+
+
+def onnx_weights_sha256(onnx_path: Path) -> str | None:
+    """The weights hash recorded in an export's metadata (None when unreadable)."""
+    import onnx
+
+    try:
+        proto = onnx.load(str(onnx_path), load_external_data=False)
+    except Exception:  # a truncated or foreign file is simply not a valid cache entry
+        return None
+    return {p.key: p.value for p in proto.metadata_props}.get("weights_sha256")
+
+
+def cached_onnx(model_path: str | Path, cache_dir: str | Path | None = None) -> Path:
+    """The MVLM ONNX export of ``model_path`` (a .safetensors checkpoint), exported if missing or stale."""
+    model_path = Path(model_path)
+    if not model_path.is_file():
+        raise FileNotFoundError(f"model checkpoint not found: {model_path}")
+    digest = sha256_file(model_path)
+    target = Path(cache_dir or default_cache_dir(model_path)) / f"{model_path.stem}-{digest[:16]}.onnx"
+    if target.is_file():
+        recorded = onnx_weights_sha256(target)
+        if recorded == digest:
+            log.debug("reusing ONNX export %s", target)
+            return target
+        log.info("re-exporting %s: it records weights sha256 %s, the checkpoint has %s", target, recorded, digest)
+    else:
+        log.info("exporting %s to ONNX at %s", model_path, target)
+    from langtrack_ros.inference.onnx_export import export_mvlm
+    from langtrack_ros.training.checkpoint import load_model
+
+    export_mvlm(load_model(model_path), target, weights_sha256=digest)
+    return target
+
+
+def make_backend(kind: str = "auto", model_path: str | Path = "", precision: str = "fp32",
+                 cache_dir: str | Path | None = None, threads: int = 1, device: int = 0):
+    """A Backend for ``model_path`` (.safetensors checkpoint, or an .onnx export for the ONNX backends).
+
+    ``kind="auto"`` falls back tensorrt -> onnxruntime -> torch; an explicit kind raises
+    :class:`BackendUnavailable` with the reason when it cannot run. The returned backend has a
+    ``skipped`` dict: backend name -> why it was not used.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"backend must be one of {KINDS}, got {kind!r}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    model_path = Path(model_path)
+    if not model_path.is_file():
+        raise FileNotFoundError(f"model file not found: {model_path}")
+    skipped: dict[str, str] = {}
+    for name in AUTO_ORDER if kind == "auto" else (kind,):
+        try:
+            backend = _BUILDERS[name](model_path, precision, cache_dir, threads, device)
+        except BackendUnavailable as exc:
+            skipped[name] = str(exc)
+        except Exception as exc:  # an exporter or runtime failure: record it and try the next one
+            skipped[name] = f"{type(exc).__name__}: {exc}"
+        else:
+            backend.skipped = skipped
+            _log_choice(name, skipped)
+            return backend
+        if kind != "auto":
+            raise BackendUnavailable(f"backend {name!r} cannot run: {skipped[name]}")
+    raise BackendUnavailable("no backend can run: " + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
+
+
+def _log_choice(name: str, skipped: dict[str, str]) -> None:
+    why = "; ".join(f"{k} skipped: {v}" for k, v in skipped.items())
+    log.info("inference backend: %s%s", name, f" ({why})" if why else "")
+
+
+def _onnx_for(model_path: Path, cache_dir) -> Path:
+    return model_path if model_path.suffix == ".onnx" else cached_onnx(model_path, cache_dir)
+
+
+def _tensorrt(model_path, precision, cache_dir, threads, device):
+    if importlib.util.find_spec("tensorrt") is None:
+        raise BackendUnavailable("the tensorrt Python package is not installed")
+    if importlib.util.find_spec("torch") is None:
+        raise BackendUnavailable("torch (with CUDA) is needed for TensorRT buffers and is not installed")
+    import torch
+
+    if not torch.cuda.is_available():
+        raise BackendUnavailable("no CUDA GPU visible to torch")
+    from langtrack_ros.inference.tensorrt_backend import TensorRTBackend
+
+    return TensorRTBackend(_onnx_for(model_path, cache_dir), precision=precision, cache_dir=cache_dir, device=device)
+
+
+def _onnxruntime(model_path, precision, cache_dir, threads, device):
+    if importlib.util.find_spec("onnxruntime") is None:
+        raise BackendUnavailable("the onnxruntime package is not installed")
+    from langtrack_ros.inference.ort_backend import OrtBackend
+
+    if precision != "fp32":
+        log.info("precision %s applies to TensorRT only; onnxruntime runs the fp32 graph", precision)
+    return OrtBackend(_onnx_for(model_path, cache_dir), threads=threads)
+
+
+def _torch(model_path, precision, cache_dir, threads, device):
+    if model_path.suffix == ".onnx":
+        raise BackendUnavailable(f"{model_path} is an ONNX file; the torch backend needs the .safetensors checkpoint")
+    if importlib.util.find_spec("torch") is None:
+        raise BackendUnavailable("torch is not installed")
+    import torch
+
+    from langtrack_ros.inference.torch_backend import TorchBackend
+    from langtrack_ros.training.checkpoint import load_model
+
+    return TorchBackend(load_model(model_path), device=f"cuda:{device}" if torch.cuda.is_available() else "cpu")
+
+
+_BUILDERS = {"tensorrt": _tensorrt, "onnxruntime": _onnxruntime, "torch": _torch}
