@@ -68,6 +68,13 @@ class Convention:
         _check(self.degenerate, ("keep", "zero_to_previous", "nonpositive_to_previous"), "degenerate")
 
 
+    @property
+    def max_auc(self) -> float:
+        """AUC of a perfect tracker: IoU 1 never passes "> 1.0", so 20/21 with 21 strict bins."""
+        hits = [1.0 > t if self.success_strict else 1.0 >= t for t in self.iou_thresholds]
+        return float(np.mean(hits))
+
+
 def _check(value, allowed, what):
     if value not in allowed:
         raise ValueError(f"Convention.{what} must be one of {allowed}, got {value!r}")
