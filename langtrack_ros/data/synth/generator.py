@@ -112,14 +112,17 @@ def generate_sequence(seed: int, split: str = "train", cfg: SynthConfig | None =
         n = int(length or rng.integers(spec.length[0], spec.length[1] + 1))
         scene = build_scene(rng, cfg, spec.difficulty, n)
         sentences = query_sentences(scene, n, rng, spec.difficulty.p_extra_relation)
-        if sentences is not None:
+        if sentences is None:
+            continue
+        target_ids = np.zeros(n, int)
+        for frame, obj in scene.queries:
+            target_ids[frame:] = obj
+        boxes, full, oov = ground_truth(scene, target_ids, cfg)
+        if not any(full[f] or oov[f] for f, _ in scene.queries):  # each query starts on a visible target
             break
     else:
-        raise RuntimeError(f"synth {split} #{seed}: no unambiguous sentence in {MAX_ATTEMPTS} scenes")
-    target_ids = np.zeros(n, int)
-    for frame, obj in scene.queries:
-        target_ids[frame:] = obj
-    boxes, full, oov = ground_truth(scene, target_ids, cfg)
+        raise RuntimeError(f"synth {split} #{seed}: no valid scene (unambiguous, visible at each query) "
+                           f"in {MAX_ATTEMPTS} attempts")
     switches = [QuerySwitch(f, s) for (f, _), s in zip(scene.queries[1:], sentences[1:])]
     return SynthSequence(f"{split}-{seed:07d}", split, seed, cfg.width, cfg.height, scene, boxes, full, oov,
                          target_ids, sentences[0], switches)

@@ -83,10 +83,12 @@ def build_scene(rng, cfg: SynthConfig, d: Difficulty, n: int) -> Scene:
     for k, a in enumerate(attrs):
         rgb, alpha = make_sprite(a, rng, cfg.sprite_size)
         cx, cy = bounce_path(rng, n, regions[k], d.speed)
+        # size is the geometric mean of w and h, so thin objects (the rocket) are not tiny
+        root_aspect = np.sqrt(alpha.shape[1] / alpha.shape[0])
         size = base[k] * scale_path(rng, n, d.scale_change)
-        long_side = max(alpha.shape)
-        w = np.maximum(2, np.round(size * alpha.shape[1] / long_side)).astype(int)
-        h = np.maximum(2, np.round(size * alpha.shape[0] / long_side)).astype(int)
+        size = np.minimum(size, 0.75 * min(W, H) / max(root_aspect, 1 / root_aspect))
+        w = np.maximum(2, np.round(size * root_aspect)).astype(int)
+        h = np.maximum(2, np.round(size / root_aspect)).astype(int)
         objects.append(SceneObject(k, a[0], a[1], a[2], a[3], rgb, alpha, float(rng.uniform(0, 1)), cx, cy, w, h))
     bounds = [f for f, _ in queries[1:]] + [n]
     for (start, j), stop in zip(queries, bounds):
@@ -108,19 +110,27 @@ def build_scene(rng, cfg: SynthConfig, d: Difficulty, n: int) -> Scene:
 def occluder(rng, oid: int, target: SceneObject, start: int, stop: int, d: Difficulty, W: int, H: int, size: int):
     """A textured pillar (or bar) crossing the target at a frame where the target is in view."""
     n = len(target.cx)
-    inside = [t for t in range(start + 2, stop - 2) if 0 <= target.cx[t] < W and 0 <= target.cy[t] < H]
+    first = start + 12  # the first frames of a query stay clear: grounding happens there
+    inside = [t for t in range(first, stop - 2) if 0 <= target.cx[t] < W and 0 <= target.cy[t] < H]
     if not inside:
         return None
     tc = inside[int(rng.integers(len(inside)))]
-    full = rng.random() < d.p_full_occluder
-    factor = rng.uniform(1.6, 2.6) if full else rng.uniform(0.3, 0.6)
-    speed = rng.uniform(2.5, 6.0) * (1 if rng.random() < 0.5 else -1)
     t = np.arange(n) - tc
     rgb, alpha = assets.panel_sprite(rng, size)
-    if rng.random() < 0.6:  # vertical pillar moving sideways
+    sideways = rng.random() < 0.6
+    track = target.cx if sideways else target.cy
+    own = track[min(tc + 6, n - 1)] - track[max(tc - 6, 0)]
+    speed = -np.sign(own or 1.0) * rng.uniform(4.0, 8.0)  # against the target: a short crossing
+    across = float(target.w[tc] if sideways else target.h[tc])
+    if rng.random() < d.p_full_occluder:  # wider than the target by a few frames of travel
+        thick = 1.1 * across + abs(speed) * rng.uniform(2.0, 10.0)
+    else:
+        thick = rng.uniform(0.3, 0.6) * across
+    thick = np.full(n, max(4, int(thick)))
+    if sideways:  # vertical pillar
         cx, cy = target.cx[tc] + speed * t, np.full(n, H / 2.0)
-        w, h = np.full(n, max(4, int(factor * target.w[tc]))), np.full(n, int(H * 1.3))
+        w, h = thick, np.full(n, int(H * 1.3))
     else:  # horizontal bar moving up or down
         cx, cy = np.full(n, W / 2.0), target.cy[tc] + speed * t
-        w, h = np.full(n, int(W * 1.3)), np.full(n, max(4, int(factor * target.h[tc])))
+        w, h = np.full(n, int(W * 1.3)), thick
     return SceneObject(oid, "occluder", "panel", None, None, rgb, alpha, 10.0 + oid, cx, cy, w, h)
