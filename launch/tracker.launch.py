@@ -2,7 +2,8 @@
 
     ros2 launch langtrack_ros tracker.launch.py image_topic:=/camera/image_raw query:="the red cup"
 
-Every default lives in config/tracker.yaml; an argument left empty keeps the YAML value.
+Every default lives in config/tracker.yaml (tracker) and config/tracker_node.yaml (node adapter);
+an argument left empty keeps the YAML value.
 use_lifecycle:=true leaves the node unconfigured for a lifecycle manager to drive; otherwise it
 configures and activates itself at start.
 """
@@ -16,6 +17,7 @@ from launch_ros.actions import LifecycleNode, Node
 
 PACKAGE = "langtrack_ros"
 NODE_NAME = "langtrack_tracker"
+SHARE = get_package_share_directory(PACKAGE)
 
 
 ARGUMENTS = [  # name, default ("" keeps the config value), description
@@ -31,7 +33,7 @@ ARGUMENTS = [  # name, default ("" keeps the config value), description
 
 
 def _arguments():
-    config = os.path.join(get_package_share_directory(PACKAGE), "config", "tracker.yaml")
+    config = os.path.join(SHARE, "config", "tracker.yaml")
     declared = [DeclareLaunchArgument(n, default_value=d, description=text) for n, d, text in ARGUMENTS]
     return declared + [DeclareLaunchArgument("config", default_value=config, description="parameter file")]
 
@@ -47,7 +49,8 @@ def _node(context):
         executable="tracker_node",
         name=NODE_NAME,
         namespace=arg("namespace"),
-        parameters=[arg("config"), {**overrides, "autostart": not managed}],
+        parameters=[arg("config"), os.path.join(SHARE, "config", "tracker_node.yaml"),
+                    {**overrides, "autostart": not managed}],
         remappings=[("image", image), ("image/compressed", image + "/compressed"), ("query", arg("query_topic"))],
         arguments=["--ros-args", "--log-level", arg("log_level")],
         output="screen",

@@ -1,6 +1,6 @@
 """Run an offline training job as a node that publishes langtrack_msgs/TrainingProgress.
 
-    ros2 launch langtrack_ros train.launch.py config:=/path/to/train.yaml
+    ros2 launch langtrack_ros train.launch.py config:=/path/to/train.yaml run_dir:=runs/mvlm1
 
 The job itself is the same as ``langtrack train --config ...``; a killed job resumes from its
 last checkpoint when started again with the same output folder.
@@ -12,6 +12,8 @@ from launch.events import Shutdown
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
+PARAMETERS = ("config", "run_dir", "resume", "export", "progress_period")
+
 
 def generate_launch_description():
     trainer = Node(
@@ -19,14 +21,14 @@ def generate_launch_description():
         executable="trainer_node",
         name="langtrack_trainer",
         namespace=LaunchConfiguration("namespace"),
-        parameters=[{
-            "config": LaunchConfiguration("config"),
-            "progress_period": LaunchConfiguration("progress_period"),
-        }],
+        parameters=[{name: LaunchConfiguration(name) for name in PARAMETERS}],
         output="screen",
     )
     return LaunchDescription([
         DeclareLaunchArgument("config", description="training YAML config (required)"),
+        DeclareLaunchArgument("run_dir", description="checkpoint and log folder (required)"),
+        DeclareLaunchArgument("resume", default_value="false", description="continue from the newest checkpoint"),
+        DeclareLaunchArgument("export", default_value="", description="also write the final model here"),
         DeclareLaunchArgument("namespace", default_value=""),
         DeclareLaunchArgument("progress_period", default_value="1.0", description="seconds between progress messages"),
         trainer,

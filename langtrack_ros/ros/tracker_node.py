@@ -1,0 +1,213 @@
+"""The tracker as a ROS 2 lifecycle node (rclpy): a thin adapter over TrackingSession.
+
+Transitions: configure declares nothing new but builds the tracker from the parameters (model
+load); activate subscribes and starts publishing; deactivate unsubscribes and frees the model
+(GPU memory) so another node can use the device; activate after that loads it again.
+With ``autostart`` (config/tracker_node.yaml) the node configures and activates itself.
+
+Topics (relative, so namespaces and remaps work): subscribes ``image``, ``image/compressed``,
+``query``; publishes ``target``, ``relocalization``, ``detections`` and, when
+``publish_debug_image`` is set, ``debug_image``. Service ``set_query`` (langtrack_msgs/SetQuery).
+Only ``gate.*`` parameters change at run time; the others apply at the next configure.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+import rclpy
+import rclpy.executors
+from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+from langtrack_ros.config import ConfigError
+from langtrack_ros.ros.messages import rclpy_array, ros_class
+from langtrack_ros.ros_msgs import conversions as conv
+from langtrack_ros.ros_msgs import definitions as defs
+from langtrack_ros.ros_msgs import parameters as params
+from langtrack_ros.ros_msgs.image_codec import (
+    ImageCodecError, decode_compressed, encode_image, image_fields_to_rgb,
+)
+from langtrack_ros.ros_msgs.overlay import draw_overlay
+from langtrack_ros.ros_msgs.session import TrackingSession, make_tracker
+
+IMAGE_RELIABILITY = {"sensor_data": ReliabilityPolicy.BEST_EFFORT, "reliable": ReliabilityPolicy.RELIABLE}
+OUTPUTS = {"target": defs.TRACKED_TARGET, "relocalization": defs.RELOCALIZATION_EVENT,
+           "detections": defs.DETECTION2D_ARRAY}
+
+
+def image_qos(preset: str) -> QoSProfile:
+    """Newest frame only (depth 1); BEST_EFFORT matches both camera and reliable publishers."""
+    if preset not in IMAGE_RELIABILITY:
+        raise ConfigError(f"image_qos must be one of {sorted(IMAGE_RELIABILITY)}, got {preset!r}")
+    return QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST, reliability=IMAGE_RELIABILITY[preset],
+                      durability=DurabilityPolicy.VOLATILE)
+
+
+class TrackerNode(LifecycleNode):
+    def __init__(self, name: str = params.NODE, **kwargs):
+        super().__init__(name, **kwargs)
+        runtime = ParameterDescriptor(description="MVLM gate: changes apply to the next frame")
+        defaults = params.declared_defaults()
+        self.keys = tuple(defaults)
+        for key, value in defaults.items():
+            descriptor = runtime if key.startswith(params.RUNTIME_PREFIX) else ParameterDescriptor()
+            self.declare_parameter(key, value, descriptor)
+        self.add_on_set_parameters_callback(self._on_parameters)
+        self.session: TrackingSession | None = None
+        self.subscriptions_: list = []
+        self.publishers_: dict = {}
+        self.service = None
+        self.last_stamp: tuple[int, int] | None = None
+        self.make = ros_class
+
+    # --- parameters ----------------------------------------------------------------------------
+    def values(self) -> dict:
+        return {key: self.get_parameter(key).value for key in self.keys}
+
+    def _on_parameters(self, changes) -> SetParametersResult:
+        try:
+            gate = params.gate_changes(self.values(), {p.name: p.value for p in changes})
+        except (ConfigError, TypeError, ValueError) as exc:
+            return SetParametersResult(successful=False, reason=str(exc))
+        if gate is not None and self.session is not None:
+            self.session.tracker.gate_cfg = gate
+            self.get_logger().info(f"gate updated: {gate}")
+        return SetParametersResult(successful=True)
+
+    # --- lifecycle -----------------------------------------------------------------------------
+    def _load(self) -> None:
+        values = self.values()
+        path = params.write_tracker_yaml(values)
+        try:
+            tracker = make_tracker(config=str(path), model=values["model"], backend=values["backend"])
+        finally:
+            os.unlink(path)
+        self.session = TrackingSession(tracker, values["initial_query"])
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            image_qos(self.get_parameter("image_qos").value)
+            self._load()
+        except Exception as exc:  # a bad model or config must fail the transition, not the process
+            self.get_logger().error(f"configure failed: {exc}")
+            return TransitionCallbackReturn.FAILURE
+        publish = self.create_lifecycle_publisher
+        self.publishers_ = {topic: publish(self.make(t), topic, 10) for topic, t in OUTPUTS.items()}
+        if self.get_parameter("publish_debug_image").value:
+            self.publishers_["debug_image"] = publish(self.make(defs.IMAGE), "debug_image", 1)
+        set_query = self.make("langtrack_msgs/srv/SetQuery")
+        self.service = self.create_service(set_query, "set_query", self._on_set_query)
+        self.get_logger().info(f"configured: tracker {self.session.tracker.name}")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        if self.session is None:  # freed by deactivate: load again
+            try:
+                self._load()
+            except Exception as exc:
+                self.get_logger().error(f"activate failed: {exc}")
+                return TransitionCallbackReturn.FAILURE
+        qos = image_qos(self.get_parameter("image_qos").value)
+        self.subscriptions_ = [
+            self.create_subscription(self.make(defs.IMAGE), "image", self._on_image, qos),
+            self.create_subscription(self.make(defs.COMPRESSED_IMAGE), "image/compressed",
+                                     self._on_compressed, qos),
+            self.create_subscription(self.make(defs.STRING), "query", self._on_query, 10),
+        ]
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        for sub in self.subscriptions_:
+            self.destroy_subscription(sub)
+        self.subscriptions_ = []
+        self._free()
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        for publisher in self.publishers_.values():
+            self.destroy_lifecycle_publisher(publisher)
+        self.publishers_ = {}
+        if self.service is not None:
+            self.destroy_service(self.service)
+            self.service = None
+        self._free()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._free()
+        return TransitionCallbackReturn.SUCCESS
+
+    def _free(self) -> None:
+        """Drop the tracker and give cached GPU memory back (torch keeps it otherwise)."""
+        self.session = None
+        self.last_stamp = None
+        torch = sys.modules.get("torch")  # only if a backend imported it
+        if torch is not None and torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+    # --- data ----------------------------------------------------------------------------------
+    def _on_query(self, msg) -> None:
+        if self.session is None:
+            return
+        accepted, why = self.session.set_query(msg.data)
+        if not accepted:
+            self.get_logger().warning(f"query ignored: {why}")
+
+    def _on_set_query(self, request, response):
+        if self.session is None:
+            response.accepted, response.message = False, "tracker is not configured and active"
+        else:
+            response.accepted, response.message = self.session.set_query(request.query)
+        return response
+
+    def _fresh(self, header) -> bool:
+        """Skip frames not newer than the last one (late, or the compressed twin of a raw frame)."""
+        stamp = (header.stamp.sec, header.stamp.nanosec)
+        if self.last_stamp is not None and stamp <= self.last_stamp:
+            return False
+        self.last_stamp = stamp
+        return True
+
+    def _on_image(self, msg) -> None:
+        if self.session is not None and self._fresh(msg.header):
+            self._track(lambda: image_fields_to_rgb(msg), msg.header)
+
+    def _on_compressed(self, msg) -> None:
+        if self.session is not None and self._fresh(msg.header):
+            self._track(lambda: decode_compressed(msg.format, bytes(msg.data)), msg.header)
+
+    def _track(self, decode, header) -> None:
+        try:
+            rgb = decode()
+        except ImageCodecError as exc:
+            self.get_logger().error(f"dropping frame: {exc}", throttle_duration_sec=5.0)
+            return
+        outputs = self.session.step(rgb, header)
+        if outputs is None:
+            return
+        for topic, ros_type, fields in outputs.messages():
+            self.publishers_[topic].publish(conv.build(ros_type, fields, self.make, rclpy_array))
+        if "debug_image" in self.publishers_:
+            overlay = encode_image(draw_overlay(rgb, outputs.result, self.session.query), "rgb8")
+            self.publishers_["debug_image"].publish(
+                conv.build(defs.IMAGE, {**overlay, "header": header}, self.make, rclpy_array))
+
+
+def main(args=None) -> None:
+    rclpy.init(args=args)
+    node = TrackerNode()
+    if node.get_parameter("autostart").value and node.trigger_configure() == TransitionCallbackReturn.SUCCESS:
+        node.trigger_activate()
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+"""Offline training as a ROS 2 node: runs the same job as ``langtrack train mvlm`` in a thread and
+publishes langtrack_msgs/TrainingProgress on ``training_progress`` (stage "mvlm"; epoch stays 0:
+the trainer counts steps, not epochs).
+
+Parameters: ``config`` (training YAML) and ``run_dir`` (checkpoints, logs), both required, ``resume`` (continue from the newest checkpoint), ``export`` (also write
+the final model there), ``progress_period`` (s). Checkpoints are written atomically by the
+trainer, so a killed node resumes with ``resume:=true``. Shutting the node down asks the trainer to
+finish its step and write a checkpoint.
+"""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import rclpy
+import rclpy.executors
+from rclpy.node import Node
+
+from langtrack_ros.ros.messages import ros_class
+from langtrack_ros.ros_msgs import conversions as conv
+from langtrack_ros.ros_msgs import definitions as defs
+from langtrack_ros.ros_msgs.progress import ProgressMeter
+
+STAGE = "mvlm"
+
+
+class TrainerNode(Node):
+    def __init__(self):
+        super().__init__("langtrack_trainer")
+        self.declare_parameter("config", "")
+        self.declare_parameter("run_dir", "")
+        self.declare_parameter("resume", False)
+        self.declare_parameter("export", "")
+        self.declare_parameter("progress_period", 1.0)
+        self.publisher = self.create_publisher(ros_class(defs.TRAINING_PROGRESS), "training_progress", 10)
+        self.meter = ProgressMeter()
+        self.trainer = None
+        self.outcome: str | None = None
+        self.thread = threading.Thread(target=self._train, name="trainer", daemon=True)
+        self.timer = self.create_timer(float(self.get_parameter("progress_period").value), self._publish)
+
+    def _job(self):
+        from langtrack_ros.training.trainer import Trainer, load_train_config
+
+        config, run_dir = (self.get_parameter(name).value for name in ("config", "run_dir"))
+        if not config or not run_dir:
+            raise ValueError("parameters 'config' (training YAML) and 'run_dir' (checkpoints) are required")
+        export = self.get_parameter("export").value or None
+        cfg = load_train_config(Path(config))
+        resume = bool(self.get_parameter("resume").value)
+        return Trainer(cfg, Path(run_dir), resume=resume, export=export, on_progress=self.meter.update)
+
+    def _train(self) -> None:
+        try:
+            self.trainer = self._job()
+            result = self.trainer.train()
+            self.outcome = (f"finished: model {result.model_path}" if result.completed
+                            else f"stopped at step {result.step}; checkpoint written, resume with resume:=true")
+        except Exception as exc:  # report on the topic too: a remote operator sees why it ended
+            self.outcome = f"error: {exc}"
+            self.get_logger().error(self.outcome)
+
+    def _publish(self, message: str = "") -> None:
+        snap = self.meter.snapshot()
+        now = self.get_clock().now().to_msg()
+        header = conv.header_fields(now.sec, now.nanosec, "")
+        fields = conv.progress_fields(header, STAGE, 0, snap.step, snap.total_steps, snap.loss, snap.eta_sec,
+                                      message or self.outcome or "")
+        self.publisher.publish(conv.build(defs.TRAINING_PROGRESS, fields, ros_class))
+
+    def stop(self) -> None:
+        if self.trainer is not None:
+            self.trainer.request_stop()
+        self.thread.join()
+        if rclpy.ok():  # after Ctrl-C the context is gone: the log line is all that is left
+            self._publish()
+        self.get_logger().info(self.outcome or "stopped")
+
+
+def main(args=None) -> None:
+    rclpy.init(args=args)
+    node = TrainerNode()
+    node.thread.start()
+    try:
+        while rclpy.ok() and node.thread.is_alive():
+            rclpy.spin_once(node, timeout_sec=0.2)
+    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
+        pass
+    finally:
+        node.stop()
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    main()
