@@ -161,6 +161,19 @@ def test_lasot_export_round_trip(tmp_path, hard):
     assert np.abs(img.astype(int) - seq.render(0)).mean() < 6
 
 
+def test_export_reads_back_through_the_synth_loader(tmp_path, hard):
+    from langtrack_ros.data.loaders import load_dataset
+    from langtrack_ros.data.synth.export import export_lasot
+
+    export_lasot(hard[:3], tmp_path)
+    loaded = {s.name: s for s in load_dataset("synth", tmp_path)}
+    for seq in hard[:3]:
+        got = loaded[f"{seq.category}-{seq.index}"]
+        assert got.sentence == seq.sentence and got.switches == seq.switches
+        np.testing.assert_array_equal(got.visible, seq.visible)
+        np.testing.assert_allclose(got.boxes[seq.visible], seq.boxes[seq.visible])
+
+
 def test_bag_export_readable(tmp_path):
     from rosbags.rosbag2 import Reader
 
