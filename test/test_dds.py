@@ -126,3 +126,20 @@ def test_tracker_process_over_dds(monkeypatch):
     assert len(detections) == len(targets)
     box = detections[-1].detections[0].bbox
     assert (box.center.position.x, box.size_x) == (46.0, 12.0)
+
+
+def test_endpoints_carry_what_ros_nodes_expect():
+    from cyclonedds.core import Policy
+
+    from langtrack_ros.dds.transport import Endpoints, ros_topic
+
+    endpoints = Endpoints(230, "/ns")
+    writer = endpoints.writer("target", defs.TRACKED_TARGET)
+    reader = endpoints.reader("/camera/image_raw", defs.IMAGE, "sensor_data")
+    assert (writer.topic.name, writer.topic.typename) == ("rt/ns/target", "langtrack_msgs::msg::dds_::TrackedTarget_")
+    assert writer.get_qos()[Policy.Userdata].data == f"typehash={defs.type_hash(defs.TRACKED_TARGET)};".encode()
+    assert reader.get_qos()[Policy.DataRepresentation].use_cdrv0_representation
+    assert reader.get_qos()[Policy.Reliability] == Policy.Reliability.BestEffort
+    assert reader.get_qos()[Policy.History] == Policy.History.KeepLast(1)
+    assert endpoints.participant.get_qos()[Policy.Userdata].data == b"enclave=/;"
+    assert ros_topic("query", "/") == "rt/query" and ros_topic("/a/b", "/ns") == "rt/a/b"
