@@ -20,7 +20,7 @@ import numpy as np
 from langtrack_ros.config import from_dict, load_section
 from langtrack_ros.data.sequence import QuerySwitch, Sequence
 from langtrack_ros.evaluation import events, metrics
-from langtrack_ros.tracking.result import Tracker
+from langtrack_ros.tracking.result import Tracker, TrackResult
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +78,13 @@ def truncate(seq: Sequence, max_frames: int | None) -> Sequence:
                     [s for s in seq.switches if s.frame < n], seq.dataset, seq.image_reader)
 
 
-def run_sequence(tracker: Tracker, seq: Sequence, on_frame: Callable[[], None] | None = None) -> SequenceRun:
-    """Drive ``tracker`` through ``seq``: set_query at frame 0 and at every switch, step every frame."""
+def run_sequence(tracker: Tracker, seq: Sequence,
+                 on_frame: Callable[[int, np.ndarray, TrackResult | None], None] | None = None) -> SequenceRun:
+    """Drive ``tracker`` through ``seq``: set_query at frame 0 and at every switch, step every frame.
+
+    ``on_frame(i, image, result)`` sees every frame (result None when the tracker gave none), so a
+    progress bar or a video writer can follow the run without a second loop.
+    """
     n = len(seq)
     run = SequenceRun(seq.name, np.full((n, 4), np.nan), np.full(n, np.nan), [""] * n, np.zeros(n, bool),
                       np.full(n, np.nan))
@@ -93,10 +98,9 @@ def run_sequence(tracker: Tracker, seq: Sequence, on_frame: Callable[[], None] |
         pending = starts.get(i, pending)
         if pending is not None:
             pending = _start_query(tracker, seq, i, pending, run)
-        if pending is None:
-            _step(tracker, image, i, run)
+        result = _step(tracker, image, i, run) if pending is None else None
         if on_frame:
-            on_frame()
+            on_frame(i, image, result)
     return run
 
 
@@ -118,19 +122,20 @@ def _start_query(tracker: Tracker, seq: Sequence, i: int, query: QuerySwitch, ru
     return None
 
 
-def _step(tracker: Tracker, image: np.ndarray, i: int, run: SequenceRun) -> None:
+def _step(tracker: Tracker, image: np.ndarray, i: int, run: SequenceRun) -> TrackResult | None:
     t0 = time.perf_counter()
     try:
         result = tracker.step(image)
     except Exception as exc:  # noqa: BLE001 - any tracker failure is recorded, not fatal
         run.seconds[i] = time.perf_counter() - t0
         _record_error(run, i, f"step: {exc!r}")
-        return
+        return None
     run.seconds[i] = time.perf_counter() - t0
     run.boxes[i] = np.asarray(result.box, dtype=np.float64).reshape(4)
     run.kappa[i] = float(result.kappa)
     run.search_mode[i] = getattr(result.mode, "value", str(result.mode))
     run.found[i] = bool(result.found)
+    return result
 
 
 def _record_error(run: SequenceRun, i: int, message: str) -> None:
@@ -178,7 +183,7 @@ def evaluate(tracker: TrackerOrFactory, sequences: Iterable[Sequence], conventio
     bar = tqdm(total=sum(len(s) for s in seqs), unit="frame", disable=None if progress else True, leave=False)
     for k, seq in enumerate(seqs):
         bar.set_description(seq.name)
-        run = run_sequence(first if k == 0 else make(), seq, on_frame=lambda: bar.update(1))
+        run = run_sequence(first if k == 0 else make(), seq, on_frame=lambda *_: bar.update(1))
         scored = score_run(run, seq, conv, settings.events)
         per_seq.append((seq, run, scored))
         if target is not None:

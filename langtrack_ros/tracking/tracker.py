@@ -292,15 +292,17 @@ def _with_overrides(settings: TrackerSettings, overrides: dict) -> TrackerSettin
     return dataclasses.replace(settings, gate=gate_cfg, search=search_cfg)
 
 
-def load_tracker(model_path: str | Path | None = None, backend: str | Backend = "torch",
+def load_tracker(model_path: str | Path | None = None, backend: str | Backend | None = None,
                  config_path: str | Path | None = None, box_language: bool = False,
                  **overrides) -> MVLMTracker:
     """The tracker as configured in config/tracker.yaml, with optional flat overrides (e.g.
     ``mode="global"`` for ablation A1, ``tau=0.2``). ``backend`` is a kind understood by
-    ``inference.backends.make_backend`` (auto | tensorrt | onnxruntime | torch) or a Backend."""
+    ``inference.backends.make_backend`` (auto | tensorrt | onnxruntime | torch; None = the
+    config's) or a Backend."""
     from langtrack_ros.tracking.text_encoder import TextEncoder
 
     settings = _with_overrides(load_settings(config_path), overrides)
+    backend = backend or settings.backend
     if isinstance(backend, str):
         from langtrack_ros.inference.backends import make_backend
 
