@@ -127,9 +127,10 @@ def test_text_encoder_onnx_matches_torch_minilm(tmp_path):
     from langtrack_ros.inference.ort_backend import OrtTextEncoder
     from langtrack_ros.tracking.text_encoder import QueryError, TextEncoder
 
-    report = export_text_encoder(tmp_path / "minilm.onnx", max_tokens=8)
+    torch_encoder = TextEncoder(max_tokens=8)
+    report = export_text_encoder(tmp_path / "minilm.onnx", encoder=torch_encoder)
     assert report.worst < 1e-4
-    ort_encoder, torch_encoder = OrtTextEncoder(tmp_path / "minilm.onnx", max_tokens=8), TextEncoder(max_tokens=8)
+    ort_encoder = OrtTextEncoder(tmp_path / "minilm.onnx")  # max_tokens=8 comes from the file
     assert ort_encoder.dim == torch_encoder.dim == 384
     for query in ("red car", "the man in a dark jacket who walks across the street to the van"):
         (f1, m1), (f2, m2) = ort_encoder.encode(query), torch_encoder.encode(query)
@@ -139,6 +140,18 @@ def test_text_encoder_onnx_matches_torch_minilm(tmp_path):
     assert feats.shape[0] == 2 and masks.sum(1).tolist() == [3, 4] and not feats[0, 3:].any()
     with pytest.raises(QueryError):
         ort_encoder.encode("   ")
+
+
+@pytest.mark.slow
+def test_export_command_writes_verified_onnx_and_explains_missing_tensorrt(exported, tmp_path, capsys):
+    from langtrack_ros.cli import main
+
+    _, checkpoint, _, _ = exported
+    code = main(["export", "--model", str(checkpoint), "--out", str(tmp_path), "--engine"])
+    out = capsys.readouterr()
+    assert "tiny.onnx: opset 17" in out.out and "max abs diff" in out.out
+    assert code == 2 and "no TensorRT engine written" in out.err and "tensorrt" in out.err
+    assert OrtBackend(tmp_path / "tiny.onnx").metadata["weights_sha256"]
 
 
 # ---------------------------------------------------------------------------- engine cache (no TensorRT)

@@ -81,6 +81,7 @@ def atomic_write(path: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; engines are shared with other users of the robot
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -115,22 +115,24 @@ def verify_mvlm(wrapper: nn.Module, onnx_path: str | Path, *, atol: float = 1e-4
 
 
 def export_text_encoder(path: str | Path, *, max_tokens: int = 32, model_dir: str | Path | None = None,
-                        opset: int = DEFAULT_OPSET, verify: bool = True, atol: float = 1e-4) -> ExportReport:
+                        opset: int = DEFAULT_OPSET, verify: bool = True, atol: float = 1e-4,
+                        encoder=None) -> ExportReport:
     """Export the frozen MiniLM to ``path`` (dynamic length) with its tokenizer.json beside it.
 
     The graph maps ``input_ids``/``attention_mask`` (1,L) int64 to ``features`` (1,L,384): the
     same per-token features :class:`TextEncoder` gives, so a robot without torch can take new
-    queries with :class:`~langtrack_ros.inference.ort_backend.OrtTextEncoder`.
+    queries with :class:`~langtrack_ros.inference.ort_backend.OrtTextEncoder`. ``encoder``: an
+    already loaded TextEncoder of that ``model_dir`` to reuse (loading MiniLM takes seconds).
     """
     from langtrack_ros.tracking.text_encoder import TextEncoder, default_model_dir
 
     model_dir = Path(model_dir) if model_dir else default_model_dir()
-    encoder = TextEncoder(max_tokens=max_tokens, model_dir=str(model_dir))
+    encoder = encoder or TextEncoder(max_tokens=max_tokens, model_dir=str(model_dir))
     module = _TextFeatures(encoder.model).eval()
     ids = torch.tensor([encoder._token_ids("a person walking on the left")], dtype=torch.long)
     length = torch.export.Dim("L", min=1, max=512)
     dynamic = {"input_ids": {1: length}, "attention_mask": {1: length}}
-    metadata = {"langtrack_format": TEXT_FORMAT, "dim": str(encoder.dim), "max_tokens": str(max_tokens)}
+    metadata = {"langtrack_format": TEXT_FORMAT, "dim": str(encoder.dim), "max_tokens": str(encoder.max_tokens)}
     with _staging(path) as tmp:
         _torch_export(module, (ids, torch.ones_like(ids)), tmp, TEXT_INPUTS, ("features",), dynamic, opset)
         _set_metadata(tmp, metadata)
@@ -244,6 +246,7 @@ class _staging:
 
     def __exit__(self, exc_type, exc, tb):
         if exc_type is None:
+            os.chmod(self.tmp, 0o644)  # mkstemp makes it private; exports are meant to be shared
             os.replace(self.tmp, self.target)
         else:
             self.tmp.unlink(missing_ok=True)

@@ -43,9 +43,13 @@ def open_session(path: str | Path, providers: list[str] | None = None, threads: 
     options.intra_op_num_threads = int(threads)
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
+    chosen = list(providers or default_providers())
     try:
-        session = ort.InferenceSession(str(path), options, providers=list(providers or default_providers()))
+        session = ort.InferenceSession(str(path), options, providers=chosen)
     except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... types
+        if providers is None and chosen != ["CPUExecutionProvider"]:
+            log.warning("%s: onnxruntime GPU providers %s failed (%s); using the CPU", path, chosen[:-1], exc)
+            return open_session(path, ["CPUExecutionProvider"], threads)
         raise ValueError(f"{path}: not a valid ONNX model for onnxruntime ({type(exc).__name__}: {exc})") from exc
     log.debug("%s: onnxruntime providers %s, %d intra-op threads", path, session.get_providers(), threads)
     return session
@@ -108,12 +112,14 @@ class OrtTextEncoder(TextEncoder):
     code; only the transformer call (``_features``) runs the exported graph instead.
     """
 
-    def __init__(self, onnx_path: str | Path, tokenizer_file: str | Path | None = None, max_tokens: int = 32,
-                 threads: int = 1, providers: list[str] | None = None):
-        if max_tokens < 3:
-            raise ValueError(f"max_tokens={max_tokens}: need room for [CLS], one word and [SEP]")
+    def __init__(self, onnx_path: str | Path, tokenizer_file: str | Path | None = None,
+                 max_tokens: int | None = None, threads: int = 1, providers: list[str] | None = None):
+        """``max_tokens`` None: the limit recorded by the export (the tracker's max_query_tokens)."""
         self.path = Path(onnx_path)
         self.session = open_session(self.path, providers, threads)
+        max_tokens = max_tokens or int(self.session.get_modelmeta().custom_metadata_map.get("max_tokens", 32))
+        if max_tokens < 3:
+            raise ValueError(f"max_tokens={max_tokens}: need room for [CLS], one word and [SEP]")
         self.tokenizer = _TokenizerAdapter(Path(tokenizer_file) if tokenizer_file else tokenizer_path_for(self.path))
         self.max_tokens = max_tokens
         self.dim = int(self.session.get_outputs()[0].shape[-1])

@@ -1,0 +1,245 @@
+"""``langtrack bench``: per-frame latency of every inference path, side by side, in one run.
+
+    langtrack bench [--model M] [--sizes tiny small base] [--frames N] [--out docs/BENCHMARKS.md]
+
+Measures (median and p90 ms, FPS, ONNX Runtime / torch latency ratio, peak RSS so far):
+text encoding (torch MiniLM vs ONNX Runtime, a new query each call so the cache never hits),
+the network forward (torch vs ONNX Runtime, 1 and 2 threads; per size preset when no model is
+given) and the full tracker step in ROI and GLOBAL mode on real frames at the default tracker
+config. Without a trained model it benchmarks a randomly initialised model of the default
+preset and says so. Prints a Markdown table and writes it with the exact command line.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import os
+import platform
+import resource
+import shlex
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+TEXT_TOKENS = 10  # a typical query ("the man in the red jacket on the left") incl. [CLS]/[SEP]
+WARMUP = 3
+COLOURS = ("red", "white", "dark", "small", "tall", "blue")
+NOUNS = ("car", "person", "dog", "bike", "man in a jacket", "woman with a bag")
+PLACES = ("on the left", "crossing the road", "near the tree", "in front", "behind the van", "at the back")
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("bench", help="latency of text encoder, network and tracker per backend",
+                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", help="model checkpoint (default: the tracker config's, else random init)")
+    parser.add_argument("--sizes", nargs="+", help="MVLM size presets for the network rows (random init); "
+                        "default: the model's own config")
+    parser.add_argument("--frames", type=int, default=200, help="timed calls per row (after 3 warm-up calls)")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="thread counts for the network")
+    parser.add_argument("--data", help="OTB99-LANG folder for real frames (default: shared/data/real if present)")
+    parser.add_argument("--out", default="docs/BENCHMARKS.md", help="Markdown report ('' = print only)")
+    parser.set_defaults(func=run)
+
+
+@dataclasses.dataclass
+class Row:
+    part: str
+    what: str
+    backend: str
+    threads: int
+    times_ms: np.ndarray
+    rss_mb: float
+    ratio: float | None = None
+
+    @property
+    def median(self) -> float:
+        return float(np.median(self.times_ms))
+
+    @property
+    def p90(self) -> float:
+        return float(np.percentile(self.times_ms, 90))
+
+
+def measure(fn, frames: int, part: str, what: str, backend: str, threads: int) -> Row:
+    """Time ``fn(i)`` for ``frames`` calls after a short warm-up (first calls allocate and JIT)."""
+    for i in range(WARMUP):
+        fn(i)
+    times = np.empty(frames)
+    for i in range(frames):
+        start = time.perf_counter()
+        fn(WARMUP + i)
+        times[i] = (time.perf_counter() - start) * 1000.0
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    return Row(part, what, backend, threads, times, rss_mb)
+
+
+def run(args) -> int:
+    import torch
+
+    torch.set_num_threads(1)
+    with tempfile.TemporaryDirectory(prefix="langtrack-bench-") as tmp:
+        tmp = Path(tmp)
+        model_path, model_note = _model_file(args.model, tmp)
+        rows = bench_text_encoder(args.frames, tmp)
+        for preset, path in _network_models(model_path, args.sizes, tmp):
+            rows += bench_network(path, preset, args.frames, args.threads, tmp)
+        rows += bench_tracker(model_path, args.frames, *_frames(args.data), tmp)
+    _set_ratios(rows)
+    report = render(rows, model_note, args.frames)
+    print(report)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(report)
+        print(f"wrote {args.out}")
+    return 0
+
+
+def _model_file(model: str | None, tmp: Path) -> tuple[Path, str]:
+    """The checkpoint to benchmark, and a note for the report header."""
+    from langtrack_ros.commands.export import default_model_path
+    from langtrack_ros.inference.engine_cache import sha256_file
+
+    path = Path(model) if model else default_model_path()
+    if path.is_file():
+        return path, f"model `{path}` (sha256 {sha256_file(path)[:16]})"
+    if model:
+        raise FileNotFoundError(f"model checkpoint not found: {path}")
+    from langtrack_ros.tracking.network import load_mvlm_config
+
+    return _random_model(None, tmp), (f"**randomly initialised model** of the default preset "
+                                      f"({load_mvlm_config().search_size} px): no trained model at `{path}`")
+
+
+def _random_model(preset: str | None, tmp: Path) -> Path:
+    import torch
+
+    from langtrack_ros.tracking.network import MVLM, load_mvlm_config
+    from langtrack_ros.training.checkpoint import save_model
+
+    cfg = load_mvlm_config(preset)
+    torch.manual_seed(0)
+    return save_model(MVLM(cfg, pretrained_tokenizer=False), cfg, tmp / f"random_{preset or 'default'}.safetensors")
+
+
+def _network_models(model_path: Path, sizes: list[str] | None, tmp: Path):
+    if not sizes:
+        yield model_path.stem, model_path
+        return
+    for preset in sizes:
+        yield preset, _random_model(preset, tmp)
+
+
+def _queries(n: int) -> list[str]:
+    """Distinct realistic queries, so the encoder's cache never answers."""
+    return [f"the {COLOURS[i % 6]} {NOUNS[i // 6 % 6]} {PLACES[i // 36 % 6]} number {i}" for i in range(n)]
+
+
+def bench_text_encoder(frames: int, tmp: Path) -> list[Row]:
+    from langtrack_ros.inference.onnx_export import export_text_encoder
+    from langtrack_ros.inference.ort_backend import OrtTextEncoder
+    from langtrack_ros.tracking.text_encoder import TextEncoder
+
+    torch_encoder = TextEncoder()
+    export_text_encoder(tmp / "text_encoder.onnx", encoder=torch_encoder)
+    queries = _queries(frames + WARMUP)
+    rows = []
+    for name, encoder in (("torch", torch_encoder), ("onnxruntime", OrtTextEncoder(tmp / "text_encoder.onnx"))):
+        rows.append(measure(lambda i: encoder.encode(queries[i]), frames, "text encoder", "MiniLM, new query",
+                            name, 1))
+    return rows
+
+
+def bench_network(model_path: Path, label: str, frames: int, threads: list[int], tmp: Path) -> list[Row]:
+    import torch
+
+    from langtrack_ros.inference.backends import cached_onnx
+    from langtrack_ros.inference.ort_backend import OrtBackend
+    from langtrack_ros.inference.torch_backend import TorchBackend
+    from langtrack_ros.training.checkpoint import load_model
+
+    torch_backend = TorchBackend(load_model(model_path))
+    onnx_path = cached_onnx(model_path, tmp)
+    size = torch_backend.search_size
+    rng = np.random.default_rng(0)
+    search = rng.random((1, 3, size, size), dtype=np.float32)
+    tokens = rng.standard_normal((1, TEXT_TOKENS, 384), dtype=np.float32)
+    mask = np.ones((1, TEXT_TOKENS), dtype=bool)
+    what = f"forward {label} {size}px"
+    rows = []
+    for n in threads:
+        torch.set_num_threads(n)
+        rows.append(measure(lambda i: torch_backend.run(search, tokens, mask), frames, "network", what, "torch", n))
+        ort_backend = OrtBackend(onnx_path, threads=n)
+        rows.append(measure(lambda i: ort_backend.run(search, tokens, mask), frames, "network", what,
+                            "onnxruntime", n))
+    torch.set_num_threads(1)
+    return rows
+
+
+def bench_tracker(model_path: Path, frames: int, images: list[np.ndarray], query: str, tmp: Path) -> list[Row]:
+    from langtrack_ros.inference.backends import make_backend
+    from langtrack_ros.tracking.tracker import load_tracker
+
+    rows = []
+    h, w = images[0].shape[:2]
+    for kind in ("torch", "onnxruntime"):
+        backend = make_backend(kind, model_path, cache_dir=tmp, threads=1)
+        for mode in ("roi", "global"):
+            tracker = load_tracker(model_path, backend=backend, mode=mode)
+            tracker.set_query(query)
+            rows.append(measure(lambda i: tracker.step(images[i % len(images)]), frames, "tracker step",
+                                f"{mode.upper()} mode, {w}x{h} frames", kind, 1))
+    return rows
+
+
+def _frames(data: str | None, count: int = 60) -> tuple[list[np.ndarray], str]:
+    """Real frames and their sentence when available (decoded up front so decoding is not timed)."""
+    from langtrack_ros.data.loaders import load_dataset
+
+    root = Path(data) if data else Path(__file__).resolve().parents[2].parent / "shared" / "data" / "real"
+    if (root / "OTB_videos").is_dir():
+        seq = load_dataset("otb99lang", root)[0]
+        return [seq.image(i) for i in range(min(count, len(seq.frames)))], seq.sentence
+    if data:
+        raise FileNotFoundError(f"no OTB_videos folder under {root}")
+    rng = np.random.default_rng(0)
+    return [rng.integers(0, 256, (480, 640, 3), dtype=np.uint8) for _ in range(8)], "the grey square"
+
+
+def _set_ratios(rows: list[Row]) -> None:
+    """ONNX Runtime latency / torch latency for rows measuring the same thing with the same threads."""
+    torch_rows = {(r.part, r.what, r.threads): r for r in rows if r.backend == "torch"}
+    for row in rows:
+        ref = torch_rows.get((row.part, row.what, row.threads))
+        if row.backend != "torch" and ref is not None:
+            row.ratio = row.median / ref.median
+
+
+def render(rows: list[Row], model_note: str, frames: int) -> str:
+    import onnxruntime
+    import torch
+
+    command = "langtrack " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    lines = [
+        "# Inference benchmarks", "",
+        f"Produced by `{command}` on {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC.", "",
+        f"- {model_note}",
+        f"- machine: {platform.machine()}, {os.cpu_count()} CPU cores, load average at the end {load} "
+        f"(shared machine: compare rows of one run, not runs)",
+        f"- torch {torch.__version__}, onnxruntime {onnxruntime.__version__}, {frames} timed calls per row "
+        f"after {WARMUP} warm-up calls; text length {TEXT_TOKENS} tokens for the network rows",
+        "- ratio = ONNX Runtime median / torch median (below 1: ONNX Runtime is faster)",
+        "- peak RSS = the process's maximum resident memory so far (it only grows)", "",
+        "| part | what | backend | threads | median ms | p90 ms | FPS | ratio ORT/torch | peak RSS MB |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        ratio = f"{r.ratio:.2f}" if r.ratio is not None else ""
+        lines.append(f"| {r.part} | {r.what} | {r.backend} | {r.threads} | {r.median:.2f} | {r.p90:.2f} | "
+                     f"{1000.0 / r.median:.0f} | {ratio} | {r.rss_mb:.0f} |")
+    return "\n".join(lines) + "\n"
