@@ -100,12 +100,52 @@ def test_cached_onnx_is_reused_and_onnx_files_used_as_is(exported):
         make_backend("torch", backend.path)
 
 
+def test_stale_or_broken_cached_onnx_is_reexported(exported, tmp_path, monkeypatch, caplog):
+    import shutil
+
+    from langtrack_ros.inference import onnx_export
+
+    _, checkpoint, backend, _ = exported
+    cached = tmp_path / backend.path.name
+    cached.write_bytes(backend.path.read_bytes()[:100])  # an interrupted copy, say
+    calls = []
+    monkeypatch.setattr(onnx_export, "export_mvlm",
+                        lambda model, path, weights_sha256: calls.append(path) or shutil.copy(backend.path, path))
+    with caplog.at_level(logging.INFO, logger="langtrack_ros.inference"):
+        assert cached_onnx(checkpoint, tmp_path) == cached
+    assert calls == [cached] and any("re-exporting" in r.getMessage() for r in caplog.records)
+    assert cached_onnx(checkpoint, tmp_path) == cached and len(calls) == 1  # now valid: reused
+
+
 def test_verify_raises_when_onnx_differs_from_torch(exported):
     _, _, backend, _ = exported
     torch.manual_seed(1)
     other = MVLM(TINY, pretrained_tokenizer=False).eval()
     with pytest.raises(ExportError, match="differs from torch"):
         verify_mvlm(DeployWrapper(other), backend.path, lengths=(4,))
+
+
+def _run_without_torch(code: str) -> None:
+    """Run ``code`` in a fresh interpreter where ``import torch`` fails, as on a robot without torch."""
+    import subprocess
+    import sys
+
+    prelude = "import sys; sys.modules['torch'] = None; import numpy as np\n"
+    done = subprocess.run([sys.executable, "-c", prelude + code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+
+
+def test_ort_backend_runs_without_torch(exported, tmp_path):
+    model, _, backend, _ = exported
+    inputs = _inputs(6, seed=3)
+    np.savez(tmp_path / "inputs.npz", *inputs)
+    _run_without_torch(f"""
+from langtrack_ros.inference.ort_backend import OrtBackend
+a = np.load({str(tmp_path / 'inputs.npz')!r})
+out = OrtBackend({str(backend.path)!r}).run(a["arr_0"], a["arr_1"], a["arr_2"])
+np.save({str(tmp_path / 'score.npy')!r}, out["score_map"])""")
+    expected = _torch_outputs(model, *inputs)["score_map"]
+    assert np.abs(np.load(tmp_path / "score.npy") - expected).max() < 1e-4
 
 
 def test_ort_backend_missing_and_corrupt_files(tmp_path):
@@ -136,6 +176,10 @@ def test_text_encoder_onnx_matches_torch_minilm(tmp_path):
         (f1, m1), (f2, m2) = ort_encoder.encode(query), torch_encoder.encode(query)
         assert f1.shape == f2.shape and len(m1) <= 8 and m1.all() and (m1 == m2).all()
         assert np.abs(f1 - f2).max() < 1e-4
+    _run_without_torch(f"""
+from langtrack_ros.inference.ort_backend import OrtTextEncoder
+np.save({str(tmp_path / 'robot.npy')!r}, OrtTextEncoder({str(tmp_path / 'minilm.onnx')!r}).encode("red car")[0])""")
+    assert np.abs(np.load(tmp_path / "robot.npy") - torch_encoder.encode("red car")[0]).max() < 1e-4
     feats, masks = ort_encoder.encode_batch(["a", "two words"])
     assert feats.shape[0] == 2 and masks.sum(1).tolist() == [3, 4] and not feats[0, 3:].any()
     with pytest.raises(QueryError):

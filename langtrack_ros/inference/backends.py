@@ -3,8 +3,8 @@
 ``make_backend("auto", ...)`` tries them in that order and logs which one it chose and why each
 faster one was skipped (no tensorrt package, no GPU, export failed, ...), because "why is my
 robot slow" usually means a backend silently fell back. The ONNX file is exported once per
-weights file: it is cached next to the model (or in ``cache_dir`` when the model folder is
-read-only), named after the weights' sha256, and re-exported when its recorded hash is stale.
+weights file: it is cached in ``cache_dir`` (default ``~/.cache/langtrack``; TensorRT engines go
+beside it), named after the weights' sha256, and re-exported when its recorded hash is stale.
 """
 from __future__ import annotations
 
@@ -25,11 +25,9 @@ class BackendUnavailable(RuntimeError):
     """The requested backend cannot run here; the message says why."""
 
 
-def default_cache_dir(model_path: Path) -> Path:
-    """Next to the model when that folder is writable, else ``$XDG_CACHE_HOME/langtrack``."""
-    if os.access(model_path.parent, os.W_OK):
-        return model_path.parent
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "langtrack"
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/langtrack`` (~/.cache/langtrack): models/ may be read-only or under git."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "langtrack"
 
 
 def onnx_weights_sha256(onnx_path: Path) -> str | None:
@@ -49,7 +47,7 @@ def cached_onnx(model_path: str | Path, cache_dir: str | Path | None = None) -> 
     if not model_path.is_file():
         raise FileNotFoundError(f"model checkpoint not found: {model_path}")
     digest = sha256_file(model_path)
-    target = Path(cache_dir or default_cache_dir(model_path)) / f"{model_path.stem}-{digest[:16]}.onnx"
+    target = Path(cache_dir or default_cache_dir()) / f"{model_path.stem}-{digest[:16]}.onnx"
     if target.is_file():
         recorded = onnx_weights_sha256(target)
         if recorded == digest:
@@ -117,7 +115,8 @@ def _tensorrt(model_path, precision, cache_dir, threads, device):
         raise BackendUnavailable("no CUDA GPU visible to torch")
     from langtrack_ros.inference.tensorrt_backend import TensorRTBackend
 
-    return TensorRTBackend(_onnx_for(model_path, cache_dir), precision=precision, cache_dir=cache_dir, device=device)
+    return TensorRTBackend(_onnx_for(model_path, cache_dir), precision=precision,
+                           cache_dir=cache_dir or default_cache_dir(), device=device)
 
 
 def _onnxruntime(model_path, precision, cache_dir, threads, device):
