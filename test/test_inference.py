@@ -298,3 +298,20 @@ def test_tensorrt_engine_matches_onnxruntime(exported, tmp_path, caplog):
     with caplog.at_level(logging.INFO):
         TensorRTBackend(ort_backend.path, precision="fp32", cache_dir=tmp_path)
     assert any("reusing TensorRT engine" in r.getMessage() for r in caplog.records)
+
+
+# ---------------------------------------------------------------------------- bench report
+
+def test_bench_pairs_rows_for_ratios_and_reports_the_command(monkeypatch):
+    from langtrack_ros.commands import bench
+
+    monkeypatch.setattr("sys.argv", ["langtrack", "bench", "--frames", "5"])
+    clock = iter(range(1000))
+    monkeypatch.setattr(bench.time, "perf_counter", lambda: next(clock) * 0.002)  # every call takes 2 ms
+    torch_row = bench.measure(lambda i: None, 5, "network", "forward", "torch", 1)
+    ort_row = bench.Row("network", "forward", "onnxruntime", 1, np.full(5, 1.0), 100.0)
+    other = bench.Row("network", "forward", "onnxruntime", 2, np.full(5, 1.0), 100.0)
+    bench._set_ratios([torch_row, ort_row, other])
+    assert torch_row.median == pytest.approx(2.0) and ort_row.ratio == pytest.approx(0.5) and other.ratio is None
+    report = bench.render([torch_row, ort_row], "random model", 5)
+    assert "`langtrack bench --frames 5`" in report and "| 0.50 |" in report and "random model" in report

@@ -2,7 +2,7 @@
 
     langtrack bench [--model M] [--sizes tiny small base] [--frames N] [--out docs/BENCHMARKS.md]
 
-Measures (median and p90 ms, FPS, ONNX Runtime / torch latency ratio, peak RSS so far):
+Measures (median and p90 ms, FPS, ONNX Runtime / torch latency ratio, resident memory):
 text encoding (torch MiniLM vs ONNX Runtime, a new query each call so the cache never hits),
 the network forward (torch vs ONNX Runtime, 1 and 2 threads; per size preset when no model is
 given) and the full tracker step in ROI and GLOBAL mode on real frames at the default tracker
@@ -73,8 +73,20 @@ def measure(fn, frames: int, part: str, what: str, backend: str, threads: int) -
         start = time.perf_counter()
         fn(WARMUP + i)
         times[i] = (time.perf_counter() - start) * 1000.0
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    return Row(part, what, backend, threads, times, rss_mb)
+    return Row(part, what, backend, threads, times, current_rss_mb())
+
+
+def current_rss_mb() -> float:
+    """Resident memory now (Linux /proc); elsewhere the peak, which is what getrusage offers."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        return peak_rss_mb()
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def run(args) -> int:
@@ -234,8 +246,9 @@ def render(rows: list[Row], model_note: str, frames: int) -> str:
         f"- torch {torch.__version__}, onnxruntime {onnxruntime.__version__}, {frames} timed calls per row "
         f"after {WARMUP} warm-up calls; text length {TEXT_TOKENS} tokens for the network rows",
         "- ratio = ONNX Runtime median / torch median (below 1: ONNX Runtime is faster)",
-        "- peak RSS = the process's maximum resident memory so far (it only grows)", "",
-        "| part | what | backend | threads | median ms | p90 ms | FPS | ratio ORT/torch | peak RSS MB |",
+        f"- RSS = resident memory of the whole bench process after the row (everything loaded so far); "
+        f"peak RSS of the run {peak_rss_mb():.0f} MB (includes the ONNX exports)", "",
+        "| part | what | backend | threads | median ms | p90 ms | FPS | ratio ORT/torch | RSS MB |",
         "|---|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
