@@ -47,7 +47,7 @@ def make_sequence(name: str = "toy") -> Sequence:
 
 def dataset(**sampling) -> MVLMSamples:
     cfg = SamplingConfig(**{"search_size": 64, **sampling})
-    absent = lambda seq, rng: "the green triangle"  # noqa: E731  (not in the toy scene)
+    absent = lambda i, rng: "the green triangle"  # noqa: E731  (not in the toy scene)
     return MVLMSamples([list_source([make_sequence()], negative_sentence=absent)], cfg, seed=7)
 
 
@@ -131,6 +131,21 @@ def test_color_jitter_keeps_hue():
     assert not np.array_equal(out, img)
     hue = lambda im: cv2.cvtColor(im, cv2.COLOR_RGB2HSV_FULL)[..., 0].astype(int)  # noqa: E731
     assert np.abs(hue(out) - hue(img)).max() <= 2
+
+
+def test_synth_source_pickles_as_its_config():
+    import pickle
+
+    from langtrack_ros.training.sampling import SourceConfig, build_source
+
+    src = build_source(SourceConfig(kind="synth", split="val", num_sequences=5), cache_size=2)
+    copy = pickle.loads(pickle.dumps(src))
+    a, b = src[3], copy[3]
+    assert a.name == b.name and np.array_equal(a.boxes, b.boxes, equal_nan=True)
+    assert np.array_equal(a.image(0), b.image(0))
+    assert src.negative_sentence(3, np.random.default_rng(0)) == copy.negative_sentence(3, np.random.default_rng(0))
+    with pytest.raises(ConfigError, match="kind"):
+        build_source(SourceConfig(kind="video"))
 
 
 def test_text_cache_pads_and_encodes_each_sentence_once():
@@ -234,7 +249,7 @@ def train_config(**optim):
 
 
 def make_trainer(run_dir, resume=False, cls=Trainer, **optim):
-    absent = lambda seq, rng: "the green triangle"  # noqa: E731
+    absent = lambda i, rng: "the green triangle"  # noqa: E731
     sources = [list_source([make_sequence()], negative_sentence=absent)]
     return cls(train_config(**optim), run_dir, resume=resume, text_encoder=HashEncoder(), sources=sources)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Iterator
 
 import numpy as np
@@ -41,6 +41,7 @@ class SamplingConfig:
     brightness: float = 0.2  # brightness/contrast only: hue carries colour words and must not change
     contrast: float = 0.2
     max_attempts: int = 20  # draws of another sequence when the chosen one cannot give the kind
+    samples_per_sequence: int = 1  # consecutive samples cut from one sequence (making one costs ~80 ms)
 
 
 @dataclass
@@ -54,14 +55,16 @@ class SourceConfig:
     seed_offset: int = 0
     name: str = ""  # dataset: loader name (load_dataset)
     root: str = ""  # dataset: folder
-    synth: dict = field(default_factory=dict)  # synth: generator config overrides
 
 
 class SequenceSource:
-    """Indexable pool of sequences with a sampling weight; ``negative_sentence`` may be None."""
+    """Indexable pool of sequences with a sampling weight.
+
+    ``negative_sentence(i, rng)``, when given, names an object that is NOT in sequence ``i``.
+    """
 
     def __init__(self, name: str, weight: float, count: int, get: Callable[[int], Sequence],
-                 negative_sentence: Callable[[Sequence, np.random.Generator], str | None] | None = None):
+                 negative_sentence: Callable[[int, np.random.Generator], str | None] | None = None):
         if count <= 0:
             raise ConfigError(f"data source {name!r} has no sequences")
         self.name, self.weight, self.count, self._get = name, float(weight), count, get
@@ -80,10 +83,10 @@ def list_source(sequences: list[Sequence], weight: float = 1.0, name: str = "lis
     return SequenceSource(name, weight, len(sequences), sequences.__getitem__, negative_sentence)
 
 
-def _lru(fn: Callable[[int], Sequence], size: int) -> Callable[[int], Sequence]:
-    cache: OrderedDict[int, Sequence] = OrderedDict()
+def _lru(fn: Callable[[int], object], size: int) -> Callable[[int], object]:
+    cache: OrderedDict[int, object] = OrderedDict()
 
-    def get(i: int) -> Sequence:
+    def get(i: int):
         if i in cache:
             cache.move_to_end(i)
             return cache[i]
@@ -95,32 +98,37 @@ def _lru(fn: Callable[[int], Sequence], size: int) -> Callable[[int], Sequence]:
     return get
 
 
+class ConfiguredSource(SequenceSource):
+    """A source made from its SourceConfig (synth generator or dataset loader).
+
+    It pickles as its config, so spawned loader workers rebuild it instead of copying caches.
+    """
+
+    def __init__(self, cfg: SourceConfig, cache_size: int = 64):
+        self.cfg, self.cache_size = cfg, cache_size
+        if cfg.kind == "synth":
+            from langtrack_ros.data.synth import generate_sequence
+
+            synth = _lru(lambda i: generate_sequence(cfg.seed_offset + i, cfg.split), cache_size)
+            super().__init__(f"synth:{cfg.split}", cfg.weight, cfg.num_sequences,
+                             lambda i: synth(i).to_sequence(), lambda i, rng: synth(i).negative_sentence(rng))
+        elif cfg.kind == "dataset":
+            from langtrack_ros.data.loaders import load_dataset
+
+            sequences = load_dataset(cfg.name, cfg.root, split=cfg.split or None)
+            super().__init__(f"{cfg.name}:{cfg.split}", cfg.weight, len(sequences), sequences.__getitem__)
+        else:
+            raise ConfigError(f"data source kind must be 'synth' or 'dataset', got {cfg.kind!r}")
+
+    def __getstate__(self) -> dict:
+        return {"cfg": self.cfg, "cache_size": self.cache_size}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["cfg"], state["cache_size"])
+
+
 def build_source(cfg: SourceConfig, cache_size: int = 64) -> SequenceSource:
-    """Make a SequenceSource from its config (synth generator or a dataset loader)."""
-    if cfg.kind == "synth":
-        from langtrack_ros.data import synth
-
-        synth_cfg = synth.make_config(cfg.synth) if hasattr(synth, "make_config") else cfg.synth
-
-        def make(i: int) -> Sequence:
-            return synth.generate_sequence(cfg.seed_offset + i, cfg.split, synth_cfg).to_sequence()
-
-        return SequenceSource(f"synth:{cfg.split}", cfg.weight, cfg.num_sequences, _lru(make, cache_size),
-                              _synth_negative(synth, synth_cfg))
-    if cfg.kind == "dataset":
-        from langtrack_ros.data.loaders import load_dataset
-
-        sequences = load_dataset(cfg.name, cfg.root, split=cfg.split or None)
-        return list_source(sequences, cfg.weight, f"{cfg.name}:{cfg.split}")
-    raise ConfigError(f"data source kind must be 'synth' or 'dataset', got {cfg.kind!r}")
-
-
-def _synth_negative(synth, synth_cfg):
-    """Sentence for an object that is NOT in a synthetic scene (the generator knows the scene)."""
-    absent = getattr(synth, "absent_sentence", None)
-    if absent is None:
-        return None
-    return lambda seq, rng: absent(seq, int(rng.integers(2**31)), synth_cfg)
+    return ConfiguredSource(cfg, cache_size)
 
 
 _LEFT_RIGHT = re.compile(r"\b(left|right)", re.IGNORECASE)
@@ -179,11 +187,14 @@ class MVLMSamples(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> dict:
         rng = np.random.default_rng([self.seed, int(index)])
+        group_rng = np.random.default_rng([self.seed, int(index) // max(self.cfg.samples_per_sequence, 1), 1])
         kind = ("roi", "whole", "negative")[rng.choice(3, p=self.kind_p)]
-        for _ in range(self.cfg.max_attempts):
-            source = self.sources[rng.choice(len(self.sources), p=self.source_p)]
-            seq = source[int(rng.integers(len(source)))]
-            sample = self._negative(source, seq, rng) if kind == "negative" else self._positive(seq, kind, rng)
+        for attempt in range(self.cfg.max_attempts):
+            pick = group_rng if attempt == 0 else rng  # the group shares its first sequence
+            source = self.sources[pick.choice(len(self.sources), p=self.source_p)]
+            i = int(pick.integers(len(source)))
+            seq = source[i]
+            sample = self._negative(source, i, seq, rng) if kind == "negative" else self._positive(seq, kind, rng)
             if sample is not None:
                 return self._augment(sample, rng)
         raise RuntimeError(f"no {kind} sample found in {self.cfg.max_attempts} draws: do the sources have "
@@ -201,7 +212,7 @@ class MVLMSamples(torch.utils.data.Dataset):
         return {"search": patch, "box": t.box_to_patch(box), "positive": True, "sentence": seq.query_at(i),
                 "kind": kind, "sequence": seq.name, "frame": i, "transform": t}
 
-    def _negative(self, source: SequenceSource, seq: Sequence, rng: np.random.Generator) -> dict | None:
+    def _negative(self, source: SequenceSource, index: int, seq: Sequence, rng: np.random.Generator) -> dict | None:
         absent = np.flatnonzero(~seq.visible)
         use_absent = len(absent) > 0 and (source.negative_sentence is None
                                           or rng.random() < self.cfg.p_negative_absent)
@@ -212,7 +223,7 @@ class MVLMSamples(torch.utils.data.Dataset):
             if source.negative_sentence is None:
                 return None
             i = int(rng.integers(len(seq)))
-            sentence = source.negative_sentence(seq, rng)
+            sentence = source.negative_sentence(index, rng)
             if not sentence:
                 return None
         image = seq.image(i)

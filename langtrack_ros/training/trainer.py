@@ -61,6 +61,7 @@ class OptimSection:
     weight_decay: float = 0.0
     betas: tuple = (0.9, 0.999)
     grad_clip: float = 0.0  # max global grad norm; 0 = off
+    frozen_prefixes: list = field(default_factory=list)  # parameters not trained at all
     slow_prefixes: list = field(default_factory=list)  # parameters trained at lr * slow_lr_mult
     slow_lr_mult: float = 1.0
     schedule: str = "cosine"  # cosine | step | constant
@@ -176,10 +177,16 @@ def build_model_config(section: ModelSection):
 
 
 def param_groups(model: torch.nn.Module, o: OptimSection) -> list[dict]:
-    """Main group + a slow group (the pretrained tokenizer, lr x slow_lr_mult as in the reference)."""
+    """Main group + a slow group (pretrained tokenizer: lr x slow_lr_mult, as in the reference).
+
+    Parameters under ``frozen_prefixes`` get requires_grad=False: freezing the pretrained stem
+    skips its backward pass, the largest part of a CPU step.
+    """
     slow, main = [], []
     for name, p in model.named_parameters():
-        if p.requires_grad:
+        if any(name.startswith(pre) for pre in o.frozen_prefixes):
+            p.requires_grad_(False)
+        elif p.requires_grad:
             (slow if any(name.startswith(pre) for pre in o.slow_prefixes) else main).append(p)
     groups = [{"params": main, "lr_mult": 1.0}, {"params": slow, "lr_mult": o.slow_lr_mult}]
     return [g for g in groups if g["params"]]
@@ -265,10 +272,11 @@ class Trainer:
         from torch.utils.tensorboard import SummaryWriter
         from tqdm import tqdm
 
-        o = self.cfg.optim
+        o, workers = self.cfg.optim, self.cfg.data.num_workers
+        # spawn, not fork: a forked worker can inherit locks held by the tokenizer/OpenMP threads and hang
         loader = torch.utils.data.DataLoader(
             self.train_set, batch_sampler=StepBatches(self.step, o.steps, o.batch_size),
-            collate_fn=collate_images, num_workers=self.cfg.data.num_workers,
+            collate_fn=collate_images, num_workers=workers, multiprocessing_context="spawn" if workers else None,
             generator=torch.Generator().manual_seed(self.cfg.seed), worker_init_fn=_worker_init)
         writer = SummaryWriter(str(self.run_dir / "tb"), purge_step=self.step or None)
         bar = tqdm(total=o.steps, initial=self.step, disable=not self.cfg.logging.progress, desc="train mvlm")
@@ -406,9 +414,15 @@ def _peak_inside(indices: torch.Tensor, boxes: torch.Tensor, grid: int) -> torch
 
 
 def _worker_init(_worker_id: int) -> None:
-    """Loader workers: one thread each (the machine is small; samples do not depend on threads)."""
+    """Loader workers: one thread each, and deaf to SIGINT/SIGTERM.
+
+    Ctrl-C or a group-wide SIGTERM reaches the workers too; the main process decides (finish the
+    step, checkpoint) and then shuts them down, so a worker must not die first.
+    """
     import cv2
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
 
