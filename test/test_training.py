@@ -78,13 +78,29 @@ def test_sample_is_pure_function_of_seed_and_index():
     assert not all(np.array_equal(a["search"], o) for o in others)
 
 
-def test_negatives_are_negative_and_cover_both_kinds():
+def test_negatives_are_negative_and_cover_all_kinds():
     ds = dataset(p_roi=0, p_whole=0, p_negative=1)
-    samples = [ds[k] for k in range(30)]
+    samples = [ds[k] for k in range(40)]
     assert all(not s["positive"] and not np.any(s["box"]) for s in samples)
-    absent_frames = [s for s in samples if s["sentence"] != "the green triangle"]
-    assert absent_frames and all(s["frame"] >= 9 for s in absent_frames)
-    assert any(s["sentence"] == "the green triangle" for s in samples)
+    kinds = {s["kind"] for s in samples}
+    assert kinds == {"negative_absent", "negative_sentence", "negative_away"}
+    for s in samples:
+        if s["kind"] == "negative_absent":
+            assert s["frame"] >= 9 and s["sentence"] in ("the red box on the left", "the red box on the right")
+        if s["kind"] == "negative_sentence":
+            assert s["sentence"] == "the green triangle"
+        if s["kind"] == "negative_away":  # the red target is (almost) not in the crop
+            inside = s["transform"].box_to_patch(_box(s["frame"]))
+            lo, hi = np.clip(inside[:2], 0, 1), np.clip(inside[:2] + inside[2:], 0, 1)
+            assert np.prod(np.maximum(hi - lo, 0)) <= 0.05 * inside[2] * inside[3] + 1e-9
+
+
+def test_negatives_without_absent_frames_or_sentences_use_away_crops():
+    seq = make_sequence()
+    seq.visible[:] = True
+    seq.boxes[9:] = [_box(i) for i in range(9, N)]
+    ds = MVLMSamples([list_source([seq])], SamplingConfig(search_size=64, p_roi=0, p_whole=0, p_negative=1), 0)
+    assert {ds[k]["kind"] for k in range(10)} == {"negative_away"}
 
 
 def test_roi_box_near_patch_centre():

@@ -22,7 +22,7 @@ import torch
 
 from langtrack_ros.config import ConfigError
 from langtrack_ros.data.sequence import Sequence
-from langtrack_ros.tracking.geometry import letterbox, roi_crop
+from langtrack_ros.tracking.geometry import letterbox, roi_crop, roi_transform, warp
 
 
 @dataclass
@@ -33,7 +33,10 @@ class SamplingConfig:
     p_roi: float = 0.5  # kinds: ROI crop / whole frame / negative (normalised to sum 1)
     p_whole: float = 0.3
     p_negative: float = 0.2
-    p_negative_absent: float = 0.5  # negatives: absent-target frame vs sentence for an absent object
+    neg_absent: float = 1.0  # negative kinds (relative weights, among those a sequence can give):
+    neg_sentence: float = 1.0  # absent-target frame / sentence naming an absent object / crop away
+    neg_away: float = 1.0  # from the target
+    max_away_overlap: float = 0.05  # "away" crops show at most this fraction of the target's area
     roi_factor: float = 4.0
     center_jitter: float = 2.0  # max centre shift = center_jitter * sqrt(w*h) / 2 (target stays within
     scale_jitter: float = 0.25  # center_jitter / (2 * roi_factor) of the patch centre)
@@ -166,6 +169,12 @@ def _valid_box(box: np.ndarray) -> bool:
     return bool(np.all(np.isfinite(box)) and box[2] > 0 and box[3] > 0)
 
 
+def _positive_frames(seq: Sequence) -> np.ndarray:
+    """Frames where the target is visible with a usable box."""
+    b = seq.boxes
+    return np.flatnonzero(seq.visible & np.all(np.isfinite(b), axis=1) & (b[:, 2] > 0) & (b[:, 3] > 0))
+
+
 class MVLMSamples(torch.utils.data.Dataset):
     """Map-style dataset: ``ds[index]`` is a dict: search (S,S,3) uint8, box (4,) normalised xywh in the
     patch (zeros for negatives), positive, sentence, kind, and for inspection sequence, frame and the
@@ -201,8 +210,7 @@ class MVLMSamples(torch.utils.data.Dataset):
                            f"visible targets / absent frames?")
 
     def _positive(self, seq: Sequence, kind: str, rng: np.random.Generator) -> dict | None:
-        frames = np.flatnonzero(seq.visible & np.all(np.isfinite(seq.boxes), axis=1) & (seq.boxes[:, 2] > 0)
-                                & (seq.boxes[:, 3] > 0))
+        frames = _positive_frames(seq)
         if len(frames) == 0:
             return None
         i = int(frames[rng.integers(len(frames))])
@@ -213,25 +221,45 @@ class MVLMSamples(torch.utils.data.Dataset):
                 "kind": kind, "sequence": seq.name, "frame": i, "transform": t}
 
     def _negative(self, source: SequenceSource, index: int, seq: Sequence, rng: np.random.Generator) -> dict | None:
-        absent = np.flatnonzero(~seq.visible)
-        use_absent = len(absent) > 0 and (source.negative_sentence is None
-                                          or rng.random() < self.cfg.p_negative_absent)
-        if use_absent:
-            i = int(absent[rng.integers(len(absent))])
-            sentence = seq.query_at(i)
-        else:
-            if source.negative_sentence is None:
-                return None
-            i = int(rng.integers(len(seq)))
-            sentence = source.negative_sentence(index, rng)
-            if not sentence:
-                return None
+        """One of three negatives, among those this sequence can give (weights neg_absent/sentence/away):
+        a frame where the target is absent; a sentence naming an object not in the scene; an ROI crop
+        of the frame away from the target (what the tracker sees after the target moved out of its ROI).
+        """
+        absent, visible = np.flatnonzero(~seq.visible), _positive_frames(seq)
+        c = self.cfg
+        weights = np.array([c.neg_absent * (len(absent) > 0), c.neg_sentence * (source.negative_sentence is not None),
+                            c.neg_away * (len(visible) > 0)], dtype=np.float64)
+        if weights.sum() <= 0:
+            return None
+        kind = ("absent", "sentence", "away")[rng.choice(3, p=weights / weights.sum())]
+        frames = absent if kind == "absent" else visible if kind == "away" else np.arange(len(seq))
+        i = int(frames[rng.integers(len(frames))])
+        sentence = source.negative_sentence(index, rng) if kind == "sentence" else seq.query_at(i)
         image = seq.image(i)
-        roi = rng.random() < self.kind_p[0] / max(self.kind_p[0] + self.kind_p[1], 1e-9)
-        box = seq.boxes[i] if _valid_box(seq.boxes[i]) else self._nearest_box(seq, i, image, rng)
-        patch, t = self._view(image, box, roi, rng)
-        return {"search": patch, "box": np.zeros(4), "positive": False, "sentence": sentence, "kind": "negative",
-                "sequence": seq.name, "frame": i, "transform": t}
+        if kind == "away":
+            view = self._away_crop(image, seq.boxes[i], rng)
+        else:
+            roi = rng.random() < self.kind_p[0] / max(self.kind_p[0] + self.kind_p[1], 1e-9)
+            box = seq.boxes[i] if _valid_box(seq.boxes[i]) else self._nearest_box(seq, i, image, rng)
+            view = self._view(image, box, roi, rng)
+        if view is None or not sentence:
+            return None
+        return {"search": view[0], "box": np.zeros(4), "positive": False, "sentence": sentence,
+                "kind": f"negative_{kind}", "sequence": seq.name, "frame": i, "transform": view[1]}
+
+    def _away_crop(self, image: np.ndarray, box: np.ndarray, rng: np.random.Generator, tries: int = 5):
+        """An ROI-sized crop elsewhere in the frame that shows at most max_away_overlap of the target."""
+        c, (h, w) = self.cfg, image.shape[:2]
+        size = box[2:] * np.exp(rng.normal(0.0, c.scale_jitter, 2))
+        for _ in range(tries):
+            centre = rng.uniform([0.0, 0.0], [w, h])
+            t = roi_transform(np.concatenate([centre - size / 2, size]), c.roi_factor, c.search_size)
+            inside = t.box_to_patch(box)
+            x0, y0 = np.clip(inside[:2], 0, 1)
+            x1, y1 = np.clip(inside[:2] + inside[2:], 0, 1)
+            if (x1 - x0) * (y1 - y0) <= c.max_away_overlap * inside[2] * inside[3]:
+                return warp(image, t), t
+        return None
 
     @staticmethod
     def _nearest_box(seq: Sequence, i: int, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
