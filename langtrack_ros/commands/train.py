@@ -41,12 +41,16 @@ def run(args: argparse.Namespace) -> int:
     if args.model == "vlt":
         LOG.error("langtrack train vlt: not implemented yet (only mvlm can be trained)")
         return 2
-    from langtrack_ros.training.trainer import Trainer, load_train_config
+    from langtrack_ros.training.trainer import Trainer, TrainingError, load_train_config
 
     path = _config_path(args)
     cfg = load_train_config(path, args.overrides, args.steps)
     LOG.info("config %s -> run dir %s", path, args.run_dir)
-    result = Trainer(cfg, args.run_dir, resume=args.resume, export=args.export).train()
+    try:
+        result = Trainer(cfg, args.run_dir, resume=args.resume, export=args.export).train()
+    except TrainingError as exc:
+        LOG.error("%s; the last good checkpoint is in %s/checkpoints", exc, args.run_dir)
+        return 1
     if not result.completed:
         return 130
     LOG.info("done: %d steps, model %s, validation %s", result.step, result.model_path, result.metrics)

@@ -206,8 +206,8 @@ class MVLMSamples(torch.utils.data.Dataset):
             sample = self._negative(source, i, seq, rng) if kind == "negative" else self._positive(seq, kind, rng)
             if sample is not None:
                 return self._augment(sample, rng)
-        raise RuntimeError(f"no {kind} sample found in {self.cfg.max_attempts} draws: do the sources have "
-                           f"visible targets / absent frames?")
+        raise RuntimeError(f"no {kind} sample in {self.cfg.max_attempts} draws from {[s.name for s in self.sources]}: "
+                           f"do their sequences have frames with a visible target and a valid box?")
 
     def _positive(self, seq: Sequence, kind: str, rng: np.random.Generator) -> dict | None:
         frames = _positive_frames(seq)

@@ -225,7 +225,11 @@ class Trainer:
         current = plain_config(self.cfg)
         if resume and saved.is_file():
             previous = yaml.safe_load(saved.read_text())
-            previous.get("optim", {}).pop("steps", None)
+            old_steps = previous.get("optim", {}).pop("steps", None)
+            if old_steps != self.cfg.optim.steps:
+                LOG.warning("--resume with optim.steps %s -> %d: the lr schedule changes from here on, so the "
+                            "result differs from a run made with %d steps throughout",
+                            old_steps, self.cfg.optim.steps, self.cfg.optim.steps)
             diffs = diff_keys(previous, {**current, "optim": {k: v for k, v in current["optim"].items()
                                                                if k != "steps"}})
             if diffs:
