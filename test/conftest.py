@@ -1,5 +1,6 @@
 """Shared test setup: offline model hubs, small thread counts, and where shared/ data lives."""
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -7,6 +8,8 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# ONNX exports and TensorRT engines are cached under XDG_CACHE_HOME: keep tests out of ~/.cache
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="langtrack-test-cache-")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_REAL = REPO.parent / "shared" / "data" / "real"

@@ -1,0 +1,80 @@
+"""``langtrack track``: follow a described target in a user's video file or webcam, no ROS needed.
+
+The query can be changed while it runs: type a new sentence on stdin and press Enter. The
+annotated video and per-frame results (JSON lines) are written to ``--out``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import queue
+import sys
+import threading
+from pathlib import Path
+
+log = logging.getLogger("langtrack.track")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("track", help="track a described target in a video file or a webcam")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--video", help="video file (anything OpenCV decodes)")
+    src.add_argument("--camera", type=int, help="webcam index")
+    p.add_argument("--query", required=True, help='sentence naming the target, e.g. "the person in the red jacket"')
+    p.add_argument("--out", default="track_out", help="output folder for the annotated video and results")
+    p.add_argument("--model", help="model file (default: embedded default)")
+    p.add_argument("--backend", help="auto | tensorrt | onnxruntime | torch (default: config/tracker.yaml)")
+    p.add_argument("--max-frames", type=int, default=0, help="stop after this many frames (0: until the end)")
+    p.add_argument("--no-stdin", action="store_true", help="do not read new queries from stdin")
+    p.set_defaults(func=run)
+
+
+def _stdin_queries(q: "queue.Queue[str]") -> None:
+    for line in sys.stdin:
+        q.put(line.rstrip("\n"))
+
+
+def run(args: argparse.Namespace) -> int:
+    import cv2
+
+    from langtrack_ros.evaluation.video import VideoWriter, annotate
+    from langtrack_ros.tracking.text_encoder import QueryError
+    from langtrack_ros.tracking.tracker import load_tracker
+
+    source = args.video if args.video is not None else args.camera
+    if args.video is not None and not Path(args.video).is_file():
+        raise FileNotFoundError(f"video not found: {args.video}")
+    cap = cv2.VideoCapture(source)
+    if not cap.isOpened():
+        raise ValueError(f"cannot open video source {source!r}")
+    fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
+    tracker = load_tracker(args.model, args.backend)
+    tracker.set_query(args.query)
+    query = args.query
+    pending: "queue.Queue[str]" = queue.Queue()
+    if not args.no_stdin:
+        threading.Thread(target=_stdin_queries, args=(pending,), daemon=True).start()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    n = 0
+    with VideoWriter(out / "track.mp4", fps) as video, open(out / "results.jsonl", "w") as results:
+        while not args.max_frames or n < args.max_frames:
+            ok, bgr = cap.read()
+            if not ok:
+                break
+            while not pending.empty():
+                text = pending.get()
+                try:
+                    tracker.set_query(text)
+                    query = text
+                except QueryError as exc:
+                    log.error("query refused (%s); still tracking %r", exc, query)
+            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            result = tracker.step(rgb)
+            video.write(annotate(rgb, result, query, frame=n))
+            results.write(json.dumps({"frame": n, "query": query, **result.as_dict()}) + "\n")
+            n += 1
+    cap.release()
+    print(f"tracked {n} frames -> {out / 'track.mp4'}, {out / 'results.jsonl'}")
+    return 0
