@@ -1,0 +1,103 @@
+"""The user-facing commands end to end: demo, track (with a query typed at run time), ablation."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from langtrack_ros.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_MODEL = REPO / "models" / "mvlm_default.safetensors"
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    """A tiny untrained MVLM checkpoint: the commands' plumbing, not accuracy, is under test."""
+    import torch
+
+    from langtrack_ros.tracking.network import MVLM, MVLMConfig
+    from langtrack_ros.training.checkpoint import save_model
+
+    torch.manual_seed(0)
+    cfg = MVLMConfig(search_size=64, width=32, depth=1, heads=2, tokenizer="patch", head_channels=8)
+    return save_model(MVLM(cfg, pretrained_tokenizer=False), cfg, tmp_path_factory.mktemp("m") / "tiny.safetensors")
+
+
+def _cli(*args, stdin: str | None = None):
+    return subprocess.run([sys.executable, "-m", "langtrack_ros.cli", *map(str, args)], input=stdin,
+                          capture_output=True, text=True, timeout=240, cwd=REPO)
+
+
+def test_demo_with_the_embedded_default_model(tmp_path):
+    assert DEFAULT_MODEL.is_file(), "the embedded default model must ship in models/"
+    proc = _cli("demo", "--out", tmp_path, "--backend", "torch")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "switch at frame" in proc.stdout and "AUC=" in proc.stdout and "lock delays" in proc.stdout
+    videos = list(tmp_path.glob("*.mp4"))
+    assert len(videos) == 1 and (tmp_path / "snapshot.png").is_file()
+    cap = cv2.VideoCapture(str(videos[0]))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 120
+
+
+def _write_video(path: Path, n: int = 12) -> None:
+    from langtrack_ros.evaluation.video import VideoWriter
+
+    with VideoWriter(path, 10) as video:
+        for i in range(n):
+            frame = np.full((96, 128, 3), 90, np.uint8)
+            cv2.rectangle(frame, (10 + 3 * i, 30), (40 + 3 * i, 60), (220, 30, 30), -1)
+            cv2.circle(frame, (100, 70), 12, (30, 30, 220), -1)
+            video.write(frame)
+
+
+def test_track_video_switches_query_typed_on_stdin_and_refuses_an_empty_one(tmp_path, tiny_model):
+    video = tmp_path / "clip.mp4"
+    _write_video(video)
+    out = tmp_path / "out"
+    proc = _cli("track", "--video", video, "--query", "the red square", "--out", out, "--model", tiny_model,
+                "--backend", "torch", stdin="   \nthe blue ball\n")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert len(rows) == 12 and all(len(r["box"]) == 4 for r in rows)
+    queries = [r["query"] for r in rows]
+    assert queries[0] in ("the red square", "the blue ball") and queries[-1] == "the blue ball"
+    switched = [r for r in rows if r["query"] == "the blue ball"][0]
+    assert switched["mode"] == "GLOBAL", "a new query forces a global search"
+    assert "query refused" in proc.stderr
+
+
+def test_track_missing_video_is_a_clear_error(tmp_path, capsys):
+    assert main(["track", "--video", str(tmp_path / "nope.mp4"), "--query", "x"]) == 2
+
+
+def test_ablation_writes_results_with_every_row(tmp_path, tiny_model):
+    cfg = tmp_path / "ablation.yaml"
+    cfg.write_text(json.dumps({
+        "models": {"with_cm": str(tiny_model), "without_cm": str(tiny_model)},
+        "rows": [{"key": "A1", "label": "A1 global", "model": "without_cm", "search": "global"},
+                 {"key": "A4", "label": "A4 gate", "model": "with_cm", "search": "gated"}],
+        "baselines": ["kcf"],
+        "datasets": [{"key": "synth-hard", "dataset": "synth", "split": "hard", "count": 1}],
+    }))
+    results = tmp_path / "RESULTS.md"
+    code = main(["ablation", "--config", str(cfg), "--out", str(tmp_path / "runs"), "--results", str(results),
+                 "--jobs", "1"])
+    assert code == 0
+    text = results.read_text()
+    for label in ("A1 global", "A4 gate", "KCF"):
+        assert f"| {label}" in text
+    assert "A4 vs A1 on synth-hard" in text and (tmp_path / "img" / "ablation_auc.png").is_file()
+    runs = json.loads((tmp_path / "runs" / "ablation.json").read_text())
+    assert {r["row"] for r in runs} == {"A1", "A4", "KCF"}
+
+
+def test_ablation_missing_model_names_the_file(tmp_path):
+    cfg = tmp_path / "ablation.yaml"
+    cfg.write_text(json.dumps({"models": {"m": str(tmp_path / "missing.safetensors")},
+                               "rows": [{"key": "A1", "label": "A1", "model": "m", "search": "global"}],
+                               "baselines": [], "datasets": []}))
+    assert main(["ablation", "--config", str(cfg), "--results", str(tmp_path / "R.md")]) == 2
