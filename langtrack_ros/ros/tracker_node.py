@@ -29,7 +29,7 @@ from langtrack_ros.ros_msgs import parameters as params
 from langtrack_ros.ros_msgs.image_codec import (
     ImageCodecError, decode_compressed, encode_image, image_fields_to_rgb,
 )
-from langtrack_ros.ros_msgs.overlay import draw_overlay
+from langtrack_ros.evaluation.video import annotate
 from langtrack_ros.ros_msgs.session import TrackingSession, make_tracker
 
 IMAGE_RELIABILITY = {"sensor_data": ReliabilityPolicy.BEST_EFFORT, "reliable": ReliabilityPolicy.RELIABLE}
@@ -190,7 +190,7 @@ class TrackerNode(LifecycleNode):
         for topic, ros_type, fields in outputs.messages():
             self.publishers_[topic].publish(conv.build(ros_type, fields, self.make, rclpy_array))
         if "debug_image" in self.publishers_:
-            overlay = encode_image(draw_overlay(rgb, outputs.result, self.session.query), "rgb8")
+            overlay = encode_image(annotate(rgb, outputs.result, self.session.query), "rgb8")
             self.publishers_["debug_image"].publish(
                 conv.build(defs.IMAGE, {**overlay, "header": header}, self.make, rclpy_array))
 
