@@ -182,8 +182,13 @@ def test_unusable_images_are_rejected_with_a_reason(image, message):
 # --- config ---------------------------------------------------------------------------------------
 
 def test_tracker_yaml_loads_with_the_paper_names():
+    from langtrack_ros.config import load_section
+    from langtrack_ros.paths import config_file
+
+    raw = load_section(config_file("tracker"), "langtrack_tracker")
     settings = load_settings()
-    assert settings.gate.lam == pytest.approx(0.4) and settings.search.roi_factor == pytest.approx(4.0)
+    assert settings.gate.lam == pytest.approx(raw["gate"]["lambda"]) and settings.gate.tau == raw["gate"]["tau"]
+    assert settings.search.roi_factor == pytest.approx(raw["search"]["roi_factor"])
     assert settings.search.mode == "gated"
 
 
