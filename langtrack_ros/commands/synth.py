@@ -4,9 +4,12 @@ from __future__ import annotations
 import argparse
 
 
+from langtrack_ros.data.synth.settings import SPLITS
+
+
 def register(subparsers) -> None:
     p = subparsers.add_parser("synth", help="generate a LangTrack-Synth split (LaSOT layout, optional ROS 2 bags)")
-    p.add_argument("--split", required=True, choices=["train", "val", "test", "hard"])
+    p.add_argument("--split", required=True, choices=SPLITS)
     p.add_argument("--out", required=True, help="output folder (LaSOT layout: <out>/<class>/<class>-<id>/)")
     p.add_argument("--num", type=int, default=None, help="number of sequences (default: 20, or the split size if smaller)")
     p.add_argument("--seed-offset", type=int, default=0, help="index of the first sequence in the split")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from langtrack_ros.config import ConfigError, from_dict, load_section
 
-SPLITS = ("train", "val", "test", "hard")
+SPLITS = ("train", "val", "val_hard", "test", "hard")
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,7 @@ class SplitSpec:
 class Splits:
     train: SplitSpec
     val: SplitSpec
+    val_hard: SplitSpec  # tuning under the hard split's conditions without touching its seeds
     test: SplitSpec
     hard: SplitSpec
 
