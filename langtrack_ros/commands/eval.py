@@ -24,6 +24,8 @@ def register(subparsers) -> None:
     p.add_argument("--split", default=None, help="dataset split (train/test/val/...)")
     p.add_argument("--tracker-opt", action="append", default=[], metavar="KEY=VALUE",
                    help="option passed to the tracker factory (repeatable)")
+    p.add_argument("--search", choices=("gated", "global", "roi"), default=None,
+                   help="mvlm only: A4 gated (default) | A1 global every frame | A2/A3 ROI without gate")
     p.add_argument("--config", default=None, help="eval settings YAML (default: config/eval.yaml)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=run)
@@ -41,9 +43,11 @@ def run(args) -> int:
     names = [s.strip() for s in args.sequences.split(",") if s.strip()] if args.sequences else None
     sequences = load_dataset(args.dataset, args.root, split=args.split, sequences=names)
     options = parse_options(args.tracker_opt)
+    if args.search:
+        options["search"] = args.search
     tracker = make_tracker(args.tracker, **options)
     result = harness.evaluate(tracker, sequences, convention, args.mode or settings.mode, args.out,
-                              dataset=args.dataset, tracker_name=args.tracker, max_frames=args.max_frames,
+                              dataset=args.dataset, tracker_name=getattr(tracker, "name", args.tracker), max_frames=args.max_frames,
                               settings=settings, progress=not args.no_progress)
     print(report.summary_line(result), flush=True)
     return 0
