@@ -18,7 +18,7 @@ class DemoConfig:
     min_switch_frame: int = 30
     fps: float = 15.0
     out: str = "demo_out"
-    snapshot_after_switch: int = 10
+    snapshot_frames: tuple = (0, 20)  # frames of the first query in the snapshot (switch frames are added)
 
 
 def register(sub) -> None:
@@ -58,8 +58,9 @@ def run(args: argparse.Namespace) -> int:
           + ", ".join(f"switch at frame {s.frame + 1} to {s.sentence!r}" for s in seq.switches))
     from langtrack_ros.evaluation.playback import track_and_record, print_scores
 
+    switch = seq.switches[0].frame
     run_ = track_and_record(tracker, seq, out, fps=cfg.fps,
-                            snapshot=seq.switches[0].frame + cfg.snapshot_after_switch)
+                            snapshot=(*cfg.snapshot_frames, switch, switch + 5))
     print_scores(run_, seq)
     print(f"video: {out / (seq.name + '.mp4')}  snapshot: {out / 'snapshot.png'}")
     return 0

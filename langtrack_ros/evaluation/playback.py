@@ -11,22 +11,33 @@ from langtrack_ros.evaluation import harness, metrics
 from langtrack_ros.evaluation.video import VideoWriter, annotate
 
 
-def track_and_record(tracker, seq: Sequence, out: Path, fps: float, snapshot: int | None = None) -> harness.SequenceRun:
-    """Track ``seq`` frame by frame (harness rules), write ``<out>/<seq>.mp4`` and ``snapshot.png``."""
+def track_and_record(tracker, seq: Sequence, out: Path, fps: float, snapshot: tuple[int, ...] = ()) -> harness.SequenceRun:
+    """Track ``seq`` frame by frame (harness rules), write ``<out>/<seq>.mp4`` and, when frames are
+    named in ``snapshot``, ``snapshot.png``: those annotated frames side by side in a 2-column grid."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    shots: dict[int, np.ndarray] = {}
     with VideoWriter(out / f"{seq.name}.mp4", fps) as video:
         def record(i: int, image: np.ndarray, result) -> None:
             frame = annotate(image, result, seq.query_at(i), seq.boxes[i], i)
             video.write(frame)
-            if i == snapshot:
-                cv2.imwrite(str(out / "snapshot.png"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+            if i in snapshot:
+                shots[i] = frame
 
         run = harness.run_sequence(tracker, seq, on_frame=record)
+    if shots:
+        cv2.imwrite(str(out / "snapshot.png"), cv2.cvtColor(_grid([shots[i] for i in sorted(shots)]), cv2.COLOR_RGB2BGR))
     from langtrack_ros.evaluation.report import write_predictions
 
     write_predictions(out, run)
     return run
+
+
+def _grid(frames: list[np.ndarray], cols: int = 2) -> np.ndarray:
+    blank = np.zeros_like(frames[0])
+    frames = frames + [blank] * (-len(frames) % cols)
+    rows = [np.hstack(frames[r:r + cols]) for r in range(0, len(frames), cols)]
+    return np.vstack(rows)
 
 
 def print_scores(run: harness.SequenceRun, seq: Sequence) -> dict:

@@ -25,8 +25,11 @@ def _rect(img: np.ndarray, box, colour, thickness: int) -> None:
 
 
 def _text(img: np.ndarray, text: str, org: tuple[int, int], colour, scale: float = 0.45) -> None:
-    cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 3, cv2.LINE_AA)
-    cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, colour, 1, cv2.LINE_AA)
+    """Text on a dark box, so it stays readable over any background."""
+    (w, h), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    x, y = org
+    cv2.rectangle(img, (x - 3, y - h - 4), (x + w + 3, y + base + 2), (0, 0, 0), -1)
+    cv2.putText(img, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, scale, colour, 1, cv2.LINE_AA)
 
 
 def annotate(rgb: np.ndarray, result: TrackResult | None, query: str, gt_box=None, frame: int | None = None) -> np.ndarray:
@@ -41,9 +44,9 @@ def annotate(rgb: np.ndarray, result: TrackResult | None, query: str, gt_box=Non
         for event, flash in FLASH.items():
             if event in result.events:
                 cv2.rectangle(out, (0, 0), (out.shape[1] - 1, out.shape[0] - 1), flash, 6)
-                _text(out, event.value.upper(), (out.shape[1] - 140, 18), flash)
+                _text(out, event.value.upper(), (out.shape[1] - 130, 40), flash)
     prefix = f"#{frame + 1} " if frame is not None else ""
-    _text(out, f"{prefix}\"{query[:60]}\"", (6, 18), (255, 255, 255))
+    _text(out, f"{prefix}{query[:60]}", (6, 18), (255, 255, 255))
     return out
 
 
