@@ -177,3 +177,16 @@ def test_a_candidate_away_from_the_remembered_box_starts_fresh():
     jumped = tracker.step(scene(squares=[("red", 100, 95, 30)]))  # inside the ROI, no overlap with the memory
     assert jumped.kappa == pytest.approx(np.tanh(0.8))  # kappa_mvlm == kappa_vlm: nothing inherited
     assert tracker.memory.kappa_mem == pytest.approx(np.tanh(0.8))
+
+
+@pytest.mark.parametrize("params", [{"alpha": 5}, {"omega": -3}, {"lambda": 2}, {"tau": "0.1"}, {"margin_scale": 0}])
+def test_gate_values_outside_the_papers_ranges_are_rejected(params):
+    from langtrack_ros.config import ConfigError
+
+    with pytest.raises(ConfigError):
+        GateConfig.from_params(params)
+
+
+def test_integer_gate_values_from_yaml_or_ros_are_accepted_as_floats():
+    cfg = GateConfig.from_params({"tau": 0, "alpha": 1, "lambda": 0})
+    assert (cfg.tau, cfg.alpha, cfg.lam) == (0.0, 1.0, 0.0) and isinstance(cfg.tau, float)

@@ -166,3 +166,23 @@ def test_cli_eval_prints_summary(tmp_path, capsys):
     assert "toy-1: AUC=0.952" in out
     assert "SUMMARY tracker=oracle dataset=lasot convention=got10k mode=honest AUC=0.952 PRE@20=1.000" in out
     assert (tmp_path / "out" / "oracle" / "toy-1.txt").is_file()
+
+
+class RefusesGreen(Recorder):
+    """Refuses the second sentence; stepping after that would track the previous target."""
+
+    def set_query(self, text, init_box=None):
+        if "green" in text:
+            raise ValueError("unknown words")
+        super().set_query(text, init_box)
+
+    def step(self, image):
+        self.frame += 1
+        return TrackResult(box=self.box, kappa=0.5)
+
+
+def test_a_refused_query_is_not_tracked_with_the_previous_targets_state():
+    seq = make_sequence(n=10, switch=6)
+    run = harness.run_sequence(RefusesGreen(), seq)
+    assert np.isfinite(run.boxes[:6]).all() and np.isnan(run.boxes[6:]).all()
+    assert [i for i, _ in run.errors] == [6, 7, 8, 9] and "unknown words" in run.errors[0][1]

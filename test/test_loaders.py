@@ -264,3 +264,15 @@ def test_mgit_bad_start_frame_and_missing_xlsx(tmp_path):
     (tmp_path / "mgit_nlp" / "003.xlsx").unlink()
     with pytest.raises(DatasetError, match=r"003\.xlsx"):
         load_dataset("mgit", tmp_path)
+
+
+def test_tnl2k_unpadded_frame_names_sort_by_number_and_a_bom_is_dropped(tmp_path):
+    seq = tmp_path / "test" / "Bom_seq"
+    (seq / "imgs").mkdir(parents=True)
+    for i in (1, 2, 10):
+        cv2.imwrite(str(seq / "imgs" / f"{i}.jpg"), np.zeros((8, 8, 3), np.uint8))
+    (seq / "groundtruth.txt").write_text("1,1,2,2\n1,1,2,2\n1,1,2,2\n")
+    (seq / "language.txt").write_bytes("\ufeffthe dog".encode("utf-8"))
+    (s,) = load_dataset("tnl2k", tmp_path, split="test")
+    assert [p.name for p in s.frames] == ["1.jpg", "2.jpg", "10.jpg"]
+    assert s.sentence == "the dog"

@@ -64,3 +64,13 @@ def test_factory_specs(tmp_path):
 def test_event_constants_come_from_the_msg_files():
     event = defs.typestore().types[defs.RELOCALIZATION_EVENT]
     assert (event.LOW_CONFIDENCE, event.QUERY_CHANGED, event.RECOVERED) == (1, 2, 3)
+
+
+def test_only_the_other_transports_twin_of_a_frame_is_skipped():
+    from langtrack_ros.ros_msgs.session import is_twin
+
+    assert is_twin(("raw", (5, 10)), ("compressed", (5, 10)))  # camera publishing both
+    assert not is_twin(None, ("raw", (5, 10)))
+    assert not is_twin(("raw", (5, 10)), ("raw", (5, 10)))  # repeated stamp on one transport
+    assert not is_twin(("raw", (9, 0)), ("raw", (3, 0)))  # backwards: a looping bag
+    assert not is_twin(("raw", (0, 0)), ("compressed", (0, 0)))  # unstamped frames are all tracked

@@ -20,7 +20,7 @@ from langtrack_ros.dds.transport import Endpoints
 from langtrack_ros.ros_msgs import conversions as conv
 from langtrack_ros.ros_msgs import definitions as defs
 from langtrack_ros.ros_msgs.image_codec import ImageCodecError, decode_compressed, image_fields_to_rgb
-from langtrack_ros.ros_msgs.session import TrackingSession
+from langtrack_ros.ros_msgs.session import TrackingSession, is_twin
 
 log = logging.getLogger(__name__)
 _ANY = SampleState.Any | ViewState.Any | InstanceState.Any
@@ -53,14 +53,17 @@ class DdsTracker:
         self.waitset = WaitSet(endpoints.participant)
         for reader in (self.images, self.compressed, self.queries):
             self.waitset.attach(ReadCondition(reader, _ANY))
-        self.last_stamp: tuple[int, int] | None = None
+        self.last_frame: tuple[str, tuple[int, int]] | None = None  # (transport, stamp) of the last frame
         self.frames = 0
 
     def poll(self, timeout_s: float) -> int:
         """Wait up to ``timeout_s`` for data, handle it; returns the number of frames tracked."""
         self.waitset.wait(duration(seconds=timeout_s))
         for msg in _take(self.queries):
-            accepted, why = self.session.set_query(msg.data)
+            try:
+                accepted, why = self.session.set_query(msg.data)
+            except Exception as exc:  # noqa: BLE001 - a bad query must not stop the process
+                accepted, why = False, str(exc)
             if not accepted:
                 log.warning("query rejected: %s", why)
         raw, packed = _take(self.images), _take(self.compressed)
@@ -68,9 +71,10 @@ class DdsTracker:
         if not candidates:
             return 0
         stamp, msg, is_compressed = max(candidates, key=lambda c: c[0])
-        if self.last_stamp is not None and stamp <= self.last_stamp:
+        current = ("compressed" if is_compressed else "raw", stamp)
+        last, self.last_frame = self.last_frame, current
+        if is_twin(last, current):
             return 0
-        self.last_stamp = stamp
         return self._track(msg, is_compressed)
 
     def _track(self, msg, is_compressed: bool) -> int:
@@ -79,7 +83,11 @@ class DdsTracker:
         except ImageCodecError as exc:
             log.error("dropping frame: %s", exc)
             return 0
-        outputs = self.session.step(rgb, msg.header)
+        try:
+            outputs = self.session.step(rgb, msg.header)
+        except Exception as exc:  # noqa: BLE001 - backend errors: log, drop the frame, keep serving
+            log.error("tracking failed on this frame (%s: %s); frame dropped", type(exc).__name__, exc)
+            return 0
         if outputs is None:
             return 0
         for topic, ros_type, fields in outputs.messages():

@@ -118,7 +118,9 @@ def _start_query(tracker: Tracker, seq: Sequence, i: int, query: QuerySwitch, ru
     try:
         tracker.set_query(query.sentence, init_box=init_box)
     except Exception as exc:  # noqa: BLE001 - any tracker failure is recorded, not fatal
+        # no stepping on a query the tracker refused: it would track the previous target's state
         _record_error(run, i, f"set_query: {exc!r}")
+        return query
     return None
 
 

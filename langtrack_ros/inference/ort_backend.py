@@ -68,6 +68,7 @@ class OrtBackend:
             raise ValueError(f"{self.path}: expected inputs {INPUTS} and outputs {OUTPUTS}, got {names}")
         self.search_size = int(self.session.get_inputs()[0].shape[-1])
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
+        self.max_text_tokens = int(self.metadata["max_text_tokens"]) if "max_text_tokens" in self.metadata else None
         self.providers = self.session.get_providers()
 
     @property

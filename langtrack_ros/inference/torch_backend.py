@@ -23,6 +23,7 @@ class TorchBackend:
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.search_size = int(cfg.search_size)
+        self.max_text_tokens = int(cfg.max_text_tokens)
         self.template_size = int(cfg.template_size) if getattr(cfg, "template", False) else None
 
     def _tensor(self, array: np.ndarray, dtype=None) -> torch.Tensor:

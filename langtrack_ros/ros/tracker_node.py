@@ -30,7 +30,7 @@ from langtrack_ros.ros_msgs.image_codec import (
     ImageCodecError, decode_compressed, encode_image, image_fields_to_rgb,
 )
 from langtrack_ros.evaluation.video import annotate
-from langtrack_ros.ros_msgs.session import TrackingSession, make_tracker
+from langtrack_ros.ros_msgs.session import TrackingSession, is_twin, make_tracker
 
 IMAGE_RELIABILITY = {"sensor_data": ReliabilityPolicy.BEST_EFFORT, "reliable": ReliabilityPolicy.RELIABLE}
 OUTPUTS = {"target": defs.TRACKED_TARGET, "relocalization": defs.RELOCALIZATION_EVENT,
@@ -48,18 +48,21 @@ def image_qos(preset: str) -> QoSProfile:
 class TrackerNode(LifecycleNode):
     def __init__(self, name: str = params.NODE, **kwargs):
         super().__init__(name, **kwargs)
-        runtime = ParameterDescriptor(description="MVLM gate: changes apply to the next frame")
+        # dynamic_typing: a YAML or `ros2 param set` value of 0 for a float parameter (tau: 0) must not
+        # crash the node; the core's typed config coerces and validates instead.
+        runtime = ParameterDescriptor(description="MVLM gate: changes apply to the next frame", dynamic_typing=True)
         defaults = params.declared_defaults()
         self.keys = tuple(defaults)
         for key, value in defaults.items():
-            descriptor = runtime if key.startswith(params.RUNTIME_PREFIX) else ParameterDescriptor()
+            descriptor = runtime if key.startswith(params.RUNTIME_PREFIX) else ParameterDescriptor(dynamic_typing=True)
             self.declare_parameter(key, value, descriptor)
         self.add_on_set_parameters_callback(self._on_parameters)
         self.session: TrackingSession | None = None
         self.subscriptions_: list = []
         self.publishers_: dict = {}
         self.service = None
-        self.last_stamp: tuple[int, int] | None = None
+        self.last_frame: tuple[str, tuple[int, int]] | None = None  # (transport, stamp) of the last frame
+        self.query = ""  # the sentence in force; survives deactivate/activate
         self.make = ros_class
 
     # --- parameters ----------------------------------------------------------------------------
@@ -84,7 +87,7 @@ class TrackerNode(LifecycleNode):
             tracker = make_tracker(config=str(path), model=values["model"], backend=values["backend"])
         finally:
             os.unlink(path)
-        self.session = TrackingSession(tracker, values["initial_query"])
+        self.session = TrackingSession(tracker, self.query or values["initial_query"])
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         try:
@@ -141,41 +144,50 @@ class TrackerNode(LifecycleNode):
 
     def _free(self) -> None:
         """Drop the tracker and give cached GPU memory back (torch keeps it otherwise)."""
+        if self.session is not None:
+            self.query = self.session.query
         self.session = None
-        self.last_stamp = None
+        self.last_frame = None
         torch = sys.modules.get("torch")  # only if a backend imported it
         if torch is not None and torch.cuda.is_available():
             torch.cuda.empty_cache()
 
     # --- data ----------------------------------------------------------------------------------
-    def _on_query(self, msg) -> None:
+    def _apply_query(self, text: str) -> tuple[bool, str]:
+        """Switch target; while inactive the sentence is kept and applied at the next activate."""
         if self.session is None:
-            return
-        accepted, why = self.session.set_query(msg.data)
-        if not accepted:
-            self.get_logger().warning(f"query ignored: {why}")
+            if not (text or "").strip():
+                return False, "empty query ignored"
+            self.query = text.strip()
+            return True, "tracker inactive: query kept for the next activation"
+        try:
+            accepted, why = self.session.set_query(text)
+        except Exception as exc:  # noqa: BLE001 - a bad query must not take the node down
+            return False, f"query refused: {exc}"
+        if accepted:
+            self.query = self.session.query
+        return accepted, why
+
+    def _on_query(self, msg) -> None:
+        accepted, why = self._apply_query(msg.data)
+        (self.get_logger().info if accepted else self.get_logger().warning)(why)
 
     def _on_set_query(self, request, response):
-        if self.session is None:
-            response.accepted, response.message = False, "tracker is not configured and active"
-        else:
-            response.accepted, response.message = self.session.set_query(request.query)
+        response.accepted, response.message = self._apply_query(request.query)
         return response
 
-    def _fresh(self, header) -> bool:
-        """Skip frames not newer than the last one (late, or the compressed twin of a raw frame)."""
-        stamp = (header.stamp.sec, header.stamp.nanosec)
-        if self.last_stamp is not None and stamp <= self.last_stamp:
-            return False
-        self.last_stamp = stamp
-        return True
+    def _fresh(self, transport: str, header) -> bool:
+        """False for the twin of the frame just tracked (see session.is_twin)."""
+        current, last = (transport, (header.stamp.sec, header.stamp.nanosec)), self.last_frame
+        self.last_frame = current
+        return not is_twin(last, current)
 
     def _on_image(self, msg) -> None:
-        if self.session is not None and self._fresh(msg.header):
+        if self.session is not None and self._fresh("raw", msg.header):
             self._track(lambda: image_fields_to_rgb(msg), msg.header)
 
     def _on_compressed(self, msg) -> None:
-        if self.session is not None and self._fresh(msg.header):
+        if self.session is not None and self._fresh("compressed", msg.header):
             self._track(lambda: decode_compressed(msg.format, bytes(msg.data)), msg.header)
 
     def _track(self, decode, header) -> None:
@@ -184,7 +196,12 @@ class TrackerNode(LifecycleNode):
         except ImageCodecError as exc:
             self.get_logger().error(f"dropping frame: {exc}", throttle_duration_sec=5.0)
             return
-        outputs = self.session.step(rgb, header)
+        try:
+            outputs = self.session.step(rgb, header)
+        except Exception as exc:  # noqa: BLE001 - backend/CUDA errors: log, drop the frame, keep serving
+            self.get_logger().error(f"tracking failed on this frame ({type(exc).__name__}: {exc}); frame dropped",
+                                    throttle_duration_sec=5.0)
+            return
         if outputs is None:
             return
         for topic, ros_type, fields in outputs.messages():

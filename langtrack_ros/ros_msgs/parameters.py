@@ -16,8 +16,7 @@ import yaml
 from langtrack_ros.config import load_section
 from langtrack_ros.paths import config_file
 from langtrack_ros.tracking.gate import GateConfig
-
-NODE = "langtrack_tracker"
+from langtrack_ros.tracking.tracker import NODE
 RUNTIME_PREFIX = "gate."  # only the MVLM gate may change while tracking
 
 

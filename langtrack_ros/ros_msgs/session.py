@@ -66,6 +66,13 @@ class TrackingSession:
         )
 
 
+def is_twin(last: tuple[str, tuple[int, int]] | None, current: tuple[str, tuple[int, int]]) -> bool:
+    """True for the same frame arriving again on the other transport (raw vs compressed, same
+    stamp): the only frames an adapter skips. Zero, repeated or backwards stamps on one transport
+    (hand-made publishers, looping bags, sim-time resets) are real frames and are tracked."""
+    return last is not None and last[0] != current[0] and last[1] == current[1] and current[1] != (0, 0)
+
+
 def load_factory(spec: str):
     """``package.module:function`` or ``path/to/file.py:function`` -> the callable."""
     target, sep, attr = spec.rpartition(":")

@@ -26,7 +26,7 @@ from typing import Mapping
 
 import numpy as np
 
-from langtrack_ros.config import from_dict
+from langtrack_ros.config import ConfigError, from_dict
 
 
 @dataclass
@@ -38,6 +38,19 @@ class GateConfig:
     psi_out: float = 0.0  # IoU at or below which a box competes with b
     margin_scale: float = 1.0  # scale inside tanh (reference: 1)
     memory_iou: float = 0.5  # image-space IoU above which a candidate inherits kappa_mem
+
+    RANGES = {"alpha": (0.0, 1.0), "tau": (-1.0, 1.0), "omega": (0.0, 1.0), "lam": (0.0, 1.0),
+              "psi_out": (0.0, 1.0), "margin_scale": (1e-9, float("inf")), "memory_iou": (0.0, 1.0)}
+
+    def __post_init__(self):
+        """Reject values outside the paper's ranges (also for run-time ROS parameter changes)."""
+        for name, (lo, hi) in self.RANGES.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(f"gate.{name} must be a number, got {value!r}")
+            if not lo <= value <= hi:
+                raise ConfigError(f"gate.{name} must be in [{lo}, {hi}], got {value}")
+            setattr(self, name, float(value))
 
     @classmethod
     def from_params(cls, params: Mapping | None, where: str = "gate") -> "GateConfig":

@@ -50,6 +50,10 @@ class SearchConfig:
             raise ConfigError(f"search.mode must be one of {SEARCH_MODES}, got {self.mode!r}")
         if not 0.0 <= self.roi_window <= 1.0:
             raise ConfigError(f"search.roi_window must be in [0, 1], got {self.roi_window}")
+        for name in ("roi_factor", "template_factor"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise ConfigError(f"search.{name} must be a number > 0, got {value!r}")
 
 
 @dataclass
@@ -62,6 +66,7 @@ class TrackerSettings:
     image_qos: str = "sensor_data"
     initial_query: str = ""
     max_query_tokens: int = 32
+    threads: int = 1  # CPU threads of the ONNX Runtime / torch backend
     gate: GateConfig = field(default_factory=GateConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
 
@@ -127,8 +132,10 @@ class MVLMTracker:
                  search_cfg: SearchConfig | None = None, box_language: bool = False):
         self.backend = backend
         self.text_encoder = text_encoder
-        self.gate_cfg = gate_cfg or GateConfig()
-        self.search_cfg = search_cfg or SearchConfig()
+        if gate_cfg is None or search_cfg is None:  # the defaults are config/tracker.yaml's, never code's
+            settings = load_settings()
+            gate_cfg, search_cfg = gate_cfg or settings.gate, search_cfg or settings.search
+        self.gate_cfg, self.search_cfg = gate_cfg, search_cfg
         if box_language and getattr(backend, "template_size", None) is None:
             raise ValueError(f"box_language=True needs a model with template tokens; backend "
                              f"{getattr(backend, 'name', backend)!r} has none")
@@ -307,6 +314,8 @@ def load_tracker(model_path: str | Path | None = None, backend: str | Backend | 
         from langtrack_ros.inference.backends import make_backend
 
         path = Path(model_path or settings.model or models_dir() / DEFAULT_MODEL)
-        backend = make_backend(backend, path, precision=settings.precision)
-    encoder = TextEncoder(max_tokens=settings.max_query_tokens)
+        backend = make_backend(backend, path, precision=settings.precision, threads=settings.threads)
+    # never feed the network more text tokens than it was exported/trained for (TensorRT profiles)
+    model_limit = getattr(backend, "max_text_tokens", None) or settings.max_query_tokens
+    encoder = TextEncoder(max_tokens=min(settings.max_query_tokens, model_limit))
     return MVLMTracker(backend, encoder, settings.gate, settings.search, box_language=box_language)

@@ -17,7 +17,7 @@ def read_sentence(path: Path) -> str:
     """The first non-empty line of a one-sentence file (nlp.txt, language.txt, OTB query)."""
     if not path.is_file():
         raise DatasetError(f"missing sentence file {path}")
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+    for line in path.read_text(encoding="utf-8-sig", errors="replace").splitlines():
         if line.strip():
             return line.strip()
     raise DatasetError(f"{path}: empty sentence file")

@@ -49,7 +49,7 @@ def parse_switches(path: Path, n_frames: int) -> list[QuerySwitch]:
     if not path.is_file():
         return []
     switches = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for lineno, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), 1):
         if not line.strip():
             continue
         frame, sep, sentence = line.partition(",")

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from langtrack_ros.data.loaders.common import (
-    check_count, read_sentence, require_dir, select, valid_boxes,
+    check_count, read_sentence, require_dir, select, sorted_frames, valid_boxes,
 )
-from langtrack_ros.data.sequence import DatasetError, Sequence, list_images, parse_boxes, parse_flags
+from langtrack_ros.data.sequence import DatasetError, Sequence, parse_boxes, parse_flags
 
 SPLITS = ("train", "test")
 
@@ -52,7 +52,7 @@ def _holds_sequences(folder: Path) -> bool:
 
 
 def _load_sequence(folder: Path, root: Path) -> Sequence:
-    frames = list_images(folder / "imgs")
+    frames = sorted_frames(folder / "imgs")  # by frame number: unpadded names (1, 2, 10) stay in order
     gt = folder / "groundtruth.txt"
     boxes = parse_boxes(gt)
     check_count(gt, len(boxes), len(frames))
