@@ -9,7 +9,9 @@ import os
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, ExecuteProcess, IncludeLaunchDescription, OpaqueFunction
+from launch.actions import (
+    DeclareLaunchArgument, ExecuteProcess, IncludeLaunchDescription, OpaqueFunction, TimerAction,
+)
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration
 
@@ -18,7 +20,10 @@ OUTPUT_TOPICS = ("target", "relocalization", "detections")
 
 def _processes(context):
     arg = lambda name: LaunchConfiguration(name).perform(context)  # noqa: E731
-    actions = [ExecuteProcess(cmd=["ros2", "bag", "play", arg("bag"), "--rate", arg("rate")], output="screen")]
+    # playback waits for the tracker to load its model: frames (and the bag's query) sent before the
+    # node is active would be lost
+    play = ExecuteProcess(cmd=["ros2", "bag", "play", arg("bag"), "--rate", arg("rate")], output="screen")
+    actions = [TimerAction(period=float(arg("start_delay")), actions=[play])]
     if arg("record"):
         namespace = arg("namespace").strip("/")
         topics = ["/" + "/".join(p for p in (namespace, t) if p) for t in OUTPUT_TOPICS]
@@ -33,9 +38,10 @@ def generate_launch_description():
     return LaunchDescription([
         DeclareLaunchArgument("bag", description="bag folder to play (required)"),
         DeclareLaunchArgument("rate", default_value="1.0"),
+        DeclareLaunchArgument("start_delay", default_value="5.0", description="seconds before playback starts"),
         DeclareLaunchArgument("record", default_value="", description="output bag of the tracker topics; empty: none"),
         DeclareLaunchArgument("image_topic", default_value="/camera/image_raw"),
-        DeclareLaunchArgument("query_topic", default_value="/query"),
+        DeclareLaunchArgument("query_topic", default_value="/query", description="absolute: bags record /query"),
         DeclareLaunchArgument("query", default_value=""),
         DeclareLaunchArgument("config", default_value=os.path.join(share, "config", "tracker.yaml")),
         DeclareLaunchArgument("namespace", default_value=""),
