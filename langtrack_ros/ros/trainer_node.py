@@ -36,6 +36,7 @@ class TrainerNode(Node):
         self.meter = ProgressMeter()
         self.trainer = None
         self.outcome: str | None = None
+        self.stop_requested = threading.Event()  # set by stop(), also before the trainer exists
         self.thread = threading.Thread(target=self._train, name="trainer", daemon=True)
         self.timer = self.create_timer(float(self.get_parameter("progress_period").value), self._publish)
 
@@ -53,6 +54,8 @@ class TrainerNode(Node):
     def _train(self) -> None:
         try:
             self.trainer = self._job()
+            if self.stop_requested.is_set():  # stopped while the job was being set up
+                self.trainer.request_stop()
             result = self.trainer.train()
             self.outcome = (f"finished: model {result.model_path}" if result.completed
                             else f"stopped at step {result.step}; checkpoint written, resume with resume:=true")
@@ -69,6 +72,7 @@ class TrainerNode(Node):
         self.publisher.publish(conv.build(defs.TRAINING_PROGRESS, fields, ros_class))
 
     def stop(self) -> None:
+        self.stop_requested.set()
         if self.trainer is not None:
             self.trainer.request_stop()
         self.thread.join()
