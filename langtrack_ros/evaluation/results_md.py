@@ -48,6 +48,14 @@ def _checks(results: list[dict]) -> list[str]:
     return lines
 
 
+def _settings_line() -> str:
+    from langtrack_ros.tracking.tracker import load_settings
+
+    settings = load_settings()
+    gate = ", ".join(f"{'lambda' if k == 'lam' else k} {v:g}" for k, v in vars(settings.gate).items())
+    return f"{gate}; ROI factor {settings.search.roi_factor:g}, ROI window {settings.search.roi_window:g}"
+
+
 def plot(results: list[dict], rows: list[dict], path: Path) -> None:
     import matplotlib
 
@@ -86,6 +94,8 @@ def write_results(results: list[dict], rows: list[dict], cfg: dict, path: Path, 
         "replaced by the ground truth as the common toolkits do. Under these conventions IoU must be strictly "
         "greater than each threshold, so a perfect tracker scores AUC 95.2. CSRT/KCF get the ground-truth box "
         "at frame 1 and at every query switch (box + vision reference, not language-only).",
+        "",
+        f"Gate and search settings (config/tracker.yaml): {_settings_line()}.",
         "",
         "## Checks",
         "",
