@@ -87,3 +87,15 @@ def check_count(path: Path, found: int, frames: int, what: str = "boxes") -> Non
     """Frame count and annotation count must agree; the message names the annotation file."""
     if found != frames:
         raise DatasetError(f"{path}: {found} {what} for {frames} frames")
+
+
+def index_by_name(folders, empty_message: str) -> dict[str, Path]:
+    """``name -> folder``; a name found twice or no folder at all is a DatasetError."""
+    found: dict[str, Path] = {}
+    for folder in folders:
+        if folder.name in found:
+            raise DatasetError(f"sequence name {folder.name!r} appears twice: {found[folder.name]} and {folder}")
+        found[folder.name] = folder
+    if not found:
+        raise DatasetError(empty_message)
+    return found

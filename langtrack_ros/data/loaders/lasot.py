@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from langtrack_ros.data.loaders.common import (
-    check_count, read_sentence, require_dir, select, sorted_frames, valid_boxes,
+    check_count, index_by_name, read_sentence, require_dir, select, sorted_frames, valid_boxes,
 )
 from langtrack_ros.data.sequence import DatasetError, QuerySwitch, Sequence, parse_boxes, parse_flags
 
@@ -70,15 +70,9 @@ def _flags(path: Path, n: int):
 
 def _sequence_folders(root: Path) -> dict[str, Path]:
     """``name -> folder`` for every ``<class>/<seq>/`` that has an ``img`` folder."""
-    found = {}
-    for cls in sorted(p for p in root.iterdir() if p.is_dir()):
-        for seq in sorted(p for p in cls.iterdir() if p.is_dir() and (p / "img").is_dir()):
-            if seq.name in found:
-                raise DatasetError(f"sequence name {seq.name!r} appears twice: {found[seq.name]} and {seq}")
-            found[seq.name] = seq
-    if not found:
-        raise DatasetError(f"no LaSOT sequences (<class>/<seq>/img/) under {root}")
-    return found
+    folders = (seq for cls in sorted(p for p in root.iterdir() if p.is_dir())
+               for seq in sorted(p for p in cls.iterdir() if p.is_dir() and (p / "img").is_dir()))
+    return index_by_name(folders, f"no LaSOT sequences (<class>/<seq>/img/) under {root}")
 
 
 def _split_names(root: Path, split: str | None, folders: dict[str, Path]) -> list[str]:

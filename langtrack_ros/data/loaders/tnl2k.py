@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from langtrack_ros.data.loaders.common import (
-    check_count, read_sentence, require_dir, select, sorted_frames, valid_boxes,
+    check_count, index_by_name, read_sentence, require_dir, select, sorted_frames, valid_boxes,
 )
 from langtrack_ros.data.sequence import DatasetError, Sequence, parse_boxes, parse_flags
 
@@ -36,15 +36,8 @@ def _sequence_folders(root: Path, split: str | None) -> dict[str, Path]:
         split_dirs = [require_dir(root / split, f"TNL2K {split}")]
     else:
         split_dirs = [root / s for s in SPLITS if (root / s).is_dir()]
-    found: dict[str, Path] = {}
-    for split_dir in split_dirs:
-        for seq in sorted(p for p in split_dir.iterdir() if (p / "imgs").is_dir()):
-            if seq.name in found:
-                raise DatasetError(f"sequence name {seq.name!r} appears twice: {found[seq.name]} and {seq}")
-            found[seq.name] = seq
-    if not found:
-        raise DatasetError(f"no TNL2K sequences (<split>/<seq>/imgs/) under {root}")
-    return found
+    folders = (seq for split_dir in split_dirs for seq in sorted(p for p in split_dir.iterdir() if (p / "imgs").is_dir()))
+    return index_by_name(folders, f"no TNL2K sequences (<split>/<seq>/imgs/) under {root}")
 
 
 def _holds_sequences(folder: Path) -> bool:
