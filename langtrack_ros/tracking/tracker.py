@@ -129,8 +129,9 @@ class MVLMTracker:
     """Template-free MVLM tracker (``Tracker`` protocol of result.py); box+language on request."""
 
     def __init__(self, backend: Backend, text_encoder, gate_cfg: GateConfig | None = None,
-                 search_cfg: SearchConfig | None = None, box_language: bool = False):
+                 search_cfg: SearchConfig | None = None, box_language: bool = False, priors=None):
         self.backend = backend
+        self.priors = priors  # tracking.priors.fusion.PriorFusion or None (plain MVLM)
         self.text_encoder = text_encoder
         if gate_cfg is None or search_cfg is None:  # the defaults are config/tracker.yaml's, never code's
             settings = load_settings()
@@ -159,6 +160,8 @@ class MVLMTracker:
         """
         box = self._check_init_box(init_box) if self.needs_box else None
         tokens, mask = self.text_encoder.encode(text)
+        if self.priors is not None:
+            self.priors.set_query(text)
         self._query_changed = self.query is not None
         self.query = text
         self._tokens = np.asarray(tokens, dtype=np.float32)[None]
@@ -230,7 +233,7 @@ class MVLMTracker:
         out = self.backend.run(patch_tensor(patch), self._tokens, self._mask, **extra)
         if not outputs_finite(out):
             return self._not_finite(mode)
-        return self._decide(out, t, image.shape[:2], mode)
+        return self._decide(out, t, image, mode)
 
     def _not_finite(self, mode: SearchMode) -> TrackResult:
         """NaN/inf from the network: report not found, keep the last box, relocalize next frame."""
@@ -239,12 +242,18 @@ class MVLMTracker:
         box = np.zeros(4) if self._last_box is None else self._last_box.copy()
         return TrackResult(box, kappa=-1.0, d_corr=0.0, d_cls=0.0, score=0.0, mode=mode, found=False)
 
-    def _decide(self, out: dict, t: PatchTransform, image_hw, mode: SearchMode) -> TrackResult:
+    def _decide(self, out: dict, t: PatchTransform, image: np.ndarray, mode: SearchMode) -> TrackResult:
         """Candidates -> confidence -> gate -> answer; remembers the answer for the next frame."""
+        image_hw = image.shape[:2]
         boxes = candidate_boxes(out["offset"], out["size"])
         l = np.asarray(out["score_map"], dtype=np.float64).reshape(-1)
         s = box_average(out["corr_map"], boxes)
-        l_choice = l * self._window(mode, out["score_map"].shape[-1])
+        window = self._window(mode, out["score_map"].shape[-1])
+        if self.priors is not None and self.priors.active:  # real-world priors join as candidates
+            fused = self.priors.fuse(image, t, mode, boxes, l, s, out)
+            window = np.concatenate([window, self._box_window(mode, fused.boxes[len(boxes):], len(window))])
+            boxes, l, s = fused.boxes, fused.l, fused.s
+        l_choice = l * window
         keep = centres_on_image(boxes, t, image_hw)
         if not keep.any():
             keep[:] = True
@@ -266,6 +275,17 @@ class MVLMTracker:
             return np.ones(g * g)
         w = self.search_cfg.roi_window
         return (1.0 - w) + w * hann_window(g)
+
+    def _box_window(self, mode: SearchMode, boxes: np.ndarray, cells: int) -> np.ndarray:
+        """The Hann window at the centres of non-grid candidates (continuous form of ``hann_window``)."""
+        if mode is SearchMode.GLOBAL or not len(boxes):
+            return np.ones(len(boxes))
+        g = int(round(np.sqrt(cells)))
+        centre = np.clip(boxes[:, :2] + boxes[:, 2:] / 2, 0.0, 1.0)
+        u = (centre * g + 0.5) / (g + 1)
+        hann = (0.5 * (1.0 - np.cos(2.0 * np.pi * u))).prod(axis=1)
+        w = self.search_cfg.roi_window
+        return (1.0 - w) + w * hann
 
     def _inherited(self, boxes_img: np.ndarray) -> np.ndarray:
         """kappa_mem_prev per candidate: the memory where it overlaps the remembered box, else NaN."""
@@ -301,11 +321,11 @@ def _with_overrides(settings: TrackerSettings, overrides: dict) -> TrackerSettin
 
 def load_tracker(model_path: str | Path | None = None, backend: str | Backend | None = None,
                  config_path: str | Path | None = None, box_language: bool = False,
-                 **overrides) -> MVLMTracker:
+                 priors: str | None = None, **overrides) -> MVLMTracker:
     """The tracker as configured in config/tracker.yaml, with optional flat overrides (e.g.
     ``mode="global"`` for ablation A1, ``tau=0.2``). ``backend`` is a kind understood by
     ``inference.backends.make_backend`` (auto | tensorrt | onnxruntime | torch; None = the
-    config's) or a Backend."""
+    config's) or a Backend. ``priors``: see :func:`build_priors` (None = config/priors.yaml)."""
     from langtrack_ros.tracking.text_encoder import TextEncoder
 
     settings = _with_overrides(load_settings(config_path), overrides)
@@ -318,4 +338,29 @@ def load_tracker(model_path: str | Path | None = None, backend: str | Backend | 
     # never feed the network more text tokens than it was exported/trained for (TensorRT profiles)
     model_limit = getattr(backend, "max_text_tokens", None) or settings.max_query_tokens
     encoder = TextEncoder(max_tokens=min(settings.max_query_tokens, model_limit))
-    return MVLMTracker(backend, encoder, settings.gate, settings.search, box_language=box_language)
+    return MVLMTracker(backend, encoder, settings.gate, settings.search, box_language=box_language,
+                       priors=build_priors(priors))
+
+
+PRIOR_PARTS = ("detector", "imagenet", "colour", "spatial")
+
+
+def build_priors(parts: str | None = None):
+    """The real-world priors of config/priors.yaml. ``parts``: None = as configured, "none" = off,
+    "all" or a comma list of detector,imagenet,colour,spatial = only those (ablations)."""
+    from langtrack_ros.inference.prior_models import load_priors
+
+    if parts == "none":
+        return None
+    priors = load_priors(config_file("priors"), models_dir() / "priors", enabled=True if parts else None)
+    if priors is None or not parts or parts == "all":
+        return priors
+    chosen = {p.strip() for p in parts.split(",")}
+    unknown = sorted(chosen - set(PRIOR_PARTS))
+    if unknown:
+        raise ConfigError(f"unknown prior(s) {unknown}; choose from {PRIOR_PARTS}, 'all' or 'none'")
+    priors.detector = priors.detector if "detector" in chosen else None
+    priors.imagenet = priors.imagenet if "imagenet" in chosen else None
+    priors.cfg.colour_weight = priors.cfg.colour_weight if "colour" in chosen else 0.0
+    priors.cfg.spatial_weight = priors.cfg.spatial_weight if "spatial" in chosen else 0.0
+    return priors

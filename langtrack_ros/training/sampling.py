@@ -17,6 +17,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
+import cv2
 import numpy as np
 import torch
 
@@ -42,6 +43,8 @@ class SamplingConfig:
     scale_jitter: float = 0.25  # center_jitter / (2 * roi_factor) of the patch centre)
     p_flip: float = 0.5  # horizontal flip; swaps "left" and "right" in the sentence
     brightness: float = 0.2  # brightness/contrast only: hue carries colour words and must not change
+    p_stretch: float = 0.0  # ROI crops stretched anisotropically: teaches the size head non-square targets
+    max_stretch: float = 2.0  # aspect change of a stretched crop is log-uniform in [1/max, max]
     contrast: float = 0.2
     max_attempts: int = 20  # draws of another sequence when the chosen one cannot give the kind
     samples_per_sequence: int = 1  # consecutive samples cut from one sequence (making one costs ~80 ms)
@@ -156,6 +159,28 @@ def color_jitter(image: np.ndarray, rng: np.random.Generator, brightness: float,
     b = 1.0 + rng.uniform(-brightness, brightness)
     img = ((img - img.mean()) * c + img.mean()) * b
     return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def stretch(patch: np.ndarray, box: np.ndarray | None, aspect: float):
+    """Stretch a square patch about its centre so that width/height changes by ``aspect`` (area kept).
+
+    Synthetic objects are mostly square; without this the size head learns near-square boxes and
+    real people (tall) and cars (wide) come out wrong. Only ROI crops are stretched: a letterboxed
+    whole frame must keep the tracker's exact geometry. The patch border is the patch mean.
+    """
+    s = patch.shape[0]
+    sx, sy = np.sqrt(aspect), 1.0 / np.sqrt(aspect)
+    c = (s - 1) / 2.0
+    matrix = np.array([[sx, 0.0, c - sx * c], [0.0, sy, c - sy * c]])
+    border = tuple(float(v) for v in patch.reshape(-1, patch.shape[-1]).mean(0))
+    out = cv2.warpAffine(patch, matrix, (s, s), flags=cv2.INTER_LINEAR,
+                         borderMode=cv2.BORDER_CONSTANT, borderValue=border)
+    if box is None:
+        return out, None
+    cx, cy = box[0] + box[2] / 2, box[1] + box[3] / 2
+    w, h = box[2] * sx, box[3] * sy
+    cx, cy = 0.5 + (cx - 0.5) * sx, 0.5 + (cy - 0.5) * sy
+    return out, np.array([cx - w / 2, cy - h / 2, w, h], dtype=np.float32)
 
 
 def jitter_box(box: np.ndarray, rng: np.random.Generator, center_jitter: float, scale_jitter: float) -> np.ndarray:
@@ -283,6 +308,10 @@ class MVLMSamples(torch.utils.data.Dataset):
         flip = rng.random() < c.p_flip
         patch = color_jitter(sample["search"], rng, c.brightness, c.contrast)
         box = np.asarray(sample["box"], dtype=np.float32)
+        if c.p_stretch > 0 and sample["kind"] in ("roi", "negative_away") and rng.random() < c.p_stretch:
+            aspect = float(np.exp(rng.uniform(-1.0, 1.0) * np.log(c.max_stretch)))
+            patch, box = stretch(patch, box if sample["positive"] else None, aspect)
+            box = np.zeros(4, np.float32) if box is None else box
         if flip:
             patch = patch[:, ::-1]
             sample["sentence"] = swap_left_right(sample["sentence"])

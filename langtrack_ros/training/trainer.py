@@ -41,6 +41,7 @@ class ModelSection:
     preset: str = ""  # name in config/mvlm_model.yaml; "" = that file's default
     overrides: dict = field(default_factory=dict)  # MVLMConfig fields to change
     pretrained_tokenizer: bool = True
+    init: str = ""  # fine-tune: start from this model file's weights (same preset), "" = fresh init
 
 
 @dataclass
@@ -176,6 +177,13 @@ def build_model_config(section: ModelSection):
     return from_dict(MVLMConfig, {**base, **section.overrides}, "model.overrides")
 
 
+def init_weights(model: torch.nn.Module, path: str) -> None:
+    """Fine-tuning: copy a trained model file's weights in (strict: the preset must match)."""
+    tensors, _ = ckpt.read_model_file(path)
+    ckpt.load_state_checked(model, tensors, Path(path))
+    LOG.info("model initialised from %s", path)
+
+
 def param_groups(model: torch.nn.Module, o: OptimSection) -> list[dict]:
     """Main group + a slow group (pretrained tokenizer: lr x slow_lr_mult, as in the reference).
 
@@ -210,6 +218,8 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         self.model_cfg = build_model_config(cfg.model)
         self.model = MVLM(self.model_cfg, pretrained_tokenizer=cfg.model.pretrained_tokenizer)
+        if cfg.model.init and not resume:
+            init_weights(self.model, cfg.model.init)
         self.optimizer = torch.optim.AdamW(param_groups(self.model, cfg.optim), lr=cfg.optim.lr,
                                            betas=tuple(cfg.optim.betas), weight_decay=cfg.optim.weight_decay)
         self.step, self.bad_steps, self.wall_s, self.metrics = 0, 0, 0.0, {}

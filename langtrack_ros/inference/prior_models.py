@@ -1,0 +1,101 @@
+"""The prior networks through ONNX Runtime (TensorRT / CUDA execution providers when present).
+
+Two files in models/priors/ (scripts/build_priors.py makes them; licences in models/priors/):
+the SSD MobileNetV2 Open Images detector and the ImageNet MobileNetV2 applied at every location.
+A missing or corrupt file raises ``PriorModelError`` naming it; the tracker then runs without
+that prior (tracking/priors/fusion.py logs the warning).
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from langtrack_ros.config import from_dict, read_yaml
+from langtrack_ros.inference.ort_backend import open_session
+from langtrack_ros.tracking.priors.fusion import PriorFusion, PriorSettings
+from langtrack_ros.tracking.priors.lexicon import Lexicon
+
+log = logging.getLogger(__name__)
+
+
+class PriorModelError(RuntimeError):
+    """A prior model file is missing, corrupt or not the expected network."""
+
+
+def _session(path: Path, threads: int, what: str):
+    try:
+        return open_session(path, threads=threads)
+    except (FileNotFoundError, ValueError) as exc:
+        raise PriorModelError(f"{what} {path}: {exc}") from exc
+
+
+class SSDDetector:
+    """300x300 RGB uint8 -> (raw box encodings (1917, 4), class logits (1917, 24)); labels by index."""
+
+    size = 300
+
+    def __init__(self, path: str | Path, threads: int = 1):
+        path = Path(path)
+        self.session = _session(path, threads, "detector")
+        meta = self.session.get_modelmeta().custom_metadata_map
+        self.labels = meta.get("labels", "").split("\n")
+        outputs = [o.shape for o in self.session.get_outputs()]
+        if len(outputs) != 2 or outputs[0][-1] != 4 or len(self.labels) != outputs[1][-1]:
+            raise PriorModelError(f"detector {path}: outputs {outputs} with {len(self.labels)} labels in its "
+                                  "metadata; expected box encodings (N, 4) and one logit per label")
+        self.input = self.session.get_inputs()[0].name
+        self.path = path
+
+    def __call__(self, patch_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        x = (patch_rgb.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)[None]
+        boxes, logits = self.session.run(None, {self.input: np.ascontiguousarray(x)})
+        return boxes[0], logits[0]
+
+
+class ImageNetEvidence:
+    """S x S RGB uint8 -> ImageNet-1k logits per location, (1000, S/32, S/32)."""
+
+    MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
+    STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+
+    def __init__(self, path: str | Path, threads: int = 1):
+        path = Path(path)
+        self.session = _session(path, threads, "ImageNet model")
+        out = self.session.get_outputs()[0].shape
+        if len(out) != 4 or out[1] != 1000:
+            raise PriorModelError(f"ImageNet model {path}: output shape {out}, expected (1, 1000, h, w)")
+        self.input = self.session.get_inputs()[0].name
+        self.path = path
+
+    def __call__(self, patch_rgb: np.ndarray) -> np.ndarray:
+        x = ((patch_rgb.astype(np.float32) / 255.0 - self.MEAN) / self.STD).transpose(2, 0, 1)[None]
+        return self.session.run(None, {self.input: np.ascontiguousarray(x)})[0][0]
+
+
+def load_prior_models(folder: Path, detector: str, imagenet: str, threads: int = 1):
+    """(SSDDetector | None, ImageNetEvidence | None): a file that fails to load is skipped with a warning."""
+    models = []
+    for name, cls in ((detector, SSDDetector), (imagenet, ImageNetEvidence)):
+        if not name:
+            models.append(None)
+            continue
+        try:
+            models.append(cls(folder / name, threads))
+        except PriorModelError as exc:
+            log.warning("%s; tracking continues without this prior (plain MVLM for what it covered)", exc)
+            models.append(None)
+    return tuple(models)
+
+
+def load_priors(path, models_folder: Path, enabled: bool | None = None) -> PriorFusion | None:
+    """PriorFusion from config/priors.yaml and the prior models; None when disabled."""
+    data = read_yaml(path)
+    settings = from_dict(PriorSettings, data.get("priors"), f"{path}: priors")
+    if enabled is not None:
+        settings.enabled = enabled
+    if not settings.enabled:
+        return None
+    detector, imagenet = load_prior_models(models_folder, settings.detector, settings.imagenet, settings.threads)
+    return PriorFusion(settings, Lexicon(data, str(path)), detector, imagenet)

@@ -1,0 +1,214 @@
+"""Real-world priors as MVLM candidates: detector boxes, ImageNet class evidence, colour, space.
+
+MVLM's own candidates (one per grid cell) know only what LangTrack-Synth taught them. The priors
+add what pretrained real-image networks know, WITHOUT replacing the gate: for every candidate b
+(grid cells + detector boxes + ImageNet evidence blobs, all in the search patch)
+
+    e(b)      = max(detector score of the query's classes at b, mean ImageNet class-group probability in b)
+    prior(b)  = e(b) * colour factor * spatial factor            (factors 1 when the sentence has no such word)
+    l(b)      = (1 - beta) * l_MVLM(b) + beta * prior(b)        classification score
+    s(b)      = (1 - beta) * s_MVLM(b) + beta * prior(b)        vision-language correlation
+
+where beta = priors.weight * min(1, max_b e(b) / 0.5): a frame where the priors see nothing of
+the named category leaves MVLM's scores as they are (scaling them down would only shrink the
+margins the gate reads). The unchanged MVLM gate (margins, kappa_vlm, EWMA memory, tau) chooses among them, so the
+ROI/global switching works as the paper says. l_MVLM(b) of a non-grid box is the score map at its
+centre; s_MVLM(b) is the exact box average of the correlation map. A sentence with no category
+word uses MVLM's own l(b) as e(b) (colour/spatial words still re-rank); a sentence the tables do
+not know at all leaves MVLM alone.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from langtrack_ros.config import ConfigError
+from langtrack_ros.tracking.box_ops import box_average, iou_matrix
+from langtrack_ros.tracking.geometry import PatchTransform, warp
+from langtrack_ros.tracking.priors import appearance, ssd
+from langtrack_ros.tracking.priors.lexicon import Lexicon, QueryPrior
+from langtrack_ros.tracking.result import SearchMode
+
+log = logging.getLogger(__name__)
+EVIDENCE_FULL = 0.5  # best e(b) in the frame at which the priors get their full weight beta
+
+
+@dataclass
+class PriorSettings:
+    """The ``priors`` section of config/priors.yaml (no defaults here: the YAML is the table)."""
+
+    enabled: bool
+    weight: float
+    detector: str
+    imagenet: str
+    detector_min_score: float
+    detector_nms_iou: float
+    detector_top_k: int
+    imagenet_size_global: int
+    imagenet_size_roi: int
+    imagenet_min_prob: float
+    imagenet_in_roi: bool
+    colour_weight: float
+    colour_full: float
+    spatial_weight: float
+    threads: int
+
+    def __post_init__(self):
+        for name in ("weight", "detector_min_score", "detector_nms_iou", "imagenet_min_prob",
+                     "colour_weight", "spatial_weight"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(f"priors.{name} must be in [0, 1], got {getattr(self, name)}")
+        for name in ("imagenet_size_global", "imagenet_size_roi"):
+            if getattr(self, name) < 32 or getattr(self, name) % 32:
+                raise ConfigError(f"priors.{name} must be a multiple of 32, got {getattr(self, name)}")
+
+
+@dataclass
+class Candidates:
+    boxes: np.ndarray  # (N, 4) normalised to the search patch
+    l: np.ndarray  # fused classification score
+    s: np.ndarray  # fused correlation score
+    prior: np.ndarray  # prior(b), for inspection
+
+
+class PriorFusion:
+    """Per-query prior state and the per-frame fusion (see the module docstring)."""
+
+    def __init__(self, settings: PriorSettings, lexicon: Lexicon, detector=None, imagenet=None):
+        self.cfg, self.lexicon = settings, lexicon
+        self.detector, self.imagenet = detector, imagenet
+        self.query: QueryPrior | None = None
+        self._det_classes: list[int] = []
+        self._imagenet_classes = np.zeros(0, dtype=int)
+
+    # --- query -----------------------------------------------------------------------------
+    def set_query(self, text: str) -> QueryPrior:
+        q = self.lexicon.parse(text)
+        self.query = q
+        cat = q.category
+        labels = getattr(self.detector, "labels", [])
+        self._det_classes = [labels.index(c) for c in (cat.detector if cat else ()) if c in labels]
+        self._imagenet_classes = np.asarray(cat.imagenet if cat and self.imagenet else (), dtype=int)
+        if not q.known:
+            log.info("query %r: no category, colour or spatial word the priors know; plain MVLM", text)
+        else:
+            log.info("query %r: category %s (detector classes %s, %d ImageNet classes), colour %s, spatial %s",
+                     text, cat.name if cat else None, [labels[i] for i in self._det_classes],
+                     len(self._imagenet_classes), q.colour, q.spatial)
+        return q
+
+    @property
+    def active(self) -> bool:
+        return bool(self.cfg.enabled and self.cfg.weight > 0 and self.query is not None and self.query.known)
+
+    @property
+    def has_category_evidence(self) -> bool:
+        return bool(self._det_classes) or len(self._imagenet_classes) > 0
+
+    # --- per frame -------------------------------------------------------------------------
+    def fuse(self, image: np.ndarray, t: PatchTransform, mode: SearchMode, boxes: np.ndarray,
+             l: np.ndarray, s: np.ndarray, out: dict) -> Candidates:
+        """MVLM grid candidates (boxes, l, s) + prior candidates -> fused candidates."""
+        det_boxes, det_p = self._detections(image, t, mode)
+        cam = self._class_map(image, t, mode)
+        extra = [det_boxes] + ([self._blobs(cam)] if cam is not None else [])
+        extra = np.concatenate(extra) if extra else np.zeros((0, 4))
+        all_boxes = np.concatenate([boxes, extra])
+        l_m = np.concatenate([l, sample_map(out["score_map"], extra)])
+        s_m = np.concatenate([s, box_average(out["corr_map"], extra) if len(extra) else np.zeros(0)])
+        evidence = self._evidence(all_boxes, det_boxes, det_p, cam, l_m)
+        prior = evidence * self._colour(image, t, all_boxes) * self._spatial(all_boxes, evidence, mode)
+        beta = self.cfg.weight * min(1.0, float(evidence.max(initial=0.0)) / EVIDENCE_FULL)
+        return Candidates(all_boxes, (1 - beta) * l_m + beta * prior, (1 - beta) * s_m + beta * prior, prior)
+
+    def _detections(self, image, t: PatchTransform, mode) -> tuple[np.ndarray, np.ndarray]:
+        """Detector boxes of the query's classes in the search region (patch-normalised) and scores."""
+        if self.detector is None or not self._det_classes:
+            return np.zeros((0, 4)), np.zeros(0)
+        size = ssd.INPUT
+        if mode is SearchMode.GLOBAL:  # the whole frame, resized like the detector's training data
+            h, w = image.shape[:2]
+            raw, logits = self.detector(cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA))
+            boxes, scores = ssd.decode(raw, logits)
+            boxes = t.box_to_patch(boxes * np.array([w, h, w, h]))
+        else:  # the ROI: the same square region as MVLM's patch
+            raw, logits = self.detector(warp(image, PatchTransform(t.x0, t.y0, t.scale * t.size / size, size)))
+            boxes, scores = ssd.decode(raw, logits)
+        p = scores[:, self._det_classes].max(axis=1)
+        ok = (p >= self.cfg.detector_min_score) & (boxes[:, 2] > 0) & (boxes[:, 3] > 0)
+        boxes, p = boxes[ok], p[ok]
+        keep = ssd.nms(boxes, p, self.cfg.detector_nms_iou, self.cfg.detector_top_k)
+        return boxes[keep], p[keep]
+
+    def _class_map(self, image, t: PatchTransform, mode) -> np.ndarray | None:
+        """(S, S) probability of the query's ImageNet class group over the search patch, or None."""
+        if self.imagenet is None or not len(self._imagenet_classes):
+            return None
+        if mode is SearchMode.ROI and self._det_classes and not self.cfg.imagenet_in_roi:
+            return None  # tracking a detector class: the detector alone keeps the ROI step fast
+        n = self.cfg.imagenet_size_global if mode is SearchMode.GLOBAL else self.cfg.imagenet_size_roi
+        logits = self.imagenet(warp(image, PatchTransform(t.x0, t.y0, t.scale * t.size / n, n)))
+        logits = logits - logits.max(axis=0, keepdims=True)
+        prob = np.exp(logits)
+        group = prob[self._imagenet_classes].sum(axis=0) / prob.sum(axis=0)
+        return cv2.resize(group.astype(np.float32), (t.size, t.size), interpolation=cv2.INTER_LINEAR)
+
+    def _blobs(self, cam: np.ndarray) -> np.ndarray:
+        """Boxes around connected regions of high class probability (normalised), at most 4."""
+        peak = float(cam.max())
+        if peak < self.cfg.imagenet_min_prob:
+            return np.zeros((0, 4))
+        n, _, stats, _ = cv2.connectedComponentsWithStats((cam >= 0.5 * peak).astype(np.uint8))
+        stats = sorted(stats[1:], key=lambda r: -r[cv2.CC_STAT_AREA])[:4]
+        return np.array([[x, y, w, h] for x, y, w, h, _ in stats], dtype=np.float64).reshape(-1, 4) / cam.shape[0]
+
+    def _evidence(self, boxes, det_boxes, det_p, cam, l_m) -> np.ndarray:
+        if not self.has_category_evidence:
+            return np.clip(l_m, 0.0, 1.0)
+        e = np.zeros(len(boxes))
+        if len(det_boxes):  # a box overlapping a detection (IoU 0.3 -> 0.7) takes its score
+            overlap = np.clip((iou_matrix(boxes, det_boxes) - 0.3) / 0.4, 0.0, 1.0)
+            e = np.maximum(e, (overlap * det_p[None]).max(axis=1))
+        if cam is not None:
+            e = np.maximum(e, patch_box_mean(cam, boxes))
+        return e
+
+    def _colour(self, image, t: PatchTransform, boxes) -> np.ndarray:
+        q, w = self.query, self.cfg.colour_weight
+        if q.colour is None or w == 0:
+            return np.ones(len(boxes))
+        frac = appearance.colour_fractions(image, t.box_to_image(boxes), q.colour, self.lexicon)
+        return (1 - w) + w * np.clip(frac / self.cfg.colour_full, 0.0, 1.0)
+
+    def _spatial(self, boxes, evidence, mode) -> np.ndarray:
+        """Spatial words rank candidates in global search only: in an ROI crop 'left' means nothing."""
+        q, w = self.query, self.cfg.spatial_weight
+        if q.spatial is None or w == 0 or mode is not SearchMode.GLOBAL or not len(boxes):
+            return np.ones(len(boxes))
+        plausible = evidence >= 0.5 * evidence.max()
+        return (1 - w) + w * appearance.spatial_rank(boxes, q.spatial, plausible)
+
+
+def sample_map(grid: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """Value of a (G, G) map at each normalised box centre (the cell containing it)."""
+    g = grid.shape[-1]
+    if not len(boxes):
+        return np.zeros(0)
+    cx = np.clip(((boxes[:, 0] + boxes[:, 2] / 2) * g).astype(int), 0, g - 1)
+    cy = np.clip(((boxes[:, 1] + boxes[:, 3] / 2) * g).astype(int), 0, g - 1)
+    return np.asarray(grid, dtype=np.float64).reshape(g, g)[cy, cx]
+
+
+def patch_box_mean(prob: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """Mean of an (S, S) map over each normalised box (at least one pixel)."""
+    size = prob.shape[0]
+    table = cv2.integral(prob.astype(np.float64))
+    b = np.clip(np.asarray(boxes, dtype=np.float64) * size, 0, size)
+    x0, y0 = np.minimum(b[:, 0], size - 1).astype(int), np.minimum(b[:, 1], size - 1).astype(int)
+    x1 = np.maximum(np.minimum(b[:, 0] + b[:, 2], size), x0 + 1).astype(int)
+    y1 = np.maximum(np.minimum(b[:, 1] + b[:, 3], size), y0 + 1).astype(int)
+    return (table[y1, x1] - table[y0, x1] - table[y1, x0] + table[y0, x0]) / ((x1 - x0) * (y1 - y0))
+
