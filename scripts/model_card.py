@@ -15,14 +15,22 @@ from pathlib import Path
 from langtrack_ros.training.checkpoint import model_train_info, read_model_file
 
 REPO = Path(__file__).resolve().parents[1]
+FINETUNE = ("--steps 1200 --set threads=1 --set optim.warmup_steps=50 --set optim.lr=2.5e-4 "
+            "--set model.init={init}")
 MODELS = {  # file -> (role, command that reproduces it)
     "mvlm_default.safetensors": (
-        "embedded default (trained with L_CM)",
-        "langtrack train mvlm --run-dir runs/mvlm_default --set threads=1 --export models/mvlm_default.safetensors"),
+        "embedded default (trained with L_CM): the v1 model fine-tuned with stretched ROI crops",
+        "langtrack train mvlm --run-dir runs/ft_default " + FINETUNE.format(init="models/ablation/mvlm_v1_synth.safetensors")
+        + " --export models/mvlm_default.safetensors"),
     "mvlm_no_lcm.safetensors": (
-        "ablation model (same recipe, L_CM weight 0)",
-        "langtrack train mvlm --run-dir runs/mvlm_no_lcm --set threads=1 --set loss.cm=0 "
-        "--export models/mvlm_no_lcm.safetensors"),
+        "ablation model (same recipe, L_CM weight 0, fine-tuned from its own v1 twin)",
+        "langtrack train mvlm --run-dir runs/ft_no_lcm --set loss.cm=0 " + FINETUNE.format(init="runs/mvlm_v1_no_lcm/model.safetensors")
+        + " --export models/mvlm_no_lcm.safetensors`, after its v1 twin: `langtrack train mvlm --run-dir "
+        "runs/mvlm_v1_no_lcm --set threads=1 --set sampling.p_stretch=0 --set loss.cm=0"),
+    "ablation/mvlm_v1_synth.safetensors": (
+        "previous default v1 (3500 steps from scratch, square synthetic targets only; kept for the ablation)",
+        "langtrack train mvlm --run-dir runs/mvlm_v1 --set threads=1 --set sampling.p_stretch=0 "
+        "--export models/ablation/mvlm_v1_synth.safetensors"),
 }
 
 
@@ -30,16 +38,18 @@ def _pct(v) -> str:
     return "n/a" if v is None else f"{100 * v:.1f}"
 
 
-def model_section(path: Path) -> list[str]:
-    role, command = MODELS[path.name]
+def model_section(path: Path, name: str) -> list[str]:
+    role, command = MODELS[name]
     info = model_train_info(path)
     _, meta = read_model_file(path)
     cfg = json.loads(meta["config"])
     tc = info.get("train_config", {})
     sha = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    init = tc["model"].get("init") or ""
+    stretch = tc["sampling"].get("p_stretch", 0.0)
     sources = ", ".join(f"{s['kind']}:{s.get('split') or s.get('name')} x{s['weight']}" for s in tc["data"]["sources"])
     return [
-        f"## `{path.name}`: {role}", "",
+        f"## `{name}`: {role}", "",
         f"- size {path.stat().st_size / 1e6:.1f} MB, sha256 {sha}…; network preset `{tc['model']['preset']}`: "
         f"search {cfg['search_size']} px (grid {cfg['search_size'] // cfg['patch']}), width {cfg['width']}, "
         f"depth {cfg['depth']}, tokenizer {cfg['tokenizer']} (ImageNet MobileNetV2 stem, frozen), "
@@ -49,6 +59,9 @@ def model_section(path: Path) -> list[str]:
         f"{tc['optim']['schedule']} schedule; loss focal {tc['loss']['focal']} + L1 {tc['loss']['l1']} + "
         f"GIoU {tc['loss']['giou']} + L_CM {tc['loss']['cm']}; sampling ROI {tc['sampling']['p_roi']} / "
         f"letterboxed whole frame {tc['sampling']['p_whole']} / negatives {tc['sampling']['p_negative']}",
+        (f"- fine-tuned from `{Path(init).name}` (its own steps not counted here); " if init else "- trained from scratch; ")
+        + (f"ROI crops stretched with p {stretch} up to x{tc['sampling'].get('max_stretch')} in aspect "
+           "(the size head learns non-square targets)" if stretch else "no stretch augmentation (square targets)"),
         f"- wall time {info['wall_s'] / 60:.1f} min on the 2-core CPU (threads={tc['threads']}, two trainings side by side)",
         f"- validation at the end: " + ", ".join(f"{k}={v:.3f}" for k, v in sorted(info.get("val", {}).items())),
         f"- reproduce: `{command}`", "",
@@ -60,14 +73,15 @@ def scores_section(ablation: Path) -> list[str]:
         return ["Scores: run `langtrack ablation` first.", ""]
     runs = json.loads(ablation.read_text())
     lines = ["## Scores (from `langtrack ablation`, see docs/RESULTS.md)", "",
-             "| dataset | config | AUC honest | PRE@20 honest | AUC toolkit | switches locked <5 fr |",
-             "|---|---|---|---|---|---|"]
+             "| dataset | config | AUC honest | PRE@20 honest | AUC toolkit | switches locked <5 fr | aspect err |",
+             "|---|---|---|---|---|---|---|"]
     for r in runs:
-        if r["row"] in ("A4", "A4-noCM", "A1"):
+        if r["row"] in ("P", "A4", "A4-noCM", "A1", "v1"):
             ev = r["events"]
             lines.append(f"| {r['dataset']} | {r['label']} | {_pct(r['overall']['honest']['auc'])} | "
                          f"{_pct(r['overall']['honest']['pre'])} | {_pct(r['overall']['toolkit']['auc'])} | "
-                         f"{_pct(ev.get('switches_locked_within_window'))} |")
+                         f"{_pct(ev.get('switches_locked_within_window'))} | "
+                         f"{'n/a' if r.get('aspect_error') is None else format(r['aspect_error'], '.2f')} |")
     return lines + [""]
 
 
@@ -77,14 +91,17 @@ def main() -> None:
     args = parser.parse_args()
     lines = ["# Model card: embedded MVLM models", "",
              "Template-free language tracking (MVLM). Trained on CPU in this repository, on synthetic data "
-             "only: expect it to know colours, shapes and the object categories of LangTrack-Synth "
+             "only: the network knows colours, shapes and the object categories of LangTrack-Synth "
              "(ball, square, triangle, star, ring, diamond, cross, hexagon, cat, astronaut, cup, rocket, "
              "motorcycle, officer) and left/right/above/below relations; it has seen no real people, "
-             "cars or animals other than those crops. Fine-tune with `langtrack train mvlm` on a real "
-             "language-tracking dataset (LaSOT, TNL2K: loaders included) for real-world use.", ""]
+             "cars or animals other than those crops. On real video the default tracker adds the "
+             "real-world priors of models/priors/ (an Open Images detector and ImageNet class evidence, "
+             "docs/PRIORS.md) as gate candidates: the rows 'default: A4 + priors' below. Fine-tune with "
+             "`langtrack train mvlm` on a real language-tracking dataset (LaSOT, TNL2K: loaders included) "
+             "for real-world use without the priors' category limits.", ""]
     for name in MODELS:
         if (REPO / "models" / name).is_file():
-            lines += model_section(REPO / "models" / name)
+            lines += model_section(REPO / "models" / name, name)
     lines += scores_section(Path(args.ablation))
     (REPO / "models" / "MODEL_CARD.md").write_text("\n".join(lines))
     print("wrote models/MODEL_CARD.md")

@@ -1,4 +1,5 @@
-"""``langtrack ablation``: A1..A4 of the MVLM paper plus baselines, written to docs/RESULTS.md.
+"""``langtrack ablation``: A1..A4 of the MVLM paper, the real-world priors (each one removed in
+turn) and baselines, written to docs/RESULTS.md.
 
 Every (dataset, row) pair is one harness run; pairs run in parallel worker processes (one torch
 thread each). Synth sequences are generated in memory from their split seeds, so the numbers are
@@ -53,7 +54,8 @@ def _job(args: tuple) -> dict:
     settings = load_settings()
     seqs = load_sequences(data_spec, count)
     if row["tracker"] == "mvlm":
-        tracker = make_tracker("mvlm", model_path=row["model_path"], search=row["search"], backend="torch")
+        tracker = make_tracker("mvlm", model_path=row["model_path"], search=row["search"], backend="torch",
+                               priors=row.get("priors", "none"))
     else:
         tracker = make_tracker(row["tracker"])
     conv = settings.conventions.get(data_spec["dataset"], "got10k")
@@ -61,7 +63,10 @@ def _job(args: tuple) -> dict:
                       tracker_name=row["key"], settings=settings, progress=False)
     return {"dataset": data_spec["key"], "row": row["key"], "label": row["label"],
             "convention": result["convention"], "overall": result["overall"], "events": result["events"],
-            "fps": result["fps"], "frames": result["frames"], "sequences": len(seqs)}
+            "fps": result["fps"], "frames": result["frames"], "sequences": len(seqs),
+            "aspect_error": result["aspect_error"],
+            "per_sequence": [{"name": q["name"], "auc": q["honest"]["auc"], "pre": q["honest"]["pre"],
+                              "aspect_error": q["aspect_error"]} for q in result["sequences"]]}
 
 
 def plan(cfg: dict) -> list[dict]:

@@ -100,6 +100,7 @@ def run(args) -> int:
         for preset, path in _network_models(model_path, args.sizes, tmp):
             rows += bench_network(path, preset, args.frames, args.threads, tmp)
         rows += bench_tracker(model_path, args.frames, *_frames(args.data), tmp)
+        rows += bench_priors(model_path, args.frames, *_frames(args.data), tmp)
     _set_ratios(rows)
     report = render(rows, model_note, args.frames)
     print(report)
@@ -208,6 +209,31 @@ def bench_tracker(model_path: Path, frames: int, images: list[np.ndarray], query
     return rows
 
 
+def bench_priors(model_path: Path, frames: int, images: list[np.ndarray], query: str, tmp: Path) -> list[Row]:
+    """The full ONNX Runtime step at 640x480 without and with the real-world priors (config/priors.yaml),
+    ROI and GLOBAL mode, 1 and 2 threads; ratio = with priors / without."""
+    import cv2
+
+    from langtrack_ros.inference.backends import make_backend
+    from langtrack_ros.tracking.tracker import build_priors, load_tracker
+
+    vga = [cv2.resize(im, (640, 480), interpolation=cv2.INTER_LINEAR) for im in images]
+    rows = []
+    for threads in (1, 2):
+        backend = make_backend("onnxruntime", model_path, cache_dir=tmp, threads=threads)
+        for mode in ("roi", "global"):
+            for priors in ("none", "all"):
+                tracker = load_tracker(model_path, backend=backend, mode=mode, priors="none")
+                if priors == "all":
+                    tracker.priors = build_priors("all", threads=threads)
+                tracker.set_query(query)
+                row = measure(lambda i: tracker.step(vga[i % len(vga)]), frames, "full step",
+                              f"{mode.upper()} mode, 640x480, priors {priors}", "onnxruntime", threads)
+                rows.append(row)
+            rows[-1].ratio = rows[-1].median / rows[-2].median
+    return rows
+
+
 def _frames(data: str | None, count: int = 60) -> tuple[list[np.ndarray], str]:
     """Real frames and their sentence when available (decoded up front so decoding is not timed)."""
     from langtrack_ros.data.loaders import load_dataset
@@ -245,10 +271,11 @@ def render(rows: list[Row], model_note: str, frames: int) -> str:
         f"(shared machine: compare rows of one run, not runs)",
         f"- torch {torch.__version__}, onnxruntime {onnxruntime.__version__}, {frames} timed calls per row "
         f"after {WARMUP} warm-up calls; text length {TEXT_TOKENS} tokens for the network rows",
-        "- ratio = ONNX Runtime median / torch median (below 1: ONNX Runtime is faster)",
+        "- ratio = ONNX Runtime median / torch median (below 1: ONNX Runtime is faster); in the 'full step' "
+        "rows: with priors / without priors",
         f"- RSS = resident memory of the whole bench process after the row (everything loaded so far); "
         f"peak RSS of the run {peak_rss_mb():.0f} MB (includes the ONNX exports)", "",
-        "| part | what | backend | threads | median ms | p90 ms | FPS | ratio ORT/torch | RSS MB |",
+        "| part | what | backend | threads | median ms | p90 ms | FPS | ratio | RSS MB |",
         "|---|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:

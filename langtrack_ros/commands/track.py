@@ -19,7 +19,7 @@ log = logging.getLogger("langtrack.track")
 def register(sub) -> None:
     p = sub.add_parser("track", help="track a described target in a video file or a webcam")
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--video", help="video file (anything OpenCV decodes)")
+    src.add_argument("--video", help="video file (anything OpenCV decodes) or numbered frames, e.g. img/%%04d.jpg")
     src.add_argument("--camera", type=int, help="webcam index")
     p.add_argument("--query", required=True, help='sentence naming the target, e.g. "the person in the red jacket"')
     p.add_argument("--out", default="track_out", help="output folder for the annotated video and results")
@@ -27,6 +27,10 @@ def register(sub) -> None:
     p.add_argument("--backend", help="auto | tensorrt | onnxruntime | torch (default: config/tracker.yaml)")
     p.add_argument("--max-frames", type=int, default=0, help="stop after this many frames (0: until the end)")
     p.add_argument("--no-stdin", action="store_true", help="do not read new queries from stdin")
+    p.add_argument("--snapshot", default="", metavar="I,J,...",
+                   help="frame numbers (from 0) to save side by side in OUT/snapshot.png")
+    p.add_argument("--priors", default=None, metavar="PARTS",
+                   help="real-world priors: none | all | detector,imagenet,colour,spatial (default: config/priors.yaml)")
     p.set_defaults(func=run)
 
 
@@ -43,13 +47,14 @@ def run(args: argparse.Namespace) -> int:
     from langtrack_ros.tracking.tracker import load_tracker
 
     source = args.video if args.video is not None else args.camera
-    if args.video is not None and not Path(args.video).is_file():
+    if args.video is not None and "%" not in args.video and not Path(args.video).is_file():
         raise FileNotFoundError(f"video not found: {args.video}")
     cap = cv2.VideoCapture(source)
     if not cap.isOpened():
         raise ValueError(f"cannot open video source {source!r}")
     fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
-    tracker = load_tracker(args.model, args.backend)
+    snapshot = {int(v) for v in args.snapshot.split(",") if v.strip()}
+    tracker = load_tracker(args.model, args.backend, priors=args.priors)
     tracker.set_query(args.query)
     query = args.query
     pending: "queue.Queue[str]" = queue.Queue()
@@ -57,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         threading.Thread(target=_stdin_queries, args=(pending,), daemon=True).start()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    n = 0
+    n, shots = 0, []
     with VideoWriter(out / "track.mp4", fps) as video, open(out / "results.jsonl", "w") as results:
         while not args.max_frames or n < args.max_frames:
             ok, bgr = cap.read()
@@ -72,9 +77,16 @@ def run(args: argparse.Namespace) -> int:
                     log.error("query refused (%s); still tracking %r", exc, query)
             rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
             result = tracker.step(rgb)
-            video.write(annotate(rgb, result, query, frame=n))
+            frame = annotate(rgb, result, query, frame=n)
+            video.write(frame)
+            if n in snapshot:
+                shots.append(frame)
             results.write(json.dumps({"frame": n, "query": query, **result.as_dict()}) + "\n")
             n += 1
     cap.release()
+    if shots:
+        from langtrack_ros.evaluation.playback import grid
+
+        cv2.imwrite(str(out / "snapshot.png"), cv2.cvtColor(grid(shots), cv2.COLOR_RGB2BGR))
     print(f"tracked {n} frames -> {out / 'track.mp4'}, {out / 'results.jsonl'}")
     return 0

@@ -26,14 +26,14 @@ def track_and_record(tracker, seq: Sequence, out: Path, fps: float, snapshot: tu
 
         run = harness.run_sequence(tracker, seq, on_frame=record)
     if shots:
-        cv2.imwrite(str(out / "snapshot.png"), cv2.cvtColor(_grid([shots[i] for i in sorted(shots)]), cv2.COLOR_RGB2BGR))
+        cv2.imwrite(str(out / "snapshot.png"), cv2.cvtColor(grid([shots[i] for i in sorted(shots)]), cv2.COLOR_RGB2BGR))
     from langtrack_ros.evaluation.report import write_predictions
 
     write_predictions(out, run)
     return run
 
 
-def _grid(frames: list[np.ndarray], cols: int = 2) -> np.ndarray:
+def grid(frames: list[np.ndarray], cols: int = 2) -> np.ndarray:
     blank = np.zeros_like(frames[0])
     frames = frames + [blank] * (-len(frames) % cols)
     rows = [np.hstack(frames[r:r + cols]) for r in range(0, len(frames), cols)]

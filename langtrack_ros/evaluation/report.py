@@ -51,15 +51,34 @@ def build_report(per_seq: list, conv: metrics.Convention, mode: str, tracker: st
         "frames": frames,
         "fps": frames / seconds if seconds > 0 else None,
         "tracker_errors": sum(len(r["errors"]) for r in rows),
+        "aspect_error": _pooled_median([r.pop("aspect_errors") for r in rows]),
         "sequences": rows,
         "convention_details": dataclasses.asdict(conv),
         "reference": settings.reference.get(dataset, {}),
     }
 
 
+def aspect_errors(pred: np.ndarray, gt: np.ndarray, visible: np.ndarray) -> np.ndarray:
+    """|ln(w/h predicted) - ln(w/h true)| on the frames where the tracker is on the target (its box
+    centre inside the visible ground-truth box): the shape error, apart from losing the target."""
+    p, g = np.asarray(pred, dtype=np.float64), np.asarray(gt, dtype=np.float64)
+    ok = visible & np.all(np.isfinite(p), 1) & np.all(np.isfinite(g), 1) & (p[:, 2] > 0) & (p[:, 3] > 0) \
+        & (g[:, 2] > 0) & (g[:, 3] > 0)
+    cx, cy = p[:, 0] + p[:, 2] / 2, p[:, 1] + p[:, 3] / 2
+    ok &= (cx >= g[:, 0]) & (cx <= g[:, 0] + g[:, 2]) & (cy >= g[:, 1]) & (cy <= g[:, 1] + g[:, 3])
+    return np.abs(np.log(p[ok, 2] / p[ok, 3]) - np.log(g[ok, 2] / g[ok, 3]))
+
+
+def _pooled_median(lists: list[list[float]]):
+    values = [v for v in lists for v in v]
+    return float(np.median(values)) if values else None
+
+
 def _sequence_row(seq, run, scored) -> dict:
+    aspect = aspect_errors(np.asarray(run.boxes), seq.boxes, seq.visible)
     row = {"name": seq.name, "frames": len(seq), "fps": run.fps, "errors": [list(e) for e in run.errors],
-           "switches": len(seq.switches)}
+           "switches": len(seq.switches), "aspect_errors": aspect.tolist(),
+           "aspect_error": float(np.median(aspect)) if len(aspect) else None}
     for m, s in scored["scores"].items():
         row[m] = {"auc": s.auc, "pre": s.pre, "npre": s.npre, "n_counted": s.n_counted}
     row["events"] = scored["events"]

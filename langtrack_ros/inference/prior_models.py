@@ -89,12 +89,15 @@ def load_prior_models(folder: Path, detector: str, imagenet: str, threads: int =
     return tuple(models)
 
 
-def load_priors(path, models_folder: Path, enabled: bool | None = None) -> PriorFusion | None:
+def load_priors(path, models_folder: Path, enabled: bool | None = None,
+                threads: int | None = None) -> PriorFusion | None:
     """PriorFusion from config/priors.yaml and the prior models; None when disabled."""
     data = read_yaml(path)
     settings = from_dict(PriorSettings, data.get("priors"), f"{path}: priors")
     if enabled is not None:
         settings.enabled = enabled
+    if threads is not None:
+        settings.threads = threads
     if not settings.enabled:
         return None
     detector, imagenet = load_prior_models(models_folder, settings.detector, settings.imagenet, settings.threads)

@@ -345,14 +345,16 @@ def load_tracker(model_path: str | Path | None = None, backend: str | Backend | 
 PRIOR_PARTS = ("detector", "imagenet", "colour", "spatial")
 
 
-def build_priors(parts: str | None = None):
+def build_priors(parts: str | None = None, threads: int | None = None):
     """The real-world priors of config/priors.yaml. ``parts``: None = as configured, "none" = off,
-    "all" or a comma list of detector,imagenet,colour,spatial = only those (ablations)."""
+    "all" or a comma list of detector,imagenet,colour,spatial = only those (ablations); ``threads``
+    overrides the prior models' ONNX Runtime threads."""
     from langtrack_ros.inference.prior_models import load_priors
 
     if parts == "none":
         return None
-    priors = load_priors(config_file("priors"), models_dir() / "priors", enabled=True if parts else None)
+    priors = load_priors(config_file("priors"), models_dir() / "priors", enabled=True if parts else None,
+                         threads=threads)
     if priors is None or not parts or parts == "all":
         return priors
     chosen = {p.strip() for p in parts.split(",")}
