@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import sys
 from pathlib import Path
 
 LOG = logging.getLogger("langtrack.train")
@@ -22,7 +24,23 @@ def register(subparsers) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set loss.cm=0 (repeatable)")
     p.add_argument("--export", type=Path, default=None, help="also write the final model here (safetensors)")
+    p.add_argument("--nproc", type=int, default=1, metavar="N",
+                   help="data-parallel processes on this machine (one per GPU; gloo on CPU): re-runs this "
+                        "command under torchrun --nproc_per_node N")
     p.set_defaults(func=run)
+
+
+def _argv_without_nproc(argv: list[str]) -> list[str]:
+    """The command line with ``--nproc N`` / ``--nproc=N`` removed (torchrun sets the world size)."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            out.append(arg)
+    return out
 
 
 def _config_path(args: argparse.Namespace) -> Path:
@@ -41,16 +59,26 @@ def run(args: argparse.Namespace) -> int:
     if args.model == "vlt":
         LOG.error("langtrack train vlt: not implemented yet (only mvlm can be trained)")
         return 2
+    if args.nproc < 1:
+        LOG.error("--nproc must be >= 1, got %d", args.nproc)
+        return 2
+    if args.nproc > 1 and "WORLD_SIZE" not in os.environ:
+        from langtrack_ros.training.distributed import launch_torchrun
+
+        return launch_torchrun(args.nproc, _argv_without_nproc(sys.argv[1:]))
+    from langtrack_ros.training import distributed
     from langtrack_ros.training.trainer import Trainer, TrainingError, load_train_config
 
     path = _config_path(args)
     cfg = load_train_config(path, args.overrides, args.steps)
     LOG.info("config %s -> run dir %s", path, args.run_dir)
     try:
-        result = Trainer(cfg, args.run_dir, resume=args.resume, export=args.export).train()
+        trainer = Trainer(cfg, args.run_dir, resume=args.resume, export=args.export)
+        result = trainer.train()
     except TrainingError as exc:
         LOG.error("%s; the last good checkpoint is in %s/checkpoints", exc, args.run_dir)
         return 1
+    distributed.shutdown(trainer.dist)
     if not result.completed:
         return 130
     LOG.info("done: %d steps, model %s, validation %s", result.step, result.model_path, result.metrics)

@@ -35,6 +35,9 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 FOCAL_PRIOR_BIAS = -2.19  # sigmoid(-2.19) ~= 0.1: the usual focal-loss prior for a sparse heatmap
 TOKEN_TYPES = ("cls", "search", "template", "text")
+HF_FAMILIES = ("clip", "siglip")
+# MVLMConfig fields added after format mvlm-1 was fixed, with the value older model files imply
+FIELDS_ADDED_LATER = {"hf_model": "", "text_encoder": "minilm"}
 
 
 @dataclass
@@ -54,11 +57,19 @@ class MVLMConfig:
     template_size: int = 80
     head_channels: int = 64
     dropout: float = 0.0
+    hf_model: str = ""  # CLIP/SigLIP folder or Hub name (tokenizer clip/siglip, text_encoder clip/siglip)
+    text_encoder: str = "minilm"  # minilm (offline default) | clip | siglip: the text tower of hf_model
 
     def __post_init__(self):
         for name in ("search_size", "template_size"):
             if getattr(self, name) % self.patch:
                 raise ConfigError(f"MVLMConfig.{name}={getattr(self, name)} must be a multiple of patch={self.patch}")
+        if self.text_encoder != "minilm" or self.tokenizer in HF_FAMILIES:
+            if not self.hf_model:
+                raise ConfigError("MVLMConfig.hf_model must name the CLIP/SigLIP model "
+                                  f"(tokenizer={self.tokenizer!r}, text_encoder={self.text_encoder!r})")
+        if self.text_encoder not in ("minilm", *HF_FAMILIES):
+            raise ConfigError(f"MVLMConfig.text_encoder={self.text_encoder!r}: expected minilm, clip or siglip")
         if self.width % self.heads:
             raise ConfigError(f"MVLMConfig.width={self.width} must be divisible by heads={self.heads}")
 
@@ -84,6 +95,19 @@ def load_mvlm_config(preset: str | None = None, path: str | Path | None = None) 
 
 def preset_names(path: str | Path | None = None) -> list[str]:
     return sorted((read_yaml(Path(path) if path else config_file("mvlm_model")).get("presets") or {}))
+
+
+def cfg_is_hf(cfg: MVLMConfig) -> bool:
+    return cfg.tokenizer in HF_FAMILIES
+
+
+def image_normalisation(tokenizer: str) -> tuple[tuple, tuple]:
+    """(mean, std) the visual tokenizer was pretrained with: ImageNet, or the CLIP/SigLIP family's own."""
+    if tokenizer in HF_FAMILIES:
+        from langtrack_ros.tracking.hf_encoders import family
+
+        return family(tokenizer)["mean"], family(tokenizer)["std"]
+    return IMAGENET_MEAN, IMAGENET_STD
 
 
 class Attention(nn.Module):
@@ -157,9 +181,10 @@ class MVLM(nn.Module):
         super().__init__()
         self.cfg = cfg
         c = cfg.width
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
-        self.tokenizer = build_tokenizer(cfg.tokenizer, c, cfg.patch, pretrained_tokenizer)
+        mean, std = image_normalisation(cfg.tokenizer)
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
+        self.tokenizer = build_tokenizer(cfg.tokenizer, c, cfg.patch, pretrained_tokenizer, cfg.hf_model)
         self.text_proj = nn.Linear(cfg.text_dim, c)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, c))
         self.type_embed = nn.Parameter(torch.zeros(len(TOKEN_TYPES), c))
@@ -181,6 +206,8 @@ class MVLM(nn.Module):
 
     def pretrained_parameter_names(self) -> set[str]:
         """Names of the parameters that start from ImageNet weights (for a smaller learning rate)."""
+        if cfg_is_hf(self.cfg):
+            return {f"tokenizer.backbone.{name}" for name, _ in self.tokenizer.backbone.named_parameters()}
         if not getattr(self.tokenizer, "frozen_bn", False):
             return set()
         return {f"tokenizer.backbone.{name}" for name, _ in self.tokenizer.backbone.named_parameters()}

@@ -117,3 +117,46 @@ class TextEncoder:
             feats[i, :len(m)] = f
             masks[i, :len(m)] = m
         return feats, masks
+
+
+class HFTextEncoder(TextEncoder):
+    """CLIP/SigLIP text tower per-token features (``hf_encoders.text_features``), frozen and cached.
+
+    Query cleaning, truncation (end-of-text token kept last), caching and batching are TextEncoder's.
+    Each query is encoded alone, unpadded, so padding never reaches the tower.
+    """
+
+    def __init__(self, kind: str, name: str, max_tokens: int = 32):
+        if max_tokens < 3:
+            raise ValueError(f"max_tokens={max_tokens}: need room for the special tokens and one word")
+        import torch
+
+        from langtrack_ros.tracking.hf_encoders import load_text_tower
+
+        self._torch = torch
+        self.model, self.tokenizer = load_text_tower(kind, name)
+        limit = int(self.model.config.max_position_embeddings)
+        if max_tokens > limit:
+            raise ValueError(f"max_tokens={max_tokens} exceeds {name}'s {limit} text positions")
+        self.kind, self.name, self.max_tokens = kind, name, max_tokens
+        self.dim = int(self.model.config.hidden_size)
+        self._cache = OrderedDict()
+
+    def _features(self, ids: list[int]) -> np.ndarray:
+        from langtrack_ros.tracking.hf_encoders import text_features
+
+        torch = self._torch
+        with torch.no_grad():
+            input_ids = torch.tensor([ids])
+            hidden = text_features(self.model, input_ids, torch.ones_like(input_ids))
+        return hidden[0].float().numpy().copy()
+
+
+def build_text_encoder(model_cfg, max_tokens: int | None = None) -> TextEncoder:
+    """The text encoder a model config names (MVLMConfig or its dict): MiniLM, or the CLIP/SigLIP text tower."""
+    get = model_cfg.get if isinstance(model_cfg, dict) else lambda k, d=None: getattr(model_cfg, k, d)
+    kind = get("text_encoder", "minilm") or "minilm"
+    max_tokens = int(max_tokens or get("max_text_tokens", 32))
+    if kind == "minilm":
+        return TextEncoder(max_tokens=max_tokens)
+    return HFTextEncoder(kind, get("hf_model", ""), max_tokens)

@@ -7,6 +7,7 @@ Two options (``MVLMConfig.tokenizer``):
   torchvision's file ``mobilenet_v2-b0353104.pth``). The blocks are defined here with torchvision's
   module layout so the file's keys load with ``strict=True``; torchvision itself is not needed.
 - ``"patch"``: a plain 16x16 patch-embedding convolution, trained from scratch.
+- ``"clip"`` / ``"siglip"``: the vision tower named by ``MVLMConfig.hf_model`` (``hf_encoders.py``).
 
 Both end in a 1x1 projection to the transformer width.
 """
@@ -158,11 +159,15 @@ class PatchTokenizer(nn.Module):
         return self.proj(image)
 
 
-def build_tokenizer(kind: str, width: int, patch: int, pretrained: bool) -> nn.Module:
+def build_tokenizer(kind: str, width: int, patch: int, pretrained: bool, hf_model: str = "") -> nn.Module:
+    if kind in ("clip", "siglip"):
+        from langtrack_ros.tracking.hf_encoders import HFVisionTokenizer
+
+        return HFVisionTokenizer(kind, hf_model, width, patch, pretrained)
     if kind == "mobilenet":
         if patch != 16:
             raise ValueError(f"tokenizer 'mobilenet' has stride 16; patch={patch} is not supported")
         return MobileNetTokenizer(width, pretrained)
     if kind == "patch":
         return PatchTokenizer(width, patch)
-    raise ValueError(f"unknown tokenizer {kind!r}; expected 'mobilenet' or 'patch'")
+    raise ValueError(f"unknown tokenizer {kind!r}; expected 'mobilenet', 'patch', 'clip' or 'siglip'")

@@ -81,13 +81,15 @@ def read_model_file(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
 
 def model_config_from_metadata(path: Path, metadata: dict[str, str]):
     """MVLMConfig from the file's metadata; keys that do not match the code's fields are listed."""
-    from langtrack_ros.tracking.network import MVLMConfig
+    from langtrack_ros.tracking.network import FIELDS_ADDED_LATER, MVLMConfig
 
     try:
         data = json.loads(metadata.get("config", ""))
     except json.JSONDecodeError as exc:
         raise CheckpointError(f"{path}: config metadata is not valid JSON ({exc})") from exc
     fields = {f.name for f in dataclasses.fields(MVLMConfig)}
+    if isinstance(data, dict):  # files written before these fields existed mean their defaults
+        data = {**FIELDS_ADDED_LATER, **data}
     unknown, missing = sorted(set(data) - fields), sorted(fields - set(data))
     if unknown or missing:
         raise CheckpointError(f"{path}: checkpoint config does not match MVLMConfig: "

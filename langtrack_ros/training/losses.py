@@ -76,7 +76,7 @@ def gaussian_heatmap(boxes_norm: torch.Tensor, grid: int, valid: torch.Tensor,
 
 
 def focal_heatmap_loss(score_logits: torch.Tensor, gt_heatmap: torch.Tensor,
-                       alpha: float = 2.0, beta: float = 4.0) -> torch.Tensor:
+                       alpha: float = 2.0, beta: float = 4.0, normaliser: torch.Tensor | None = None) -> torch.Tensor:
     """CenterNet focal loss (alpha 2, beta 4), summed over cells and divided by the number of peaks.
 
     Computed from logits with ``logsigmoid`` so saturated scores give finite losses.
@@ -85,7 +85,8 @@ def focal_heatmap_loss(score_logits: torch.Tensor, gt_heatmap: torch.Tensor,
     pos = gt_heatmap.eq(1).to(score_logits.dtype)
     pos_term = F.logsigmoid(score_logits) * (1 - prob) ** alpha * pos
     neg_term = F.logsigmoid(-score_logits) * prob ** alpha * (1 - gt_heatmap) ** beta * (1 - pos)
-    return -(pos_term.sum() + neg_term.sum()) / pos.sum().clamp(min=1.0)
+    peaks = pos.sum() if normaliser is None else normaliser.to(pos.dtype)
+    return -(pos_term.sum() + neg_term.sum()) / peaks.clamp(min=1.0)
 
 
 def xywh_to_xyxy(boxes: torch.Tensor) -> torch.Tensor:
@@ -130,7 +131,8 @@ def inside_token_mask(boxes_norm: torch.Tensor, grid: int) -> torch.Tensor:
 
 
 def correlation_margin_loss(tokens: torch.Tensor, text_embed: torch.Tensor, inside_mask: torch.Tensor,
-                            k: int = 10, c: float = 1.0, use_log: bool = False) -> torch.Tensor:
+                            k: int = 10, c: float = 1.0, use_log: bool = False,
+                            normaliser: torch.Tensor | None = None) -> torch.Tensor:
     """L_CM: push the K most text-like background tokens below the target's mean correlation.
 
     rho_x = <v_x, u> (both L2-normalised); rho_pos = mean of rho_x over tokens inside the GT box;
@@ -142,7 +144,7 @@ def correlation_margin_loss(tokens: torch.Tensor, text_embed: torch.Tensor, insi
       the log of the default (same minimisers; the constant log K only keeps a zero margin at 0).
 
     Items with no inside or no background token are skipped; the result is the mean over the rest
-    (0 when none remain).
+    (0 when none remain), or their sum / ``normaliser`` (the global count, see ``loss_counts``).
     """
     rho = (tokens @ text_embed.unsqueeze(-1)).squeeze(-1)
     inside = inside_mask.to(torch.bool)
@@ -160,12 +162,33 @@ def correlation_margin_loss(tokens: torch.Tensor, text_embed: torch.Tensor, insi
         per_item = torch.logsumexp(top.masked_fill(~keep, float("-inf")), dim=1) - count.log()
     else:
         per_item = torch.where(keep, top.exp(), torch.zeros_like(top)).sum(1) / count
-    return per_item.mean()
+    return per_item.mean() if normaliser is None else per_item.sum() / normaliser.to(per_item.dtype).clamp(min=1.0)
+
+
+def loss_counts(targets: Mapping[str, torch.Tensor], grid: int, weights: LossWeights) -> torch.Tensor:
+    """(3,) float64 normalisers of a batch: heatmap peaks, positive items, items L_CM can use.
+
+    The loss is not a mean over items (focal divides by the batch's peaks, box terms by its
+    positives), so the mean of micro-batch losses is not the loss of their union. Summing these
+    counts over micro-batches and ranks and passing the sum to ``mvlm_loss(counts=...)`` makes the
+    parts add up to exactly the global batch's loss: gradient accumulation and data-parallel
+    training then compute the same gradient as one big batch.
+    """
+    positive = targets["positive"].to(torch.bool)
+    boxes = torch.nan_to_num(targets["boxes"].to(torch.float32))
+    peaks = gaussian_heatmap(boxes, grid, positive, weights.min_overlap).eq(1).sum()
+    inside = inside_token_mask(boxes[positive], grid)
+    usable = (inside.any(1) & (~inside).any(1)).sum()
+    return torch.stack([peaks, positive.sum(), usable]).to(torch.float64)
 
 
 def mvlm_loss(outputs: Mapping[str, torch.Tensor], targets: Mapping[str, torch.Tensor],
-              weights: LossWeights | Mapping | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+              weights: LossWeights | Mapping | None = None,
+              counts: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
     """Total MVLM loss and its parts (floats, for logging).
+
+    ``counts``: global normalisers from ``loss_counts`` (summed over the micro-batches of a step);
+    then every term is this batch's sum / the global count, and the parts of all micro-batches add up.
 
     targets: ``boxes`` (B,4) normalised xywh (ignored where not positive, may be NaN there) and
     ``positive`` (B,) bool. Box (L1 on xyxy + GIoU) and L_CM terms use positive items only.
@@ -176,19 +199,25 @@ def mvlm_loss(outputs: Mapping[str, torch.Tensor], targets: Mapping[str, torch.T
     positive = targets["positive"].to(torch.bool)
     boxes = torch.nan_to_num(targets["boxes"].to(score.dtype))
     heat = gaussian_heatmap(boxes, grid, positive, w.min_overlap)
-    focal = focal_heatmap_loss(score, heat)
+    n_peaks, n_pos, n_cm = (None, None, None) if counts is None else counts.to(score.device).unbind(0)
+    focal = focal_heatmap_loss(score, heat, normaliser=n_peaks)
     zero = score.sum() * 0.0
     l1 = giou = cm = zero
     if positive.any():
         row, col = gt_cells(boxes[positive], grid)
         pred = boxes_at_cells(outputs["offset"][positive], outputs["size"][positive], row, col)
         pred_xyxy, gt_xyxy = xywh_to_xyxy(pred), xywh_to_xyxy(boxes[positive])
-        l1 = F.l1_loss(pred_xyxy, gt_xyxy)
-        giou = (1 - generalized_iou(pred_xyxy, gt_xyxy)).mean()
+        giou_terms = 1 - generalized_iou(pred_xyxy, gt_xyxy)
+        if counts is None:
+            l1, giou = F.l1_loss(pred_xyxy, gt_xyxy), giou_terms.mean()
+        else:
+            n = n_pos.to(score.dtype).clamp(min=1.0)
+            l1 = F.l1_loss(pred_xyxy, gt_xyxy, reduction="sum") / (4 * n)
+            giou = giou_terms.sum() / n
         if w.cm > 0:
             inside = inside_token_mask(boxes[positive], grid)
             cm = correlation_margin_loss(outputs["tokens"][positive], outputs["text_embed"][positive],
-                                         inside, w.cm_k, w.cm_c, w.cm_use_log)
+                                         inside, w.cm_k, w.cm_c, w.cm_use_log, normaliser=n_cm)
     total = w.focal * focal + w.l1 * l1 + w.giou * giou + w.cm * cm
     parts = {"total": total, "focal": focal, "l1": l1, "giou": giou, "cm": cm}
     return total, {name: float(value.detach()) for name, value in parts.items()}
@@ -196,4 +225,4 @@ def mvlm_loss(outputs: Mapping[str, torch.Tensor], targets: Mapping[str, torch.T
 
 __all__ = ["LossWeights", "gaussian_radius", "gaussian_heatmap", "gt_cells", "focal_heatmap_loss",
            "generalized_iou", "xywh_to_xyxy", "boxes_at_cells", "inside_token_mask",
-           "correlation_margin_loss", "mvlm_loss"]
+           "correlation_margin_loss", "loss_counts", "mvlm_loss"]

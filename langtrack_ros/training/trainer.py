@@ -7,6 +7,13 @@ Exact resume (bitwise-equal weights on CPU) rests on three things:
 - weights, AdamW moments and the python/numpy/torch RNG states are saved together.
 SIGTERM or a first Ctrl-C finish the current step, write a checkpoint and stop; a second Ctrl-C
 stops at once.
+
+Under torchrun (``distributed.py``) the same loop runs data-parallel with DistributedDataParallel:
+each rank takes its slice of every step's global batch, optionally in ``optim.accum_steps``
+micro-batches, and the loss is normalised by the global batch's counts (``losses.loss_counts``) so
+the step's gradient equals a single process's with the same global batch. Rank 0 alone writes the
+run config, checkpoints, TensorBoard, the progress bar and the model; a stop request on any rank
+stops every rank after the same step.
 """
 from __future__ import annotations
 
@@ -18,7 +25,7 @@ import random
 import signal
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,12 +35,15 @@ import yaml
 
 from langtrack_ros.config import ConfigError, diff_keys, from_dict, read_yaml, to_dict
 from langtrack_ros.training import checkpoint as ckpt
-from langtrack_ros.training.losses import LossWeights, mvlm_loss
+from langtrack_ros.training import distributed
+from langtrack_ros.training.losses import LossWeights, loss_counts, mvlm_loss
 from langtrack_ros.training.sampling import (MVLMSamples, SamplingConfig, SourceConfig, StepBatches,
                                              TextFeatureCache, build_source, collate_images, fixed_batches)
 
 LOG = logging.getLogger(__name__)
 RUN_CONFIG = "train_config.yaml"
+PARTS = ("total", "focal", "l1", "giou", "cm")
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 @dataclass
@@ -62,6 +72,7 @@ class OptimSection:
     weight_decay: float = 0.0
     betas: tuple = (0.9, 0.999)
     grad_clip: float = 0.0  # max global grad norm; 0 = off
+    accum_steps: int = 1  # micro-batches per rank per step (same global batch, less memory)
     frozen_prefixes: list = field(default_factory=list)  # parameters not trained at all
     slow_prefixes: list = field(default_factory=list)  # parameters trained at lr * slow_lr_mult
     slow_lr_mult: float = 1.0
@@ -90,6 +101,8 @@ class LoggingSection:
 class TrainConfig:
     seed: int = 0
     threads: int = 0  # torch threads; 0 = leave torch's default
+    device: str = "auto"  # auto (cuda:<local rank> when available) | cpu | cuda
+    precision: str = "fp32"  # fp32 | bf16 | fp16: autocast on CUDA (fp16 with a gradient scaler)
     model: ModelSection = field(default_factory=ModelSection)
     data: DataSection = field(default_factory=DataSection)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
@@ -146,6 +159,10 @@ def make_train_config(data: dict, where: str = "TrainConfig") -> TrainConfig:
     o = cfg.optim
     if o.steps <= 0 or o.batch_size <= 0 or o.lr <= 0:
         raise ConfigError(f"{where}: optim.steps, optim.batch_size and optim.lr must be > 0")
+    if o.accum_steps < 1:
+        raise ConfigError(f"{where}: optim.accum_steps must be >= 1, got {o.accum_steps}")
+    if cfg.precision not in PRECISIONS:
+        raise ConfigError(f"{where}: precision must be one of {sorted(PRECISIONS)}, got {cfg.precision!r}")
     if o.schedule not in ("cosine", "step", "constant"):
         raise ConfigError(f"{where}: optim.schedule must be cosine, step or constant, got {o.schedule!r}")
     if not cfg.data.sources:
@@ -209,8 +226,11 @@ class Trainer:
 
         self.cfg, self.run_dir, self.export = cfg, Path(run_dir), export
         self.on_progress = on_progress  # callable(step, total, loss parts or None), e.g. a ROS progress topic
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        self._check_run_dir(resume)
+        self.dist = distributed.init_distributed(cfg.device)
+        self.micro = distributed.check_divisible(cfg.optim.batch_size, self.dist.world, cfg.optim.accum_steps)
+        if self.dist.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            self._check_run_dir(resume)
         if cfg.threads > 0:
             torch.set_num_threads(cfg.threads)
         random.seed(cfg.seed)
@@ -220,15 +240,30 @@ class Trainer:
         self.model = MVLM(self.model_cfg, pretrained_tokenizer=cfg.model.pretrained_tokenizer)
         if cfg.model.init and not resume:
             init_weights(self.model, cfg.model.init)
+        self.model.to(self.dist.device)  # before the optimizer: its state must live where the weights do
         self.optimizer = torch.optim.AdamW(param_groups(self.model, cfg.optim), lr=cfg.optim.lr,
                                            betas=tuple(cfg.optim.betas), weight_decay=cfg.optim.weight_decay)
         self.step, self.bad_steps, self.wall_s, self.metrics = 0, 0, 0.0, {}
         if resume:
             self._restore()
-        self.text = TextFeatureCache(text_encoder or self._default_encoder())
+        self.ddp = self._wrap_ddp()
+        self.amp = PRECISIONS[cfg.precision] if self.dist.device.type == "cuda" else None
+        self.scaler = torch.amp.GradScaler("cuda") if self.amp is torch.float16 else None
+        encoder = text_encoder or self._default_encoder()
+        if getattr(encoder, "dim", self.model_cfg.text_dim) != self.model_cfg.text_dim:
+            raise ConfigError(f"text encoder gives {encoder.dim}-d features but the model's text_dim is "
+                              f"{self.model_cfg.text_dim}; fix text_dim in the preset")
+        self.text = TextFeatureCache(encoder)
         self.train_set = self._dataset(sources, cfg.data.sources, cfg.data.seed)
         self.val_batches = self._val_batches(val_sources)
         self._stop = threading.Event()
+
+    def _wrap_ddp(self):
+        """DistributedDataParallel around the model under torchrun; the bare model otherwise."""
+        if not self.dist.active:
+            return self.model
+        ids = [self.dist.device.index] if self.dist.device.type == "cuda" else None
+        return torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
 
     def _check_run_dir(self, resume: bool) -> None:
         saved = self.run_dir / RUN_CONFIG
@@ -236,12 +271,13 @@ class Trainer:
         if resume and saved.is_file():
             previous = yaml.safe_load(saved.read_text())
             old_steps = previous.get("optim", {}).pop("steps", None)
+            previous.get("optim", {}).pop("accum_steps", None)  # memory trade-off, same gradients
             if old_steps != self.cfg.optim.steps:
                 LOG.warning("--resume with optim.steps %s -> %d: the lr schedule changes from here on, so the "
                             "result differs from a run made with %d steps throughout",
                             old_steps, self.cfg.optim.steps, self.cfg.optim.steps)
             diffs = diff_keys(previous, {**current, "optim": {k: v for k, v in current["optim"].items()
-                                                               if k != "steps"}})
+                                                               if k not in ("steps", "accum_steps")}})
             if diffs:
                 raise ConfigError(f"--resume: config differs from the run's {saved}: " + "; ".join(diffs))
         elif not resume and ckpt.list_checkpoints(self.run_dir):
@@ -260,9 +296,9 @@ class Trainer:
         LOG.info("resumed from %s (step %d)", folder, self.step)
 
     def _default_encoder(self):
-        from langtrack_ros.tracking.text_encoder import TextEncoder
+        from langtrack_ros.tracking.text_encoder import build_text_encoder
 
-        return TextEncoder(max_tokens=self.model_cfg.max_text_tokens)
+        return build_text_encoder(self.model_cfg)
 
     def _dataset(self, sources, source_cfgs: list[dict], seed: int) -> MVLMSamples:
         if sources is None:
@@ -289,11 +325,13 @@ class Trainer:
         o, workers = self.cfg.optim, self.cfg.data.num_workers
         # spawn, not fork: a forked worker can inherit locks held by the tokenizer/OpenMP threads and hang
         loader = torch.utils.data.DataLoader(
-            self.train_set, batch_sampler=StepBatches(self.step, o.steps, o.batch_size),
+            self.train_set, batch_sampler=self._batches(),
             collate_fn=collate_images, num_workers=workers, multiprocessing_context="spawn" if workers else None,
             generator=torch.Generator().manual_seed(self.cfg.seed), worker_init_fn=_worker_init)
-        writer = SummaryWriter(str(self.run_dir / "tb"), purge_step=self.step or None)
-        bar = tqdm(total=o.steps, initial=self.step, disable=not self.cfg.logging.progress, desc="train mvlm")
+        main = self.dist.is_main
+        writer = SummaryWriter(str(self.run_dir / "tb"), purge_step=self.step or None) if main else _NullWriter()
+        bar = tqdm(total=o.steps, initial=self.step, disable=not (self.cfg.logging.progress and main),
+                   desc="train mvlm")
         try:
             with _stop_signals(self.request_stop):
                 self._loop(loader, writer, bar)
@@ -304,7 +342,13 @@ class Trainer:
         if not completed:
             LOG.warning("stopped at step %d of %d; continue with --resume", self.step, o.steps)
             return TrainResult(self.step, False, None, self.metrics)
-        return TrainResult(self.step, True, self._export(), self.metrics)
+        return TrainResult(self.step, True, self._export() if main else None, self.metrics)
+
+    def _batches(self):
+        o = self.cfg.optim
+        if not self.dist.active:
+            return StepBatches(self.step, o.steps, o.batch_size)
+        return distributed.RankStepBatches(self.step, o.steps, o.batch_size, self.dist.rank, self.dist.world)
 
     def _loop(self, loader, writer, bar) -> None:
         cfg = self.cfg
@@ -318,12 +362,14 @@ class Trainer:
             now = time.perf_counter()
             self.wall_s += now - t_data
             self._log(writer, bar, parts, now - t_step, t_step - t_data)
-            if cfg.logging.val_every and self.step % cfg.logging.val_every == 0 and self.step < cfg.optim.steps:
+            main = self.dist.is_main
+            if main and cfg.logging.val_every and self.step % cfg.logging.val_every == 0 and self.step < cfg.optim.steps:
                 self._validate(writer)
             last = self.step >= cfg.optim.steps
-            if last and self.val_batches:
+            if main and last and self.val_batches:
                 self._validate(writer)
-            if last or self._stop.is_set() or (cfg.checkpoint.every and self.step % cfg.checkpoint.every == 0):
+            every = cfg.checkpoint.every and self.step % cfg.checkpoint.every == 0
+            if main and (last or self._stop.is_set() or every):
                 self.save_checkpoint()
             if self._stop.is_set():
                 return
@@ -332,20 +378,72 @@ class Trainer:
     def _train_step(self, batch: dict) -> dict | None:
         """One optimisation step; returns the loss parts, or None when the step was skipped (NaN/inf)."""
         self.model.train()
-        tokens, mask = self.text(batch["sentences"])
-        out = self.model(batch["search"], tokens, mask)
-        loss, parts = mvlm_loss(out, {"boxes": batch["boxes"], "positive": batch["positive"]}, self.cfg.loss)
+        if self.dist.active or self.cfg.optim.accum_steps > 1:
+            return self._parallel_step(batch)
+        loss, parts = self._loss(batch)
         self.optimizer.zero_grad(set_to_none=True)
         if not torch.isfinite(loss):
             return self._skip(f"non-finite loss {parts}")
-        loss.backward()
+        self._backward(loss)
+        return self._apply_gradients(parts)
+
+    def _loss(self, batch: dict, counts: torch.Tensor | None = None):
+        """Forward (autocast on CUDA when configured) and the loss in float32."""
+        dev = self.dist.device
+        tokens, mask = self.text(batch["sentences"])
+        with torch.autocast(dev.type, dtype=self.amp) if self.amp else nullcontext():
+            out = self.ddp(batch["search"].to(dev, non_blocking=True), tokens.to(dev), mask.to(dev))
+        out = {k: v.float() for k, v in out.items()}
+        targets = {"boxes": batch["boxes"].to(dev), "positive": batch["positive"].to(dev)}
+        if counts is None:
+            return mvlm_loss(out, targets, self.cfg.loss)
+        return mvlm_loss(out, targets, self.cfg.loss, counts=counts)
+
+    def _backward(self, loss: torch.Tensor) -> None:
+        (self.scaler.scale(loss) if self.scaler else loss).backward()
+
+    def _parallel_step(self, batch: dict) -> dict | None:
+        """Micro-batches of this rank's slice, normalised by the global batch's counts (see module doc).
+
+        Every rank runs the same collectives whatever its loss: a non-finite loss shows up as a
+        non-finite gradient norm, identical on all ranks after DDP's all-reduce, so all skip together.
+        """
+        micro = _split_batch(batch, self.cfg.optim.accum_steps)
+        grid = self.model_cfg.grid
+        counts = sum(loss_counts({"boxes": m["boxes"], "positive": m["positive"]}, grid, self.cfg.loss) for m in micro)
+        self.dist.all_reduce_sum(counts)
+        self.optimizer.zero_grad(set_to_none=True)
+        sums = torch.zeros(len(PARTS) + 1, dtype=torch.float64)
+        for i, m in enumerate(micro):
+            last = i == len(micro) - 1
+            with nullcontext() if last or not self.dist.active else self.ddp.no_sync():
+                loss, parts = self._loss(m, counts)
+                self._backward(loss * self.dist.world)  # DDP averages gradients over ranks; we want the sum
+            sums[:-1] += torch.tensor([parts[k] for k in PARTS], dtype=torch.float64)
+        sums[-1] = float(self._stop.is_set())
+        self.dist.all_reduce_sum(sums)
+        if sums[-1] > 0:
+            self._stop.set()  # a stop request on any rank stops all ranks after this step
+        return self._apply_gradients(dict(zip(PARTS, sums[:-1].tolist())))
+
+    def _apply_gradients(self, parts: dict) -> dict | None:
+        """Clip, check and apply the accumulated gradients (fp16: through the gradient scaler)."""
+        if self.scaler:
+            self.scaler.unscale_(self.optimizer)
         params = [p for g in self.optimizer.param_groups for p in g["params"]]
         max_norm = self.cfg.optim.grad_clip if self.cfg.optim.grad_clip > 0 else float("inf")
         norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
         if not torch.isfinite(norm):
             self.optimizer.zero_grad(set_to_none=True)
-            return self._skip(f"non-finite gradient norm {float(norm)}")
-        self.optimizer.step()
+            if self.scaler:  # fp16 overflow: the scaler lowers its scale; not a broken step
+                self.scaler.update()
+                return None
+            return self._skip(f"non-finite gradient norm {float(norm)} (loss parts {parts})")
+        if self.scaler:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
         parts["grad_norm"] = float(norm)
         return parts
 
@@ -359,7 +457,7 @@ class Trainer:
 
     def _log(self, writer, bar, parts: dict | None, step_s: float, data_s: float) -> None:
         bar.update(1)
-        if self.on_progress is not None:
+        if self.on_progress is not None and self.dist.is_main:
             self.on_progress(self.step, self.cfg.optim.steps, parts)
         if parts is not None:
             bar.set_postfix(loss=f"{parts['total']:.3f}", refresh=False)
@@ -381,7 +479,8 @@ class Trainer:
         pos_scores, neg_scores = [], []
         for batch in self.val_batches:
             tokens, mask = self.text(batch["sentences"])
-            out = self.model(batch["search"], tokens, mask)
+            dev = self.dist.device
+            out = {k: v.cpu() for k, v in self.model(batch["search"].to(dev), tokens.to(dev), mask.to(dev)).items()}
             _, parts = mvlm_loss(out, {"boxes": batch["boxes"], "positive": batch["positive"]}, self.cfg.loss)
             for k, v in parts.items():
                 sums[k] = sums.get(k, 0.0) + v * len(batch["sentences"])
@@ -417,6 +516,22 @@ class Trainer:
             ckpt.save_model(self.model, self.model_cfg, self.export, info)
             LOG.info("exported model to %s", self.export)
         return path
+
+
+def _split_batch(batch: dict, parts: int) -> list[dict]:
+    """``parts`` equal micro-batches of a collated batch (tensors and lists alike)."""
+    size = len(batch["sentences"]) // parts
+    return [{k: v[i * size:(i + 1) * size] for k, v in batch.items()} for i in range(parts)]
+
+
+class _NullWriter:
+    """TensorBoard writer stand-in for ranks other than 0."""
+
+    def add_scalar(self, *args, **kwargs) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 def _peak_inside(indices: torch.Tensor, boxes: torch.Tensor, grid: int) -> torch.Tensor:
