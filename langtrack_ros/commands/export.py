@@ -20,7 +20,8 @@ def register(subparsers) -> None:
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", help="model checkpoint (default: the tracker config's model)")
     parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--text-encoder", action="store_true", help="also export the MiniLM text encoder")
+    parser.add_argument("--text-encoder", action="store_true",
+                        help="also export the model's text encoder (MiniLM, or its CLIP/SigLIP text tower)")
     parser.add_argument("--engine", action="store_true", help="also build the TensorRT engine (needs a GPU)")
     parser.add_argument("--precision", choices=("fp32", "fp16"), default="fp16", help="TensorRT engine precision")
     parser.add_argument("--opset", type=int, default=None, help="ONNX opset (default: the exporter's, 17)")
@@ -44,11 +45,15 @@ def run(args) -> int:
     out = Path(args.out)
     opset = args.opset or DEFAULT_OPSET
     onnx_path = out / f"{model_path.stem}.onnx"
-    report = export_mvlm(load_model(model_path), onnx_path, weights_sha256=sha256_file(model_path), opset=opset)
+    model = load_model(model_path)
+    report = export_mvlm(model, onnx_path, weights_sha256=sha256_file(model_path), opset=opset)
     print(f"{onnx_path}: opset {opset}, onnxruntime vs torch max abs diff {report.worst:.2e}")
     if args.text_encoder:
-        max_tokens = load_settings().max_query_tokens
-        text = export_text_encoder(out / "text_encoder.onnx", max_tokens=max_tokens, opset=opset)
+        from langtrack_ros.tracking.text_encoder import build_text_encoder
+
+        max_tokens = min(load_settings().max_query_tokens, model.cfg.max_text_tokens)
+        encoder = None if model.cfg.text_encoder == "minilm" else build_text_encoder(model.cfg, max_tokens)
+        text = export_text_encoder(out / "text_encoder.onnx", max_tokens=max_tokens, opset=opset, encoder=encoder)
         print(f"{text.path}: text encoder, onnxruntime vs torch max abs diff {text.worst:.2e}")
     if args.engine:
         from langtrack_ros.inference.backends import BackendUnavailable, make_backend

@@ -72,10 +72,10 @@ def export_mvlm(model: nn.Module, path: str | Path, *, weights_sha256: str = "",
     cfg = _config_of(model)
     if cfg.get("template"):
         raise ExportError("MVLM with template=True needs a template input; only language-only models export")
-    size, max_len = int(cfg["search_size"]), int(cfg["max_text_tokens"])
+    size, max_len, dim = int(cfg["search_size"]), int(cfg["max_text_tokens"]), int(cfg.get("text_dim", 384))
     wrapper = DeployWrapper(model).eval()
     trace_len = min(trace_len, max_len)
-    example = _random_inputs(size, trace_len, pad=0, seed=0)
+    example = _random_inputs(size, trace_len, pad=0, seed=0, dim=dim)
     length = torch.export.Dim("L", min=1, max=max_len)
     metadata = {"langtrack_format": FORMAT, "config": json.dumps(cfg, sort_keys=True),
                 "weights_sha256": weights_sha256, "search_size": str(size), "max_text_tokens": str(max_len)}
@@ -96,11 +96,11 @@ def verify_mvlm(wrapper: nn.Module, onnx_path: str | Path, *, atol: float = 1e-4
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    size = session.get_inputs()[0].shape[-1]
+    size, dim = session.get_inputs()[0].shape[-1], session.get_inputs()[1].shape[-1]
     worst = dict.fromkeys(OUTPUTS, 0.0)
     for i, length in enumerate(lengths):
         pad = min(2, length - 1) if i == len(lengths) - 1 else 0
-        inputs = _random_inputs(size, length, pad, seed + i)
+        inputs = _random_inputs(size, length, pad, seed + i, dim)
         with torch.no_grad():
             expected = [t.numpy() for t in wrapper(*(torch.from_numpy(a) for a in inputs))]
         got = session.run(list(OUTPUTS), dict(zip(INPUTS, inputs)))
@@ -124,20 +124,25 @@ def export_text_encoder(path: str | Path, *, max_tokens: int = 32, model_dir: st
     queries with :class:`~langtrack_ros.inference.ort_backend.OrtTextEncoder`. ``encoder``: an
     already loaded TextEncoder of that ``model_dir`` to reuse (loading MiniLM takes seconds).
     """
-    from langtrack_ros.tracking.text_encoder import TextEncoder, default_model_dir
+    from langtrack_ros.tracking.text_encoder import HFTextEncoder, TextEncoder, default_model_dir
 
-    model_dir = Path(model_dir) if model_dir else default_model_dir()
+    hf = isinstance(encoder, HFTextEncoder)
+    model_dir = None if hf else Path(model_dir) if model_dir else default_model_dir()
     encoder = encoder or TextEncoder(max_tokens=max_tokens, model_dir=str(model_dir))
-    module = _TextFeatures(encoder.model).eval()
+    module = (_HFTextFeatures if hf else _TextFeatures)(encoder.model).eval()
     ids = torch.tensor([encoder._token_ids("a person walking on the left")], dtype=torch.long)
     length = torch.export.Dim("L", min=1, max=512)
     dynamic = {"input_ids": {1: length}, "attention_mask": {1: length}}
-    metadata = {"langtrack_format": TEXT_FORMAT, "dim": str(encoder.dim), "max_tokens": str(encoder.max_tokens)}
+    metadata = {"langtrack_format": TEXT_FORMAT, "dim": str(encoder.dim), "max_tokens": str(encoder.max_tokens),
+                "encoder": f"{encoder.kind}:{encoder.name}" if hf else "minilm"}
     with _staging(path) as tmp:
         _torch_export(module, (ids, torch.ones_like(ids)), tmp, TEXT_INPUTS, ("features",), dynamic, opset)
         _set_metadata(tmp, metadata)
         diff = verify_text_encoder(encoder, tmp, atol=atol) if verify else {}
-    shutil.copyfile(model_dir / "tokenizer.json", tokenizer_path_for(path))
+    if hf:
+        _save_tokenizer_json(encoder.tokenizer, tokenizer_path_for(path))
+    else:
+        shutil.copyfile(model_dir / "tokenizer.json", tokenizer_path_for(path))
     if diff:
         log.info("exported text encoder %s; ORT vs torch max abs diff %.2e", path, diff["features"])
     return ExportReport(Path(path), diff)
@@ -173,6 +178,30 @@ class _TextFeatures(nn.Module):
                          token_type_ids=torch.zeros_like(input_ids)).last_hidden_state
 
 
+class _HFTextFeatures(nn.Module):
+    """A CLIP/SigLIP text tower as (ids, mask) -> per-token features (``hf_encoders.text_features``)."""
+
+    def __init__(self, tower: nn.Module):
+        super().__init__()
+        self.tower = tower
+
+    def forward(self, input_ids, attention_mask):
+        from langtrack_ros.tracking.hf_encoders import text_features
+
+        return text_features(self.tower, input_ids, attention_mask)
+
+
+def _save_tokenizer_json(tokenizer, target: Path) -> None:
+    """The fast tokenizer's tokenizer.json (what OrtTextEncoder reads), written via save_pretrained."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tokenizer.save_pretrained(tmp)
+        source = Path(tmp) / "tokenizer.json"
+        if not source.is_file():
+            raise ExportError(f"{type(tokenizer).__name__} wrote no tokenizer.json (not a fast tokenizer); "
+                              "ONNX Runtime text encoding needs one")
+        shutil.copyfile(source, target)
+
+
 def _config_of(model: nn.Module) -> dict:
     cfg = getattr(model, "cfg", None)
     if cfg is None or not dataclasses.is_dataclass(cfg):
@@ -180,10 +209,11 @@ def _config_of(model: nn.Module) -> dict:
     return dataclasses.asdict(cfg)
 
 
-def _random_inputs(size: int, length: int, pad: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _random_inputs(size: int, length: int, pad: int, seed: int,
+                   dim: int = 384) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     search = rng.random((1, 3, size, size), dtype=np.float32)
-    tokens = rng.standard_normal((1, length, 384), dtype=np.float32)
+    tokens = rng.standard_normal((1, length, dim), dtype=np.float32)
     mask = np.ones((1, length), dtype=bool)
     if pad:
         mask[:, -pad:] = False

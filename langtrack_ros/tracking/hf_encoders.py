@@ -79,7 +79,11 @@ def from_pretrained(cls, name: str, what: str, **kwargs):
 
 def load_complete(cls, name: str, what: str):
     """A pretrained tower whose every weight came from the file (missing ones would be random)."""
-    model, info = from_pretrained(cls, name, what, output_loading_info=True)
+    try:
+        model, info = from_pretrained(cls, name, what, output_loading_info=True)
+    except (RuntimeError, ValueError) as exc:  # e.g. tensor shapes of another family
+        raise EncoderNotFoundError(f"{what} {name!r} does not load as {cls.__name__} ({str(exc)[:300]}); "
+                                   "refusing random weights") from exc
     if info.get("missing_keys"):
         raise EncoderNotFoundError(f"{what} {name!r}: the checkpoint lacks {sorted(info['missing_keys'])[:5]} "
                                    "(not a CLIP/SigLIP model of this family?); refusing random weights")
