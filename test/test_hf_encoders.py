@@ -71,6 +71,11 @@ def test_onnx_export_matches_torch(tiny_dirs, tmp_path, kind):
     model = MVLM(cfg).eval()
     report = export_mvlm(model, tmp_path / "m.onnx")
     assert set(report.max_abs_diff) == {"score_map", "offset", "size", "corr_map"} and report.worst < 1e-4
+    from langtrack_ros.inference.ort_backend import OrtBackend
+    from langtrack_ros.tracking.text_encoder import text_encoder_for
+
+    picked = text_encoder_for(OrtBackend(tmp_path / "m.onnx"), 16)  # what load_tracker does with an export
+    assert isinstance(picked, HFTextEncoder) and (picked.kind, picked.name) == (kind, str(tiny_dirs[kind]))
     if kind == "siglip":
         return  # the text-tower export is one code path for both families (~6 s each); CLIP is the paper's
     encoder = build_text_encoder(cfg)
@@ -131,3 +136,18 @@ def test_old_model_files_load_with_the_new_fields_defaulted():
         assert "hf_model" not in json.loads(f.metadata()["config"])
     model = ckpt.load_model(model_file)
     assert (model.cfg.hf_model, model.cfg.text_encoder) == ("", "minilm")
+
+
+def test_tracker_uses_the_models_own_text_tower(tiny_dirs, tmp_path):
+    """A CLIP model file brings its CLIP text tower into load_tracker (ONNX: see the export test)."""
+    import numpy as np
+
+    from langtrack_ros.tracking.tracker import load_tracker
+
+    cfg = MVLMConfig(**model_fields("clip", tiny_dirs["clip"]))
+    path = ckpt.save_model(MVLM(cfg), cfg, tmp_path / "clip.safetensors")
+    tracker = load_tracker(path, backend="torch")
+    assert isinstance(tracker.text_encoder, HFTextEncoder) and tracker.text_encoder.name == str(tiny_dirs["clip"])
+    tracker.set_query("the red car on the left")
+    result = tracker.step(np.full((90, 120, 3), 80, np.uint8))
+    assert np.isfinite(result.box).all() and -1 <= result.kappa <= 1

@@ -160,3 +160,28 @@ def build_text_encoder(model_cfg, max_tokens: int | None = None) -> TextEncoder:
     if kind == "minilm":
         return TextEncoder(max_tokens=max_tokens)
     return HFTextEncoder(kind, get("hf_model", ""), max_tokens)
+
+
+def backend_model_config(backend) -> dict:
+    """The MVLMConfig (as a dict) behind a backend: torch module, or the ONNX file's metadata."""
+    import dataclasses
+    import json
+
+    model = getattr(backend, "model", None)
+    if model is not None and dataclasses.is_dataclass(getattr(model, "cfg", None)):
+        return dataclasses.asdict(model.cfg)
+    config = getattr(backend, "config", None)
+    if isinstance(config, dict):
+        return config
+    onnx_path = getattr(backend, "onnx_path", None)
+    if onnx_path is not None:
+        import onnx
+
+        meta = {p.key: p.value for p in onnx.load(str(onnx_path), load_external_data=False).metadata_props}
+        return json.loads(meta.get("config", "{}"))
+    return {}
+
+
+def text_encoder_for(backend, max_tokens: int) -> TextEncoder:
+    """The text encoder the backend's model was trained with (MiniLM when the model does not say)."""
+    return build_text_encoder(backend_model_config(backend), max_tokens)

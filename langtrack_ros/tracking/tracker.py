@@ -326,7 +326,7 @@ def load_tracker(model_path: str | Path | None = None, backend: str | Backend | 
     ``mode="global"`` for ablation A1, ``tau=0.2``). ``backend`` is a kind understood by
     ``inference.backends.make_backend`` (auto | tensorrt | onnxruntime | torch; None = the
     config's) or a Backend. ``priors``: see :func:`build_priors` (None = config/priors.yaml)."""
-    from langtrack_ros.tracking.text_encoder import TextEncoder
+    from langtrack_ros.tracking.text_encoder import text_encoder_for
 
     settings = _with_overrides(load_settings(config_path), overrides)
     backend = backend or settings.backend
@@ -337,7 +337,7 @@ def load_tracker(model_path: str | Path | None = None, backend: str | Backend | 
         backend = make_backend(backend, path, precision=settings.precision, threads=settings.threads)
     # never feed the network more text tokens than it was exported/trained for (TensorRT profiles)
     model_limit = getattr(backend, "max_text_tokens", None) or settings.max_query_tokens
-    encoder = TextEncoder(max_tokens=min(settings.max_query_tokens, model_limit))
+    encoder = text_encoder_for(backend, min(settings.max_query_tokens, model_limit))  # issue 10: CLIP/SigLIP
     return MVLMTracker(backend, encoder, settings.gate, settings.search, box_language=box_language,
                        priors=build_priors(priors))
 
