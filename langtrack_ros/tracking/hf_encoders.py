@@ -14,6 +14,7 @@ before the final LayerNorm and projection.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from pathlib import Path
@@ -56,6 +57,25 @@ def from_pretrained(cls, name: str, what: str, **kwargs):
     """``cls.from_pretrained`` from a local folder, else the HF cache, else a download when online."""
     if not name:
         raise EncoderNotFoundError(f"{what}: hf_model is empty; name a CLIP/SigLIP model or folder")
+    with _quiet_transformers():
+        return _from_pretrained(cls, name, what, **kwargs)
+
+
+@contextlib.contextmanager
+def _quiet_transformers():
+    """transformers prints a table of every unused key (e.g. the other tower of a full CLIP folder)
+    on each load; ``load_complete`` checks what matters (missing weights) itself."""
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+
+
+def _from_pretrained(cls, name: str, what: str, **kwargs):
     local = Path(name).expanduser()
     if local.is_dir():
         if not (local / "config.json").is_file():
