@@ -151,3 +151,18 @@ def test_tracker_uses_the_models_own_text_tower(tiny_dirs, tmp_path):
     tracker.set_query("the red car on the left")
     result = tracker.step(np.full((90, 120, 3), 80, np.uint8))
     assert np.isfinite(result.box).all() and -1 <= result.kappa <= 1
+
+
+def test_paper_recipe_config_parses_and_names_the_paper_numbers():
+    from langtrack_ros.paths import config_file
+    from langtrack_ros.training.trainer import build_model_config, load_train_config
+
+    cfg = load_train_config(config_file("train_mvlm_paper"))
+    o = cfg.optim
+    assert (o.steps, o.batch_size, o.lr, o.weight_decay, o.grad_clip, o.slow_lr_mult) == (75000, 80, 5e-4, 1e-4, 0.1, 0.1)
+    assert o.steps * o.batch_size == 60 * 100_000  # 60 epochs of 100k pairs
+    assert (cfg.loss.focal, cfg.loss.l1, cfg.loss.giou, cfg.loss.cm, cfg.loss.cm_k) == (1.0, 5.0, 2.0, 0.5, 10)
+    model = build_model_config(cfg.model)
+    assert (model.hf_model, model.max_text_tokens, model.width, model.text_dim) == \
+        ("openai/clip-vit-large-patch14", 77, 512, 768)
+    assert {s["name"] for s in cfg.data.sources} == {"lasot", "tnl2k"}

@@ -135,6 +135,7 @@ class HFVisionTokenizer(nn.Module):
             config = from_pretrained(_transformers_class(fam["vision_config"]), name, what)
             tower = _transformers_class(fam["vision"])(config)
         config = tower.config
+        tower = getattr(tower, "vision_model", tower)  # transformers 4.x nests the parts one level down
         if config.patch_size != patch:
             raise ValueError(f"{name}: patch size {config.patch_size} != MVLMConfig.patch={patch}")
         self.kind, self.image_size, self.patch = kind, int(config.image_size), patch
