@@ -81,5 +81,6 @@ def run(args: argparse.Namespace) -> int:
     distributed.shutdown(trainer.dist)
     if not result.completed:
         return 130
-    LOG.info("done: %d steps, model %s, validation %s", result.step, result.model_path, result.metrics)
+    if trainer.dist.is_main:
+        LOG.info("done: %d steps, model %s, validation %s", result.step, result.model_path, result.metrics)
     return 0
