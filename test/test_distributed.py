@@ -53,6 +53,7 @@ def test_torchrun_two_ranks_equal_single_process_and_resume(tmp_path):
     assert proc.returncode != 0, "rank 0 was meant to die after step 4"
     assert [s for s, _ in ckpt.list_checkpoints(run)] == [3], proc.stderr[-2000:]
     assert _close(_step_weights(run, 3), _step_weights(tmp_path / "single", 3)) < ATOL
+    assert len(list((run / "tb").glob("events.*"))) == 1  # rank 0 alone writes TensorBoard
     # resume the 2-process run in ONE process with 2 accumulation steps: same global batch of 4
     resumed = make_trainer(run, resume=True, accum_steps=2)
     assert resumed.step == 3 and resumed.train().completed
