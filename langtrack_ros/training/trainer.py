@@ -244,11 +244,14 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(param_groups(self.model, cfg.optim), lr=cfg.optim.lr,
                                            betas=tuple(cfg.optim.betas), weight_decay=cfg.optim.weight_decay)
         self.step, self.bad_steps, self.wall_s, self.metrics = 0, 0, 0.0, {}
+        self._scaler_state = None
         if resume:
             self._restore()
         self.ddp = self._wrap_ddp()
         self.amp = PRECISIONS[cfg.precision] if self.dist.device.type == "cuda" else None
         self.scaler = torch.amp.GradScaler("cuda") if self.amp is torch.float16 else None
+        if self.scaler and self._scaler_state:
+            self.scaler.load_state_dict(self._scaler_state)  # fp16 loss scale of the resumed run
         encoder = text_encoder or self._default_encoder()
         if getattr(encoder, "dim", self.model_cfg.text_dim) != self.model_cfg.text_dim:
             raise ConfigError(f"text encoder gives {encoder.dim}-d features but the model's text_dim is "
@@ -293,6 +296,7 @@ class Trainer:
         extra = state["extra"]
         self.step, self.bad_steps = state["step"], extra.get("bad_steps", 0)
         self.wall_s, self.metrics = extra.get("wall_s", 0.0), extra.get("metrics", {})
+        self._scaler_state = extra.get("grad_scaler")
         LOG.info("resumed from %s (step %d)", folder, self.step)
 
     def _default_encoder(self):
@@ -505,6 +509,8 @@ class Trainer:
 
     def save_checkpoint(self) -> Path:
         extra = {"bad_steps": self.bad_steps, "wall_s": self.wall_s, "metrics": self.metrics}
+        if self.scaler:  # plain floats/ints: JSON in state.json
+            extra["grad_scaler"] = {k: float(v) if isinstance(v, float) else v for k, v in self.scaler.state_dict().items()}
         return ckpt.save_training_state(self.run_dir, self.step, self.model, self.optimizer, extra,
                                         keep=self.cfg.checkpoint.keep)
 
