@@ -92,3 +92,117 @@ def test_trainer_node_accepts_an_integer_progress_period(rclpy_fake, monkeypatch
     monkeypatch.setattr(trainer_node, "ros_class", lambda name: object)  # no langtrack_msgs build here
     node = trainer_node.TrainerNode()
     assert node.timer[0] == 2.0
+
+
+# --- 4. bag replay: query topic choice, no query, bad frames, damaged bags, real time ---------
+MS = 1_000_000
+
+
+def _bag(path, frames=6, period_ms=100, strings=(("/query", 0, "the red square"),), bad_at=(), garbage_at=()):
+    """Images every ``period_ms`` (frame i at (i+1)*period); ``strings``: (topic, frame, text) said
+    just before that frame; ``bad_at``: odd-width yuyv images; ``garbage_at``: bytes that are no CDR."""
+    from rosbags.rosbag2 import StoragePlugin, Writer
+
+    from langtrack_ros.ros_msgs import conversions as conv
+    from langtrack_ros.ros_msgs import definitions as defs
+    from langtrack_ros.ros_msgs.image_codec import encode_image
+
+    store = defs.typestore()
+    make = lambda n: store.types[n]  # noqa: E731
+    with Writer(path, version=8, storage_plugin=StoragePlugin.SQLITE3) as writer:
+        images = writer.add_connection("/camera/image_raw", defs.IMAGE, typestore=store)
+        topics = {t: writer.add_connection(t, defs.STRING, typestore=store) for t in {s[0] for s in strings}}
+        for i in range(frames):
+            t = (i + 1) * period_ms * MS
+            for topic, at, text in strings:
+                if at == i:
+                    writer.write(topics[topic], t - 1, store.serialize_cdr(make(defs.STRING)(data=text), defs.STRING))
+            header = conv.header_fields(i, 0, "cam")
+            fields = {**encode_image(frame(i)[0], "rgb8"), "header": header}
+            if i in bad_at:
+                fields.update(encoding="yuyv", width=5, step=10, height=4, data=bytes(40))
+            raw = b"\x00\x01\x00\x00garbage" if i in garbage_at else store.serialize_cdr(conv.build(defs.IMAGE, fields, make), defs.IMAGE)
+            writer.write(images, t, raw)
+    return path
+
+
+def _replay(argv, capsys):
+    from langtrack_ros.cli import main as cli_main
+
+    rc = cli_main(["replay", *argv, "--tracker-factory", f"{__import__('colour_tracker').__file__}:make"])
+    return rc, capsys.readouterr()
+
+
+def test_replay_takes_only_the_query_topic_never_another_string_topic(tmp_path, capsys, caplog):
+    bag = _bag(tmp_path / "b", strings=(("/rosout_text", 0, "the blue square"),))
+    rc, _ = _replay(["--bag", str(bag), "--out", str(tmp_path / "o")], capsys)
+    assert rc == 2 and "no /query topic and no --query" in caplog.text
+    assert "String topics ['/rosout_text'] but no /query" in caplog.text
+    assert not (tmp_path / "o" / "b_tracked").exists()
+    rc, out = _replay(["--bag", str(bag), "--out", str(tmp_path / "o"), "--query-topic", "/rosout_text"], capsys)
+    assert rc == 0 and "6 tracked" in out.out
+
+
+def test_replay_with_queries_only_after_the_images_is_an_error(tmp_path, capsys, caplog):
+    bag = _bag(tmp_path / "late", frames=3, strings=(("/query", 2, "   "),))
+    rc, out = _replay(["--bag", str(bag), "--out", str(tmp_path / "o")], capsys)
+    assert rc == 1 and "0 tracked" in out.out and "no image was tracked" in caplog.text
+
+
+def test_replay_drops_bad_frames_and_tracks_the_rest(tmp_path, capsys, caplog):
+    bag = _bag(tmp_path / "bad", bad_at=(2,), garbage_at=(4,))
+    rc, out = _replay(["--bag", str(bag), "--out", str(tmp_path / "o")], capsys)
+    assert rc == 0 and "6 images on /camera/image_raw, 4 tracked, 2 failed" in out.out, out.out
+    boxes = np.loadtxt(tmp_path / "o" / "bad.txt", delimiter=",")
+    assert np.isnan(boxes[[2, 4]]).all() and (boxes[5] == frame(5)[1]["red"]).all()
+    assert "even width" in caplog.text and "cannot be decoded" in caplog.text
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage"])
+def test_damaged_bag_is_one_clear_error_and_leaves_no_result_bag(tmp_path, capsys, caplog, damage):
+    bag = _bag(tmp_path / "d")
+    db = next(bag.glob("*.db3"))
+    data = db.read_bytes()
+    db.write_bytes(data[: len(data) // 2] if damage == "truncate" else np.random.default_rng(0).bytes(len(data)))
+    rc, _ = _replay(["--bag", str(bag), "--out", str(tmp_path / "o")], capsys)
+    assert rc == 2 and "cannot read bag" in caplog.text
+    assert not (tmp_path / "o" / "d_tracked").exists()
+
+
+def test_bag_damaged_part_way_keeps_what_was_read(tmp_path, capsys, caplog, monkeypatch):
+    from rosbags.highlevel import AnyReader
+
+    bag, real = _bag(tmp_path / "p"), AnyReader.messages
+
+    def broken(self, *a, **k):
+        for n, item in enumerate(real(self, *a, **k)):
+            if n == 4:
+                raise OSError("disk I/O error")
+            yield item
+    monkeypatch.setattr(AnyReader, "messages", broken)
+    rc, out = _replay(["--bag", str(bag), "--out", str(tmp_path / "o")], capsys)
+    assert rc == 1 and "3 tracked" in out.out and "disk I/O error" in caplog.text
+    assert (tmp_path / "o" / "p_tracked" / "metadata.yaml").is_file()
+
+
+class _Slow(ColourTracker):
+    def step(self, image):
+        import time
+
+        time.sleep(0.045)
+        return super().step(image)
+
+
+def test_realtime_replay_drops_what_a_slow_tracker_cannot_keep_up_with_and_scores(tmp_path):
+    from langtrack_ros.evaluation.bag_replay import replay_bag
+
+    bag = _bag(tmp_path / "rt", frames=24, period_ms=15)
+    gt = tmp_path / "gt.txt"
+    gt.write_text("".join(",".join(map(str, frame(i)[1]["red"])) + "\n" for i in range(24)))
+    offline = replay_bag(bag, tmp_path / "a", _Slow(), gt_file=gt)
+    assert (offline.dropped, offline.tracked) == (0, 24) and offline.scores["auc"] > 0.95
+    live = replay_bag(bag, tmp_path / "b", _Slow(), realtime=True, gt_file=gt)
+    assert live.dropped >= 8 and live.tracked + live.dropped == 24  # ~45 ms per step, a frame every 15 ms
+    assert live.scores["frames_with_gt"] == 24 and live.scores["auc"] < offline.scores["auc"]  # held boxes lag the target
+    fast = replay_bag(bag, tmp_path / "c", ColourTracker(), realtime=True, speed=0.5)
+    assert fast.dropped == 0 and fast.tracked == 24
