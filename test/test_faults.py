@@ -206,3 +206,40 @@ def test_realtime_replay_drops_what_a_slow_tracker_cannot_keep_up_with_and_score
     assert live.scores["frames_with_gt"] == 24 and live.scores["auc"] < offline.scores["auc"]  # held boxes lag the target
     fast = replay_bag(bag, tmp_path / "c", ColourTracker(), realtime=True, speed=0.5)
     assert fast.dropped == 0 and fast.tracked == 24
+
+
+# --- 8. cost flat in resolution: one resize at the top, boxes in camera pixels ----------------
+def test_a_1080p_frame_is_searched_at_the_working_size_and_boxes_come_back_in_camera_pixels():
+    import cv2
+
+    from fake_mvlm import FakeBackend, FakeEncoder, scene
+    from langtrack_ros.tracking.result import SearchMode
+    from langtrack_ros.tracking.tracker import MVLMTracker, SearchConfig, load_settings
+
+    settings = load_settings()
+    assert settings.search.max_side == 640  # config/tracker.yaml
+    small = [scene(squares=[("red", 60 + 6 * k, 70 + 3 * k, 32)]) for k in range(4)]  # 320x240
+    backend = FakeBackend()
+    tracker = MVLMTracker(backend, FakeEncoder(), settings.gate, SearchConfig(max_side=320))
+    tracker.set_query("red ball")
+    for k, image in enumerate(small):
+        scale = 6.0 if k < 2 else 0.5  # the camera switches from 1920x1440 to 160x120 (same view)
+        camera = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
+        result = tracker.step(camera)
+        assert backend.patches[-1].shape == (128, 128, 3)
+        truth = np.array([60 + 6 * k, 70 + 3 * k, 32, 32]) * scale
+        np.testing.assert_allclose(result.box, truth, atol=3 * max(scale, 1))
+        assert result.found and (result.mode is SearchMode.ROI) == (k > 0)  # memory followed the switch
+
+
+def test_border_fill_is_a_sampled_mean_not_a_full_image_pass():
+    """The full-image mean was the O(H*W) term of every crop (32 ms at 1080p on this machine)."""
+    from langtrack_ros.tracking import geometry
+
+    image = np.zeros((1080, 1920, 3), np.uint8)
+    image[1::2] = 200  # stripes on odd rows: the sample grid must not alias onto one of them
+    image[..., 2] = 50
+    fill = geometry.image_mean(image)
+    assert abs(fill[0] - 100) < 10 and fill[2] == 50
+    patch = geometry.warp(image, geometry.PatchTransform(-5000, -5000, 1.0, 8))  # all border
+    assert np.abs(patch[..., 0].astype(float) - fill[0]).max() <= 1

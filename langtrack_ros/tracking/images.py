@@ -7,6 +7,7 @@ range scaled to 0..255; float in [0, 1] (or [0, 255] when the maximum exceeds 1)
 """
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 
@@ -56,3 +57,20 @@ def to_rgb_uint8(image) -> np.ndarray:
     if not isinstance(image, np.ndarray):
         raise ImageError(f"image must be a numpy array, got {type(image).__name__}")
     return np.ascontiguousarray(_to_uint8(_channels_last(image)))
+
+
+def working_frame(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+    """The frame the tracker searches: downscaled once (area filter) so its longer side is at most
+    ``max_side``, and the factor back to the camera's pixels (>= 1; 1 when no resize was needed).
+
+    Why: every later cost (crop, letterbox, network) then depends on ``max_side`` and the search
+    size, not on the camera: a 1080p or 4K camera costs one resize more than a 640x480 one, and
+    global search sees a properly filtered image instead of a 10x bilinear decimation. 0 disables.
+    """
+    h, w = image.shape[:2]
+    longer = max(h, w)
+    if not max_side or longer <= max_side:
+        return image, 1.0
+    factor = longer / float(max_side)
+    size = (max(1, round(w / factor)), max(1, round(h / factor)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA), factor
