@@ -243,3 +243,75 @@ def test_border_fill_is_a_sampled_mean_not_a_full_image_pass():
     assert abs(fill[0] - 100) < 10 and fill[2] == 50
     patch = geometry.warp(image, geometry.PatchTransform(-5000, -5000, 1.0, 8))  # all border
     assert np.abs(patch[..., 0].astype(float) - fill[0]).max() <= 1
+
+
+# --- 5. checkpoints: damaged newest falls back, damaged tensor data is caught, missing config --
+def _tiny_run(run_dir, steps=(1, 2)):
+    import torch
+
+    from langtrack_ros.training import checkpoint as ckpt
+
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 3)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    for step in steps:
+        model(torch.ones(2, 4)).sum().backward()
+        optimizer.step()
+        ckpt.save_training_state(run_dir, step, model, optimizer, keep=5)
+    return model, optimizer
+
+
+def _flip_tail(path, n=8):
+    """Random bytes inside the tensor data (the end of a safetensors file), header untouched."""
+    data = bytearray(path.read_bytes())
+    data[-n:] = bytes((b ^ 0x5A) for b in data[-n:])
+    path.write_bytes(bytes(data))
+
+
+def test_resume_skips_a_damaged_newest_checkpoint_and_says_so(tmp_path, caplog):
+    import torch
+
+    from langtrack_ros.training import checkpoint as ckpt
+
+    _tiny_run(tmp_path)
+    _flip_tail(ckpt.checkpoint_dir(tmp_path, 2) / "model.safetensors")
+    model = torch.nn.Linear(4, 3)
+    folder, state = ckpt.restore_latest(tmp_path, model, torch.optim.AdamW(model.parameters()))
+    assert state["step"] == 1 and folder.name == "step_00000001"
+    assert "skipping damaged checkpoint step_00000002" in caplog.text and "sha256" in caplog.text
+
+
+def test_resume_with_every_checkpoint_damaged_says_what_to_do(tmp_path):
+    import torch
+
+    from langtrack_ros.training import checkpoint as ckpt
+
+    _tiny_run(tmp_path)
+    for step in (1, 2):
+        (ckpt.checkpoint_dir(tmp_path, step) / "state.json").write_text("{}")
+    model = torch.nn.Linear(4, 3)
+    with pytest.raises(ckpt.CheckpointError, match="no usable checkpoint.*start without --resume"):
+        ckpt.restore_latest(tmp_path, model, torch.optim.AdamW(model.parameters()))
+
+
+def test_flipped_bytes_in_a_model_file_are_caught_on_load(tmp_path):
+    import torch
+
+    from langtrack_ros.tracking.network import MVLM, MVLMConfig
+    from langtrack_ros.training import checkpoint as ckpt
+
+    cfg = MVLMConfig(search_size=64, width=32, depth=1, heads=2, head_channels=16, max_text_tokens=16)
+    torch.manual_seed(0)
+    path = ckpt.save_model(MVLM(cfg, pretrained_tokenizer=False), cfg, tmp_path / "m.safetensors")
+    ckpt.load_model(path)  # intact: loads
+    _flip_tail(path)
+    with pytest.raises(ckpt.CheckpointError, match="damaged"):
+        ckpt.load_model(path)
+
+
+def test_resume_without_the_runs_train_config_is_a_clear_error(tmp_path, caplog):
+    from langtrack_ros.cli import main as cli_main
+
+    _tiny_run(tmp_path, steps=(1,))
+    assert cli_main(["train", "mvlm", "--run-dir", str(tmp_path), "--resume"]) == 2
+    assert "train_config.yaml is missing" in caplog.text and "pass --config" in caplog.text
