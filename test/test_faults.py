@@ -315,3 +315,113 @@ def test_resume_without_the_runs_train_config_is_a_clear_error(tmp_path, caplog)
     _tiny_run(tmp_path, steps=(1,))
     assert cli_main(["train", "mvlm", "--run-dir", str(tmp_path), "--resume"]) == 2
     assert "train_config.yaml is missing" in caplog.text and "pass --config" in caplog.text
+
+
+# --- 3. cached ONNX exports: content hash on reuse, NaN burst evicts and rebuilds -------------
+def _tiny_onnx(path, weights_sha256):
+    """A valid ONNX file with weights (one initializer) and the metadata a real export carries."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    weights = numpy_helper.from_array(np.linspace(0, 1, 256, dtype=np.float32), "w")
+    graph = helper.make_graph([helper.make_node("Add", ["x", "w"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [256])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [256])], [weights])
+    model = helper.make_model(graph)
+    model.metadata_props.add(key="weights_sha256", value=weights_sha256)
+    onnx.save(model, str(path))
+
+
+def test_cached_export_with_flipped_weight_bytes_is_detected_and_rebuilt(tmp_path, monkeypatch, caplog):
+    from langtrack_ros.inference import backends, onnx_export
+    from langtrack_ros.inference.engine_cache import sha256_file
+    from langtrack_ros.training import checkpoint
+
+    model = tmp_path / "m.safetensors"
+    model.write_bytes(b"stand-in checkpoint: only its hash matters here")
+    exports = []
+    monkeypatch.setattr(checkpoint, "load_model", lambda path: None)
+    monkeypatch.setattr(onnx_export, "export_mvlm",
+                        lambda m, path, weights_sha256: exports.append(path) or _tiny_onnx(path, weights_sha256))
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    target = backends.cached_onnx(model, cache)
+    assert backends.cached_onnx(model, cache) == target and len(exports) == 1  # intact: reused
+    data = bytearray(target.read_bytes())
+    at = data.index(np.float32(0.5019608).tobytes())  # inside the initializer's raw data
+    data[at:at + 4] = np.float32(np.nan).tobytes()
+    target.write_bytes(bytes(data))
+    assert backends.onnx_weights_sha256(target) == sha256_file(model)  # metadata alone cannot tell
+    assert backends.cached_onnx(model, cache) == target and len(exports) == 2
+    assert "damaged" in caplog.text
+
+
+class _NanBackend:
+    name, search_size = "fake", 64
+
+    def __init__(self, nan):
+        self.nan = nan
+
+    def run(self, *args):
+        return {"score_map": np.full((4, 4), np.nan if self.nan else 0.5, np.float32)}
+
+
+def test_nan_burst_from_a_cached_export_evicts_it_and_rebuilds_once(tmp_path, caplog):
+    from langtrack_ros.inference.cache_guard import NAN_BURST, NanGuard, hash_path, record_hash
+
+    cached = tmp_path / "m.onnx"
+    cached.write_bytes(b"export")
+    record_hash(cached)
+    builds = []
+    guard = NanGuard(lambda: builds.append(1) or _NanBackend(nan=len(builds) == 1), cached)
+    assert guard.search_size == 64  # the wrapped backend's attributes
+    for _ in range(NAN_BURST):
+        assert not np.isfinite(guard.run()["score_map"]).all()
+    assert len(builds) == 2 and not cached.exists() and not hash_path(cached).exists()
+    assert np.isfinite(guard.run()["score_map"]).all()
+    assert "evicting" in caplog.text
+
+
+# --- 6. a bad model file is one clear line (rc 2); a bad cache path leaves nothing behind -----
+@pytest.mark.parametrize("name,content,backend", [
+    ("garbage.safetensors", b"\x00" * 64, "auto"),
+    ("foreign.safetensors", None, "auto"),
+    ("truncated.safetensors", "truncate", "torch"),
+    ("garbage.onnx", b"\x08\x07 not a protobuf model", "onnxruntime"),
+    ("garbage.onnx", b"\x08\x07 not a protobuf model", "auto"),
+], ids=["garbage-st", "foreign-st", "truncated-st", "garbage-onnx-ort", "garbage-onnx-auto"])
+def test_a_corrupt_or_foreign_model_file_is_one_clear_line(tmp_path, capsys, caplog, name, content, backend):
+    import torch
+    from safetensors.torch import save_file
+
+    from langtrack_ros.cli import main as cli_main
+
+    path = tmp_path / name
+    if content is None:
+        save_file({"w": torch.zeros(3)}, str(path), metadata={"format": "pt"})  # someone else's weights
+    elif content == "truncate":
+        save_file({"w": torch.zeros(1000)}, str(path), metadata={"langtrack_format": "mvlm-1"})
+        path.write_bytes(path.read_bytes()[:-100])
+    else:
+        path.write_bytes(content)
+    bag = _bag(tmp_path / "b", frames=1)
+    rc = cli_main(["replay", "--bag", str(bag), "--out", str(tmp_path / "o"), "--model", str(path),
+                   "--backend", backend])
+    assert rc == 2 and name in caplog.text
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_a_cache_path_that_is_a_folder_is_reported_and_leaves_no_temp_file(tmp_path):
+    from langtrack_ros.inference import backends
+    from langtrack_ros.inference.onnx_export import _staging
+
+    model = tmp_path / "m.safetensors"
+    model.write_bytes(b"weights")
+    target = backends.cache_target(model, tmp_path / "cache")
+    target.mkdir(parents=True)
+    with pytest.raises(backends.BackendUnavailable, match="not a file"):
+        backends.cached_onnx(model, tmp_path / "cache")
+    with pytest.raises(OSError):
+        with _staging(target) as tmp:
+            tmp.write_bytes(b"x" * 1000)
+    assert [p.name for p in target.parent.iterdir()] == [target.name]
