@@ -425,3 +425,107 @@ def test_a_cache_path_that_is_a_folder_is_reported_and_leaves_no_temp_file(tmp_p
         with _staging(target) as tmp:
             tmp.write_bytes(b"x" * 1000)
     assert [p.name for p in target.parent.iterdir()] == [target.name]
+
+
+# --- DDS processes for real: bad frame, camera restarted, tracker restarted; 7. large images -
+def _dds_env(monkeypatch):
+    import os
+
+    from test_dds import HERE, LOOPBACK
+
+    monkeypatch.setenv("CYCLONEDDS_URI", LOOPBACK)
+    return {**os.environ, "CYCLONEDDS_URI": LOOPBACK, "PYTHONPATH": str(HERE.parent)}, HERE
+
+
+def _tracker_process(domain, env, here):
+    import subprocess
+    import sys
+
+    return subprocess.Popen(
+        [sys.executable, "-m", "langtrack_ros.cli", "dds", "--domain-id", str(domain), "--namespace", "/lt",
+         "--tracker-factory", f"{here / 'colour_tracker.py'}:make", "--query", "the red square", "--duration", "60"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _camera(domain, env, here, frames, first, bad_at=-1, period=0.06):
+    import subprocess
+    import sys
+
+    return subprocess.Popen([sys.executable, str(here / "dds_peer.py"), str(domain), str(frames), "-1", str(first),
+                             str(bad_at), str(period)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def _targets_until(reader, done, timeout=30):
+    import time
+
+    got = []
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and not done(got):
+        got += [m.header.stamp.sec - 100 for m in reader.take(64) if hasattr(m, "header")]
+        time.sleep(0.02)
+    return got
+
+
+@pytest.mark.timeout(90)
+def test_dds_tracker_survives_a_bad_frame_and_a_camera_restart(monkeypatch):
+    import os
+
+    pytest.importorskip("cyclonedds")
+    from langtrack_ros.dds.transport import Endpoints
+    from langtrack_ros.ros_msgs import definitions as defs
+
+    env, here = _dds_env(monkeypatch)
+    domain = 40 + os.getpid() % 50
+    reader = Endpoints(domain, "/lt").reader("target", defs.TRACKED_TARGET)
+    tracker = _tracker_process(domain, env, here)
+    try:
+        first = _camera(domain, env, here, frames=8, first=0, bad_at=3)
+        got = _targets_until(reader, lambda g: first.poll() is not None and len(g) >= 6)
+        assert first.wait(10) == 0
+        second = _camera(domain, env, here, frames=8, first=8)  # the camera driver restarted
+        got += _targets_until(reader, lambda g: any(i >= 12 for i in g))
+        assert second.wait(10) == 0
+    finally:
+        tracker.terminate()
+        log = tracker.communicate(timeout=10)[0]
+    assert tracker.returncode == 0, log
+    assert 3 not in got and any(i > 3 and i < 8 for i in got) and any(i >= 8 for i in got), (got, log)
+    assert "even width" in log
+
+
+@pytest.mark.timeout(90)
+def test_dds_tracker_killed_and_started_again_publishes_again(monkeypatch):
+    import os
+    import signal
+
+    pytest.importorskip("cyclonedds")
+    from langtrack_ros.dds.transport import Endpoints
+    from langtrack_ros.ros_msgs import definitions as defs
+
+    env, here = _dds_env(monkeypatch)
+    domain = 90 + os.getpid() % 50
+    reader = Endpoints(domain, "/lt").reader("target", defs.TRACKED_TARGET)
+    tracker = _tracker_process(domain, env, here)
+    camera = _camera(domain, env, here, frames=400, first=0, period=0.05)  # 20 s of frames
+    try:
+        before = _targets_until(reader, lambda g: len(g) >= 5)
+        tracker.send_signal(signal.SIGKILL)
+        tracker.wait(10)
+        tracker = _tracker_process(domain, env, here)
+        after = _targets_until(reader, lambda g: len([i for i in g if i > max(before, default=0) + 5]) >= 5)
+    finally:
+        camera.kill()
+        tracker.terminate()
+        tracker.communicate(timeout=10)
+    assert len(before) >= 5 and len([i for i in after if i > max(before) + 5]) >= 5, (before, after)
+
+
+def test_dds_command_ships_a_cyclone_config_for_large_images(monkeypatch):
+    pytest.importorskip("cyclonedds")
+    from langtrack_ros.dds.transport import Endpoints, large_image_config
+
+    monkeypatch.setenv("CYCLONEDDS_URI", "<CycloneDDS/>")
+    uri = large_image_config()
+    assert uri.startswith("file://") and uri.endswith("cyclonedds.xml,<CycloneDDS/>")  # the user's wins
+    assert large_image_config() == uri  # applied once
+    Endpoints(231)  # Cyclone accepts the file (an unknown element or value fails participant creation)
