@@ -83,6 +83,11 @@ def test_node_drops_an_odd_width_yuyv_frame_and_tracks_the_next(rclpy_fake, monk
     assert node.get_logger().lines[-1][0] == "error" and "even width" in node.get_logger().lines[-1][1]
     node._track(lambda: frame(0)[0], None)
     assert node.session.dropped == 1
+    from langtrack_ros.ros import tracker_node
+
+    monkeypatch.setattr(tracker_node.conv, "build", lambda *a, **k: 1 / 0)  # a result that cannot be published
+    node._track(lambda: frame(0)[0], None)
+    assert "publishing failed (ZeroDivisionError" in node.get_logger().lines[-1][1]
 
 
 def test_trainer_node_accepts_an_integer_progress_period(rclpy_fake, monkeypatch):

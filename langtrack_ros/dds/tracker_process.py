@@ -91,5 +91,8 @@ class DdsTracker:
         """Loop until ``stop`` is set, ``max_frames`` frames were tracked or ``duration_s`` passed."""
         end = time.monotonic() + duration_s if duration_s > 0 else float("inf")
         while not stop.is_set() and time.monotonic() < end and not (max_frames and self.frames >= max_frames):
-            self.poll(min(0.1, max(end - time.monotonic(), 0.0)))
+            try:
+                self.poll(min(0.1, max(end - time.monotonic(), 0.0)))
+            except Exception as exc:  # noqa: BLE001 - e.g. a result that cannot be published: log, go on
+                log.error("frame handling failed (%s: %s); continuing", type(exc).__name__, exc)
         return self.frames

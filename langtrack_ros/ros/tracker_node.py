@@ -201,6 +201,12 @@ class TrackerNode(LifecycleNode):
         outputs = self.session.process(decode, header, self._frame_error)
         if outputs is None:
             return
+        try:
+            self._publish(outputs, header)
+        except Exception as exc:  # noqa: BLE001 - an exception here would stop rclpy.spin: the whole node
+            self._frame_error(f"publishing failed ({type(exc).__name__}: {exc}); results of this frame dropped")
+
+    def _publish(self, outputs, header) -> None:
         for topic, ros_type, fields in outputs.messages():
             self.publishers_[topic].publish(conv.build(ros_type, fields, self.make, rclpy_array))
         if "debug_image" in self.publishers_:
