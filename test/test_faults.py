@@ -237,6 +237,15 @@ def test_a_1080p_frame_is_searched_at_the_working_size_and_boxes_come_back_in_ca
         assert result.found and (result.mode is SearchMode.ROI) == (k > 0)  # memory followed the switch
 
 
+@pytest.mark.parametrize("bad", [-1, 10, 640.5, True])
+def test_max_side_is_validated(bad):
+    from langtrack_ros.config import ConfigError
+    from langtrack_ros.tracking.tracker import SearchConfig
+
+    with pytest.raises(ConfigError, match="max_side"):
+        SearchConfig(max_side=bad)
+
+
 def test_border_fill_is_a_sampled_mean_not_a_full_image_pass():
     """The full-image mean was the O(H*W) term of every crop (32 ms at 1080p on this machine)."""
     from langtrack_ros.tracking import geometry

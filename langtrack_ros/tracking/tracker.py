@@ -51,6 +51,9 @@ class SearchConfig:
             raise ConfigError(f"search.mode must be one of {SEARCH_MODES}, got {self.mode!r}")
         if not 0.0 <= self.roi_window <= 1.0:
             raise ConfigError(f"search.roi_window must be in [0, 1], got {self.roi_window}")
+        if isinstance(self.max_side, bool) or not isinstance(self.max_side, int) or 0 < self.max_side < 64 \
+                or self.max_side < 0:
+            raise ConfigError(f"search.max_side must be 0 (never resize) or an integer >= 64, got {self.max_side!r}")
         for name in ("roi_factor", "template_factor"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
