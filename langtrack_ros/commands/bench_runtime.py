@@ -38,7 +38,6 @@ def run_runtime(args) -> int:
         extra = [cold_start(model_path, tmp, cached=True), cold_start(model_path, tmp / "empty", cached=False),
                  torch_free_rss(model_path, images, query, tmp)]
         latency = dds_latency(model_path, tmp, args.frames)
-        latency["bare"] = next(r for r in rows if r.part == "step ROI" and r.what == "640x480")
     report = render(rows, extra, latency, note, args.frames)
     print(report)
     out = args.out if args.out != "docs/BENCHMARKS.md" else "docs/BENCHMARKS_RUNTIME.md"
@@ -186,8 +185,5 @@ def render(rows: list[Row], extra: list[tuple[str, str]], latency: dict, note: s
               latency["note"], "", "| pipeline | frames sent | targets | median ms | p95 ms |", "|---|---:|---:|---:|---:|"]
     for name, row in latency["rows"].items():
         lines.append(f"| {name} | {row['sent']} | {row['received']} | {row['median']:.2f} | {row['p95']:.2f} |")
-    bare = latency["bare"]
-    lines.append(f"| bare tracker step, ROI, 640x480 (in-process, table above) | {len(bare.times_ms)} | | "
-                 f"{bare.median:.2f} | {np.percentile(bare.times_ms, 95):.2f} |")
     lines += ["", latency["summary"]]
     return "\n".join(lines) + "\n"
