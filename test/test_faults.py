@@ -1,7 +1,6 @@
 """Fault injection: every case in docs/RELIABILITY.md has its test here (or names the file that
 holds it). Bad frames, bad queries, damaged files and killed processes must end in one clear log
 line or error, never a crash, a traceback or a silently wrong result."""
-import logging
 import types
 
 import numpy as np
