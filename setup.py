@@ -26,7 +26,7 @@ setup(
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", glob("launch/*.py")),
-        (f"share/{PACKAGE}/config", glob("config/*.yaml")),
+        (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.xml")),
         *tree("models"),
         (f"share/{PACKAGE}/msg", glob("langtrack_msgs/msg/*.msg")),
         (f"share/{PACKAGE}/srv", glob("langtrack_msgs/srv/*.srv")),

@@ -10,6 +10,8 @@ import importlib
 import logging
 import sys
 
+from langtrack_ros.inference.backends import BackendUnavailable  # light: no torch, no onnx
+
 COMMANDS = ["demo", "track", "eval", "synth", "train", "ablation", "export", "bench", "replay", "dds", "recording"]
 
 
@@ -39,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except (FileNotFoundError, ValueError) as exc:
+        logging.getLogger("langtrack").error("%s", exc)
+        return 2
+    except BackendUnavailable as exc:  # a backend that cannot run here: one line, not a traceback
         logging.getLogger("langtrack").error("%s", exc)
         return 2
 

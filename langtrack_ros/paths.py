@@ -22,7 +22,7 @@ def share_dir() -> Path:
 
 def config_file(name: str) -> Path:
     """Path of ``config/<name>`` (``.yaml`` added when missing)."""
-    if not name.endswith((".yaml", ".yml")):
+    if not name.endswith((".yaml", ".yml", ".xml")):
         name += ".yaml"
     return share_dir() / "config" / name
 

@@ -11,8 +11,10 @@ from launch.event_handlers import OnProcessExit
 from launch.events import Shutdown
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
+from launch_ros.parameter_descriptions import ParameterValue
 
-PARAMETERS = ("config", "run_dir", "resume", "export", "progress_period")
+TYPES = {"config": str, "run_dir": str, "resume": bool, "export": str, "progress_period": float}
+PARAMETERS = tuple(TYPES)
 
 
 def generate_launch_description():
@@ -21,7 +23,8 @@ def generate_launch_description():
         executable="trainer_node",
         name="langtrack_trainer",
         namespace=LaunchConfiguration("namespace"),
-        parameters=[{name: LaunchConfiguration(name) for name in PARAMETERS}],
+        # typed: `progress_period:=2` must reach the node as 2.0 (a float parameter), not the int 2
+        parameters=[{name: ParameterValue(LaunchConfiguration(name), value_type=TYPES[name]) for name in PARAMETERS}],
         output="screen",
     )
     return LaunchDescription([

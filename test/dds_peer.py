@@ -1,9 +1,10 @@
 """Camera + operator stand-in for test_dds.py: publishes Image and String over Cyclone DDS.
 
-    python test/dds_peer.py DOMAIN FRAMES SWITCH_AT
+    python test/dds_peer.py DOMAIN FRAMES SWITCH_AT [FIRST BAD_AT PERIOD_S]
 
 Waits until the tracker's readers have matched, sends "the red square", FRAMES frames
-(test/colour_tracker.frame), and "the blue square" just before frame SWITCH_AT.
+(test/colour_tracker.frame) numbered from FIRST, and "the blue square" just before frame
+SWITCH_AT. Frame BAD_AT, if given, is an odd-width yuyv image (a frame the codec must refuse).
 """
 import sys
 import time
@@ -28,7 +29,7 @@ def wait_matched(writers, timeout: float = 15.0) -> None:
         time.sleep(0.05)
 
 
-def main(domain: int, frames: int, switch_at: int) -> None:
+def main(domain: int, frames: int, switch_at: int, first: int = 0, bad_at: int = -1, period: float = 0.06) -> None:
     endpoints = Endpoints(domain)
     images = endpoints.writer("/camera/image_raw", defs.IMAGE, "sensor_data")
     queries = endpoints.writer("/query", defs.STRING)
@@ -37,7 +38,7 @@ def main(domain: int, frames: int, switch_at: int) -> None:
     send = lambda text: queries.write(make(defs.STRING)(data=text))  # noqa: E731
     send("the red square")
     time.sleep(0.1)
-    for i in range(frames):
+    for i in range(first, first + frames):
         if i == switch_at:
             send("the blue square")
             time.sleep(0.1)
@@ -45,10 +46,12 @@ def main(domain: int, frames: int, switch_at: int) -> None:
         # alternate encodings: the tracker must convert BGR too
         image = encode_image(rgb[..., ::-1].copy(), "bgr8") if i % 2 else encode_image(rgb, "rgb8")
         fields = {**image, "header": conv.header_fields(100 + i, 0, "cam")}
+        if i == bad_at:
+            fields.update(encoding="yuyv", width=5, height=4, step=10, data=bytes(40))
         images.write(conv.build(defs.IMAGE, fields, make, dds_array))
-        time.sleep(0.06)
+        time.sleep(period)
     time.sleep(0.5)
 
 
 if __name__ == "__main__":
-    main(*(int(a) for a in sys.argv[1:4]))
+    main(*(int(a) for a in sys.argv[1:6]), *(float(a) for a in sys.argv[6:7]))

@@ -42,6 +42,8 @@ def register(subparsers) -> None:
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="thread counts for the network")
     parser.add_argument("--data", help="OTB99-LANG folder for real frames (default: shared/data/real if present)")
     parser.add_argument("--out", default="docs/BENCHMARKS.md", help="Markdown report ('' = print only)")
+    parser.add_argument("--runtime", action="store_true", help="robot rows instead (resolution, CSRT/KCF, cold "
+                        "start, torch-free RSS, DDS latency) -> docs/BENCHMARKS_RUNTIME.md (bench_runtime.py)")
     parser.set_defaults(func=run)
 
 
@@ -90,6 +92,10 @@ def peak_rss_mb() -> float:
 
 
 def run(args) -> int:
+    if getattr(args, "runtime", False):
+        from langtrack_ros.commands.bench_runtime import run_runtime
+
+        return run_runtime(args)
     import torch
 
     torch.set_num_threads(1)

@@ -27,6 +27,9 @@ def register(subparsers) -> None:
     parser.add_argument("--domain-id", type=int, default=None, help="DDS domain (default: ROS_DOMAIN_ID or 0)")
     parser.add_argument("--max-frames", type=int, default=0, help="stop after N tracked frames (0: never)")
     parser.add_argument("--duration", type=float, default=0.0, help="stop after S seconds (0: never)")
+    parser.add_argument("--dds-config", default=None,
+                        help="Cyclone DDS XML applied before CYCLONEDDS_URI (default config/cyclonedds.xml: "
+                             "buffers for 1080p/4K images); 'none' to use Cyclone's defaults")
     add_tracker_arguments(parser)
     parser.set_defaults(func=run)
 
@@ -35,8 +38,11 @@ def run(args) -> int:
     import os
 
     from langtrack_ros.dds.tracker_process import DdsTracker
-    from langtrack_ros.dds.transport import Endpoints
+    from langtrack_ros.dds.transport import Endpoints, large_image_config
     from langtrack_ros.ros_msgs.session import TrackingSession
+
+    if args.dds_config != "none":
+        large_image_config(args.dds_config)  # before the first participant: Cyclone reads it once
 
     tracker, query, image_qos = tracker_and_settings(args)
     domain = args.domain_id if args.domain_id is not None else int(os.environ.get("ROS_DOMAIN_ID", "0"))

@@ -52,6 +52,10 @@ def _config_path(args: argparse.Namespace) -> Path:
     saved = args.run_dir / RUN_CONFIG
     if args.resume and saved.is_file():
         return saved
+    if args.resume and (args.run_dir / "checkpoints").is_dir():
+        # the packaged config may describe another model: resuming with it fails later, misleadingly
+        raise ValueError(f"--resume: {saved} is missing, so the config this run was trained with is unknown; "
+                         f"pass --config with that YAML (a copy is in any exported model's metadata)")
     return config_file("train_mvlm")
 
 

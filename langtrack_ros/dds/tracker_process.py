@@ -19,7 +19,7 @@ from langtrack_ros.dds import types as dds_types
 from langtrack_ros.dds.transport import Endpoints
 from langtrack_ros.ros_msgs import conversions as conv
 from langtrack_ros.ros_msgs import definitions as defs
-from langtrack_ros.ros_msgs.image_codec import ImageCodecError, decode_compressed, image_fields_to_rgb
+from langtrack_ros.ros_msgs.image_codec import decode_compressed, image_fields_to_rgb
 from langtrack_ros.ros_msgs.session import TrackingSession, is_twin
 
 log = logging.getLogger(__name__)
@@ -78,16 +78,8 @@ class DdsTracker:
         return self._track(msg, is_compressed)
 
     def _track(self, msg, is_compressed: bool) -> int:
-        try:
-            rgb = decode_compressed(msg.format, msg.data) if is_compressed else image_fields_to_rgb(msg)
-        except ImageCodecError as exc:
-            log.error("dropping frame: %s", exc)
-            return 0
-        try:
-            outputs = self.session.step(rgb, msg.header)
-        except Exception as exc:  # noqa: BLE001 - backend errors: log, drop the frame, keep serving
-            log.error("tracking failed on this frame (%s: %s); frame dropped", type(exc).__name__, exc)
-            return 0
+        decode = (lambda: decode_compressed(msg.format, msg.data)) if is_compressed else (lambda: image_fields_to_rgb(msg))
+        outputs = self.session.process(decode, msg.header, log.error)
         if outputs is None:
             return 0
         for topic, ros_type, fields in outputs.messages():
@@ -99,5 +91,8 @@ class DdsTracker:
         """Loop until ``stop`` is set, ``max_frames`` frames were tracked or ``duration_s`` passed."""
         end = time.monotonic() + duration_s if duration_s > 0 else float("inf")
         while not stop.is_set() and time.monotonic() < end and not (max_frames and self.frames >= max_frames):
-            self.poll(min(0.1, max(end - time.monotonic(), 0.0)))
+            try:
+                self.poll(min(0.1, max(end - time.monotonic(), 0.0)))
+            except Exception as exc:  # noqa: BLE001 - e.g. a result that cannot be published: log, go on
+                log.error("frame handling failed (%s: %s); continuing", type(exc).__name__, exc)
         return self.frames

@@ -6,6 +6,10 @@ participant ``enclave=/;``. Such a process shows in ``ros2 topic list/echo`` but
 """
 from __future__ import annotations
 
+import logging
+import os
+from pathlib import Path
+
 from cyclonedds.core import Policy, Qos
 from cyclonedds.domain import DomainParticipant
 from cyclonedds.pub import DataWriter
@@ -16,6 +20,7 @@ from cyclonedds.util import duration
 from langtrack_ros.dds.types import struct_type
 from langtrack_ros.ros_msgs.definitions import type_hash
 
+log = logging.getLogger(__name__)
 XCDR1 = Policy.DataRepresentation(use_cdrv0_representation=True)
 QOS_PRESETS = {
     # camera streams: newest frame only, never stall the publisher (matches reliable writers too)
@@ -38,6 +43,24 @@ def qos_preset(name: str) -> list:
         return QOS_PRESETS[name]
     except KeyError:
         raise ValueError(f"unknown QoS preset {name!r}; choose from {sorted(QOS_PRESETS)}") from None
+
+
+def large_image_config(path: str | Path | None = None) -> str:
+    """Put the Cyclone settings for large images (config/cyclonedds.xml: socket buffers, message and
+    fragment sizes) in front of any CYCLONEDDS_URI the user set, so the user's settings still win.
+    Cyclone reads the variable when a process creates its first participant: call this before.
+    Returns the value set."""
+    from langtrack_ros.paths import config_file
+
+    path = Path(path) if path else config_file("cyclonedds.xml")
+    if not path.is_file():
+        raise FileNotFoundError(f"Cyclone DDS config not found: {path}")
+    own = f"file://{path.resolve()}"
+    user = os.environ.get("CYCLONEDDS_URI", "").strip()
+    if own not in user:
+        os.environ["CYCLONEDDS_URI"] = f"{own},{user}" if user else own
+    log.info("Cyclone DDS config: %s%s", path, " + CYCLONEDDS_URI" if user else "")
+    return os.environ["CYCLONEDDS_URI"]
 
 
 def participant(domain_id: int) -> DomainParticipant:

@@ -4,7 +4,10 @@
 faster one was skipped (no tensorrt package, no GPU, export failed, ...), because "why is my
 robot slow" usually means a backend silently fell back. The ONNX file is exported once per
 weights file: it is cached in ``cache_dir`` (default ``~/.cache/langtrack``; TensorRT engines go
-beside it), named after the weights' sha256, and re-exported when its recorded hash is stale.
+beside it), named after the weights' sha256, and re-exported when its recorded hash is stale,
+when its bytes no longer match their content hash, or after a burst of NaN outputs
+(:mod:`cache_guard`). A model file that is not a langtrack model (corrupt, foreign, truncated)
+raises :class:`ModelFileError`, a ValueError the CLI reports in one line.
 """
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ import logging
 import os
 from pathlib import Path
 
+from langtrack_ros.inference import cache_guard
 from langtrack_ros.inference.engine_cache import PRECISIONS, sha256_file
 
 log = logging.getLogger(__name__)
@@ -23,6 +27,10 @@ AUTO_ORDER = ("tensorrt", "onnxruntime", "torch")
 
 class BackendUnavailable(RuntimeError):
     """The requested backend cannot run here; the message says why."""
+
+
+class ModelFileError(ValueError):
+    """The model file itself is unusable (not a langtrack model, damaged); says which file and why."""
 
 
 def default_cache_dir() -> Path:
@@ -47,20 +55,54 @@ def cached_onnx(model_path: str | Path, cache_dir: str | Path | None = None) -> 
     if not model_path.is_file():
         raise FileNotFoundError(f"model checkpoint not found: {model_path}")
     digest = sha256_file(model_path)
-    target = Path(cache_dir or default_cache_dir()) / f"{model_path.stem}-{digest[:16]}.onnx"
+    target = cache_target(model_path, cache_dir, digest)
+    if target.exists() and not target.is_file():
+        raise BackendUnavailable(f"ONNX cache path {target} exists and is not a file: remove it or set another cache")
     if target.is_file():
         recorded = onnx_weights_sha256(target)
-        if recorded == digest:
+        ok, why = cache_guard.intact(target)
+        if recorded == digest and ok:
             log.debug("reusing ONNX export %s", target)
             return target
-        log.info("re-exporting %s: it records weights sha256 %s, the checkpoint has %s", target, recorded, digest)
+        why = why if recorded == digest else f"it records weights sha256 {recorded}, the checkpoint has {digest}"
+        log.warning("re-exporting %s: %s", target, why)
     else:
         log.info("exporting %s to ONNX at %s", model_path, target)
     from langtrack_ros.inference.onnx_export import export_mvlm
     from langtrack_ros.training.checkpoint import load_model
 
+    cache_guard.evict(target)
     export_mvlm(load_model(model_path), target, weights_sha256=digest)
+    cache_guard.record_hash(target)
     return target
+
+
+def cache_target(model_path: Path, cache_dir=None, digest: str | None = None) -> Path:
+    """Where the ONNX export of ``model_path`` is cached (named after the weights' sha256)."""
+    digest = digest or sha256_file(model_path)
+    return Path(cache_dir or default_cache_dir()) / f"{model_path.stem}-{digest[:16]}.onnx"
+
+
+def check_model_file(path: Path) -> None:
+    """Cheap, torch-free check that a .safetensors file is a complete langtrack model file (its
+    header parses, names the format and fits in the file); ModelFileError otherwise."""
+    import json
+    import struct
+
+    if path.suffix != ".safetensors":
+        return
+    try:
+        with open(path, "rb") as f:
+            (length,) = struct.unpack("<Q", f.read(8))
+            header = json.loads(f.read(length)) if length < 100_000_000 else None
+        end = max((int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"), default=0)
+    except (struct.error, ValueError, TypeError, KeyError, AttributeError, UnicodeDecodeError):
+        raise ModelFileError(f"{path}: not a safetensors model file (unreadable header)") from None
+    fmt = (header.get("__metadata__") or {}).get("langtrack_format")
+    if not fmt:
+        raise ModelFileError(f"{path}: a safetensors file but not a langtrack model (no langtrack_format)")
+    if path.stat().st_size < 8 + length + end:
+        raise ModelFileError(f"{path}: truncated ({path.stat().st_size} bytes, the header needs {8 + length + end})")
 
 
 def make_backend(kind: str = "auto", model_path: str | Path = "", precision: str = "fp32",
@@ -78,7 +120,9 @@ def make_backend(kind: str = "auto", model_path: str | Path = "", precision: str
     model_path = Path(model_path)
     if not model_path.is_file():
         raise FileNotFoundError(f"model file not found: {model_path}")
+    check_model_file(model_path)
     skipped: dict[str, str] = {}
+    file_errors: list[str] = []  # failures that say the model file itself is bad
     for name in AUTO_ORDER if kind == "auto" else (kind,):
         try:
             backend = _BUILDERS[name](model_path, precision, cache_dir, threads, device)
@@ -86,13 +130,18 @@ def make_backend(kind: str = "auto", model_path: str | Path = "", precision: str
             skipped[name] = str(exc)
         except Exception as exc:  # an exporter or runtime failure: record it and try the next one
             skipped[name] = f"{type(exc).__name__}: {exc}"
+            if isinstance(exc, ValueError):  # CheckpointError, invalid ONNX: the file, not this machine
+                file_errors.append(skipped[name])
         else:
             backend.skipped = skipped
             _log_choice(name, skipped)
             return backend
         if kind != "auto":
-            raise BackendUnavailable(f"backend {name!r} cannot run: {skipped[name]}")
-    raise BackendUnavailable("no backend can run: " + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
+            break
+    why = "; ".join(f"{k}: {v}" for k, v in skipped.items())
+    if file_errors:
+        raise ModelFileError(f"model file {model_path} cannot be used: {file_errors[0]}")
+    raise BackendUnavailable(f"backend {kind!r} cannot run: {why}" if kind != "auto" else f"no backend can run: {why}")
 
 
 def _log_choice(name: str, skipped: dict[str, str]) -> None:
@@ -126,7 +175,10 @@ def _onnxruntime(model_path, precision, cache_dir, threads, device):
 
     if precision != "fp32":
         log.info("precision %s applies to TensorRT only; onnxruntime runs the fp32 graph", precision)
-    return OrtBackend(_onnx_for(model_path, cache_dir), threads=threads)
+    if model_path.suffix == ".onnx":
+        return OrtBackend(model_path, threads=threads)
+    return cache_guard.NanGuard(lambda: OrtBackend(cached_onnx(model_path, cache_dir), threads=threads),
+                                cache_target(model_path, cache_dir))
 
 
 def _torch(model_path, precision, cache_dir, threads, device):

@@ -275,9 +275,10 @@ class _staging:
         return self.tmp
 
     def __exit__(self, exc_type, exc, tb):
-        if exc_type is None:
-            os.chmod(self.tmp, 0o644)  # mkstemp makes it private; exports are meant to be shared
-            os.replace(self.tmp, self.target)
-        else:
-            self.tmp.unlink(missing_ok=True)
+        try:
+            if exc_type is None:
+                os.chmod(self.tmp, 0o644)  # mkstemp makes it private; exports are meant to be shared
+                os.replace(self.tmp, self.target)  # fails if the target is a folder, say
+        finally:
+            self.tmp.unlink(missing_ok=True)  # never leave a temporary export behind
         return False

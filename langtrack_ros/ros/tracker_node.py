@@ -26,9 +26,7 @@ from langtrack_ros.ros.messages import rclpy_array, ros_class
 from langtrack_ros.ros_msgs import conversions as conv
 from langtrack_ros.ros_msgs import definitions as defs
 from langtrack_ros.ros_msgs import parameters as params
-from langtrack_ros.ros_msgs.image_codec import (
-    ImageCodecError, decode_compressed, encode_image, image_fields_to_rgb,
-)
+from langtrack_ros.ros_msgs.image_codec import decode_compressed, encode_image, image_fields_to_rgb
 from langtrack_ros.evaluation.video import annotate
 from langtrack_ros.ros_msgs.session import TrackingSession, is_twin, make_tracker
 
@@ -45,17 +43,22 @@ def image_qos(preset: str) -> QoSProfile:
                       durability=DurabilityPolicy.VOLATILE)
 
 
+def _descriptor(key: str) -> ParameterDescriptor:
+    """A fresh descriptor per parameter: rclpy writes the name and type into the object it is
+    given, so one shared descriptor would end up describing only the last parameter."""
+    about = "MVLM gate: changes apply to the next frame" if key.startswith(params.RUNTIME_PREFIX) else ""
+    return ParameterDescriptor(description=about, dynamic_typing=True)
+
+
 class TrackerNode(LifecycleNode):
     def __init__(self, name: str = params.NODE, **kwargs):
         super().__init__(name, **kwargs)
         # dynamic_typing: a YAML or `ros2 param set` value of 0 for a float parameter (tau: 0) must not
         # crash the node; the core's typed config coerces and validates instead.
-        runtime = ParameterDescriptor(description="MVLM gate: changes apply to the next frame", dynamic_typing=True)
         defaults = params.declared_defaults()
         self.keys = tuple(defaults)
         for key, value in defaults.items():
-            descriptor = runtime if key.startswith(params.RUNTIME_PREFIX) else ParameterDescriptor(dynamic_typing=True)
-            self.declare_parameter(key, value, descriptor)
+            self.declare_parameter(key, value, _descriptor(key))
         self.add_on_set_parameters_callback(self._on_parameters)
         self.session: TrackingSession | None = None
         self.subscriptions_: list = []
@@ -170,7 +173,11 @@ class TrackerNode(LifecycleNode):
 
     def _on_query(self, msg) -> None:
         accepted, why = self._apply_query(msg.data)
-        (self.get_logger().info if accepted else self.get_logger().warning)(why)
+        # rclpy binds one severity to each call site: two outcomes need two call sites
+        if accepted:
+            self.get_logger().info(why)
+        else:
+            self.get_logger().warning(why)
 
     def _on_set_query(self, request, response):
         response.accepted, response.message = self._apply_query(request.query)
@@ -191,25 +198,25 @@ class TrackerNode(LifecycleNode):
             self._track(lambda: decode_compressed(msg.format, bytes(msg.data)), msg.header)
 
     def _track(self, decode, header) -> None:
-        try:
-            rgb = decode()
-        except ImageCodecError as exc:
-            self.get_logger().error(f"dropping frame: {exc}", throttle_duration_sec=5.0)
-            return
-        try:
-            outputs = self.session.step(rgb, header)
-        except Exception as exc:  # noqa: BLE001 - backend/CUDA errors: log, drop the frame, keep serving
-            self.get_logger().error(f"tracking failed on this frame ({type(exc).__name__}: {exc}); frame dropped",
-                                    throttle_duration_sec=5.0)
-            return
+        outputs = self.session.process(decode, header, self._frame_error)
         if outputs is None:
             return
+        try:
+            self._publish(outputs, header)
+        except Exception as exc:  # noqa: BLE001 - an exception here would stop rclpy.spin: the whole node
+            self._frame_error(f"publishing failed ({type(exc).__name__}: {exc}); results of this frame dropped")
+
+    def _publish(self, outputs, header) -> None:
         for topic, ros_type, fields in outputs.messages():
             self.publishers_[topic].publish(conv.build(ros_type, fields, self.make, rclpy_array))
         if "debug_image" in self.publishers_:
-            overlay = encode_image(annotate(rgb, outputs.result, self.session.query), "rgb8")
+            overlay = encode_image(annotate(outputs.image, outputs.result, self.session.query), "rgb8")
             self.publishers_["debug_image"].publish(
                 conv.build(defs.IMAGE, {**overlay, "header": header}, self.make, rclpy_array))
+
+
+    def _frame_error(self, why: str) -> None:
+        self.get_logger().error(why, throttle_duration_sec=5.0)
 
 
 def main(args=None) -> None:

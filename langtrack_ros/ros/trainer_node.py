@@ -14,6 +14,7 @@ from pathlib import Path
 
 import rclpy
 import rclpy.executors
+from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 
 from langtrack_ros.ros.messages import ros_class
@@ -31,7 +32,8 @@ class TrainerNode(Node):
         self.declare_parameter("run_dir", "")
         self.declare_parameter("resume", False)
         self.declare_parameter("export", "")
-        self.declare_parameter("progress_period", 1.0)
+        # launch passes `progress_period:=2` as an int: accept any number, use it as seconds
+        self.declare_parameter("progress_period", 1.0, ParameterDescriptor(dynamic_typing=True))
         self.publisher = self.create_publisher(ros_class(defs.TRAINING_PROGRESS), "training_progress", 10)
         self.meter = ProgressMeter()
         self.trainer = None

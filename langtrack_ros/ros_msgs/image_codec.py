@@ -83,11 +83,16 @@ def decode_image(height: int, width: int, encoding: str, step: int, data, is_big
 def to_rgb(array: np.ndarray, encoding: str) -> np.ndarray:
     """Array in ``encoding`` -> RGB uint8, the tracker's input (16-bit mono scaled by 1/257)."""
     layout = _layout(encoding)
+    if layout.channels == 2 and array.ndim >= 2 and array.shape[1] % 2:
+        raise ImageCodecError(f"packed YUV 4:2:2 ({encoding}) needs an even width, got {array.shape[1]}")
     if array.dtype == np.uint16:
         array = (array // 257).astype(np.uint8)
     if layout.to_rgb is None:
         return np.ascontiguousarray(array)
-    return cv2.cvtColor(array, layout.to_rgb)
+    try:
+        return cv2.cvtColor(array, layout.to_rgb)
+    except cv2.error as exc:  # any layout OpenCV refuses is a bad frame, not a crash
+        raise ImageCodecError(f"cannot convert {encoding} {array.shape} to RGB: {exc}") from None
 
 
 def image_fields_to_rgb(msg) -> np.ndarray:

@@ -8,6 +8,7 @@ import importlib.util
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -26,6 +27,7 @@ class Outputs:
     target: dict
     detections: dict
     relocalization: list[dict] = field(default_factory=list)
+    image: np.ndarray | None = None  # the decoded RGB frame (debug overlays)
 
     def messages(self) -> list[tuple[str, str, dict]]:
         """``(topic, ros_type, fields)`` in publishing order (topics relative, as the node uses them)."""
@@ -40,6 +42,7 @@ class TrackingSession:
     def __init__(self, tracker, initial_query: str = ""):
         self.tracker = tracker
         self.query = ""
+        self.dropped = 0  # frames refused by process(): undecodable or the tracker raised
         if initial_query.strip():
             self.set_query(initial_query)
 
@@ -64,6 +67,29 @@ class TrackingSession:
             detections=conv.detections_fields(result, self.query, header),
             relocalization=[conv.event_fields(result, self.query, header, r) for r in conv.event_reasons(result)],
         )
+
+
+    def process(self, decode: Callable[[], np.ndarray], header,
+                report: Callable[[str], None] | None = None) -> Outputs | None:
+        """Decode and track one frame; whatever goes wrong (bad encoding, OpenCV, backend, CUDA)
+        drops this frame with one line through ``report`` and never reaches the adapter's loop:
+        a robot's tracker must survive any single frame. ``None``: dropped or no query yet."""
+        try:
+            rgb = decode()
+        except Exception as exc:  # noqa: BLE001 - every adapter shares this one guard
+            return self._drop(report, f"dropping frame: {type(exc).__name__}: {exc}")
+        try:
+            outputs = self.step(rgb, header)
+        except Exception as exc:  # noqa: BLE001
+            return self._drop(report, f"tracking failed on this frame ({type(exc).__name__}: {exc}); frame dropped")
+        if outputs is not None:
+            outputs.image = rgb
+        return outputs
+
+    def _drop(self, report, why: str) -> None:
+        self.dropped += 1
+        (report or log.error)(why)
+        return None
 
 
 def is_twin(last: tuple[str, tuple[int, int]] | None, current: tuple[str, tuple[int, int]]) -> bool:

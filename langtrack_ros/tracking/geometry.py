@@ -42,10 +42,21 @@ class PatchTransform:
         return np.array([x1, y1, x2 - x1, y2 - y1])
 
 
+def image_mean(image: np.ndarray, samples: int = 64) -> tuple[float, ...]:
+    """Per-channel mean over a ``samples`` x ``samples`` grid of pixels: the border fill does not
+    need every pixel, and a full mean cost more than the whole crop (O(H*W) per frame)."""
+    h, w = image.shape[:2]
+    rows = np.linspace(0, h - 1, min(h, samples)).astype(int)  # uneven steps: no aliasing onto stripes
+    cols = np.linspace(0, w - 1, min(w, samples)).astype(int)
+    grid = image[np.ix_(rows, cols)]
+    return tuple(float(v) for v in grid.reshape(-1, image.shape[-1]).mean(0))
+
+
 def warp(image: np.ndarray, t: PatchTransform, border_value=None) -> np.ndarray:
-    """Render the patch that ``t`` describes; outside the image is filled with the image mean."""
+    """Render the patch that ``t`` describes; outside the image is filled with the image mean.
+    Cost is O(size^2) whatever the image size (cv2 samples only the output pixels)."""
     if border_value is None:
-        border_value = tuple(float(v) for v in image.reshape(-1, image.shape[-1]).mean(0))
+        border_value = image_mean(image)
     inv = 1.0 / t.scale
     matrix = np.array([[inv, 0.0, -t.x0 * inv], [0.0, inv, -t.y0 * inv]], dtype=np.float64)
     interp = cv2.INTER_AREA if t.scale > 1.0 else cv2.INTER_LINEAR

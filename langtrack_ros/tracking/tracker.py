@@ -29,7 +29,7 @@ from langtrack_ros.paths import config_file, models_dir
 from langtrack_ros.tracking.box_ops import box_average, candidate_boxes, iou_matrix
 from langtrack_ros.tracking.gate import GateConfig, confidence, gate
 from langtrack_ros.tracking.geometry import PatchTransform, letterbox, roi_crop
-from langtrack_ros.tracking.images import to_rgb_uint8
+from langtrack_ros.tracking.images import to_rgb_uint8, working_frame
 from langtrack_ros.tracking.result import Event, SearchMode, TrackResult
 
 log = logging.getLogger(__name__)
@@ -44,12 +44,16 @@ class SearchConfig:
     roi_factor: float = 4.0  # ROI side = roi_factor * sqrt(w * h) of the last box
     roi_window: float = 0.5  # Hann window influence on l(b) when choosing, ROI mode only (0 = none)
     template_factor: float = 2.0  # box+language mode: template side = factor * sqrt(w * h)
+    max_side: int = 640  # frames are downscaled once to this longer side (images.working_frame); 0 = never
 
     def __post_init__(self):
         if self.mode not in SEARCH_MODES:
             raise ConfigError(f"search.mode must be one of {SEARCH_MODES}, got {self.mode!r}")
         if not 0.0 <= self.roi_window <= 1.0:
             raise ConfigError(f"search.roi_window must be in [0, 1], got {self.roi_window}")
+        if isinstance(self.max_side, bool) or not isinstance(self.max_side, int) or 0 < self.max_side < 64 \
+                or self.max_side < 0:
+            raise ConfigError(f"search.max_side must be 0 (never resize) or an integer >= 64, got {self.max_side!r}")
         for name in ("roi_factor", "template_factor"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
@@ -150,6 +154,8 @@ class MVLMTracker:
         self._last_found: bool | None = None
         self._force_global = True
         self._query_changed = False
+        self._zoom = 1.0  # camera pixels per working-frame pixel (boxes kept here are in working pixels)
+        self._working_size: np.ndarray | None = None
 
     # --- query -----------------------------------------------------------------------------
     def set_query(self, text: str, init_box: np.ndarray | None = None) -> None:
@@ -190,7 +196,7 @@ class MVLMTracker:
 
     # --- per frame -------------------------------------------------------------------------
     def step(self, image: np.ndarray) -> TrackResult:
-        image = to_rgb_uint8(image)
+        image = self._working(to_rgb_uint8(image))
         if self.query is None:
             raise RuntimeError("MVLMTracker.step() before set_query(): there is no target description")
         events = [Event.QUERY_CHANGED] if self._query_changed else []
@@ -205,7 +211,20 @@ class MVLMTracker:
         result.events = events
         self._query_changed = False
         self._last_found = result.found
+        result.box = np.asarray(result.box, dtype=np.float64) * self._zoom  # back to camera pixels
         return result
+
+    def _working(self, image: np.ndarray) -> np.ndarray:
+        """Resolution-independent cost: one resize at the top (see images.working_frame). If the
+        camera changes resolution mid-stream (same view), the remembered boxes are rescaled."""
+        image, self._zoom = working_frame(image, self.search_cfg.max_side)
+        hw = np.array(image.shape[1::-1] * 2, dtype=np.float64)  # (w, h, w, h)
+        if self._working_size is not None and (hw != self._working_size).any():
+            for box in (self._last_box, None if self.memory is None else self.memory.box):
+                if box is not None:
+                    box *= hw / self._working_size
+        self._working_size = hw
+        return image
 
     def _transition_events(self, found: bool) -> list[Event]:
         if self._last_found is True and not found:
@@ -216,7 +235,7 @@ class MVLMTracker:
 
     def _initialise_from_box(self, image: np.ndarray) -> TrackResult:
         """Box+language first frame: crop the template once and report the given box."""
-        box = clip_box(self._init_box, image.shape[:2])
+        box = clip_box(self._init_box / self._zoom, image.shape[:2])
         patch, _ = roi_crop(image, box, self.search_cfg.template_factor, self.backend.template_size)
         self._template = patch_tensor(patch)
         self._init_box = None

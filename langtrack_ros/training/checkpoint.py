@@ -8,11 +8,17 @@
   and ``state.json`` (step, optimizer scalars, python/numpy RNG states, metrics). The folder
   is written under a temporary name in the same parent and renamed with ``os.replace``, so a
   crash mid-write never leaves a checkpoint that looks complete.
+- Damage after writing (a flipped bit on disk, a bad copy) is caught on load, not by a NaN hours
+  later: model files carry the sha256 of their tensor data in their metadata, checkpoint folders
+  a ``manifest.json`` with the sha256 of each file. ``restore_latest`` falls back to the newest
+  checkpoint that passes, saying which ones it skipped and why.
 """
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
+import logging
 import os
 import random
 import shutil
@@ -24,7 +30,9 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
+log = logging.getLogger(__name__)
 FORMAT = "mvlm-1"
+MANIFEST = "manifest.json"
 CHECKPOINT_DIR = "checkpoints"
 STEP_PREFIX = "step_"
 
@@ -36,6 +44,16 @@ class CheckpointError(ValueError):
 def _plain_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
     """state_dict as independent contiguous CPU tensors (safetensors refuses shared storage)."""
     return {k: v.detach().cpu().contiguous().clone() for k, v in module.state_dict().items()}
+
+
+def tensors_sha256(tensors: dict[str, torch.Tensor]) -> str:
+    """sha256 over names, dtypes, shapes and bytes of the tensors, in name order."""
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().cpu().contiguous()
+        digest.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return digest.hexdigest()
 
 
 def _atomic_save_file(tensors: dict, path: Path, metadata: dict[str, str] | None = None) -> None:
@@ -54,12 +72,14 @@ def _atomic_save_file(tensors: dict, path: Path, metadata: dict[str, str] | None
 def save_model(model: torch.nn.Module, cfg, path: str | Path, train_info: dict | None = None) -> Path:
     """Write the weights + config (+ training summary) as one safetensors file, atomically."""
     path = Path(path)
+    tensors = _plain_state(model)
     metadata = {
         "langtrack_format": FORMAT,
         "config": json.dumps(dataclasses.asdict(cfg), sort_keys=True),
         "train": json.dumps(train_info or {}, sort_keys=True, default=str),
+        "tensors_sha256": tensors_sha256(tensors),
     }
-    _atomic_save_file(_plain_state(model), path, metadata)
+    _atomic_save_file(tensors, path, metadata)
     return path
 
 
@@ -76,6 +96,10 @@ def read_model_file(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
         raise CheckpointError(f"{path}: not a readable safetensors checkpoint ({exc})") from exc
     if metadata.get("langtrack_format") != FORMAT:
         raise CheckpointError(f"{path}: langtrack_format is {metadata.get('langtrack_format')!r}, expected {FORMAT!r}")
+    recorded = metadata.get("tensors_sha256")  # files written before this check have none
+    if recorded and recorded != tensors_sha256(tensors):
+        raise CheckpointError(f"{path}: tensor data does not match its recorded sha256: the file is damaged "
+                              "(copy it again or re-export it)")
     return tensors, metadata
 
 
@@ -206,6 +230,7 @@ def save_training_state(run_dir: str | Path, step: int, model: torch.nn.Module, 
         save_file({**optim_tensors, **rng_tensors}, str(tmp / "optimizer.safetensors"))
         state = {"step": int(step), "optimizer": optim_json, "rng": rng_json, "extra": extra or {}}
         (tmp / "state.json").write_text(json.dumps(state))
+        _write_manifest(tmp)
         _replace_dir(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -227,19 +252,52 @@ def _replace_dir(src: Path, dst: Path) -> None:
         os.replace(src, dst)
 
 
-def load_training_state(folder: str | Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict:
-    """Restore weights, optimizer and RNG states from a checkpoint folder; returns the state JSON."""
+CHECKPOINT_FILES = ("model.safetensors", "optimizer.safetensors", "state.json")
+
+
+def _write_manifest(folder: Path) -> None:
+    from langtrack_ros.inference.engine_cache import sha256_file
+
+    sums = {name: sha256_file(folder / name) for name in CHECKPOINT_FILES}
+    (folder / MANIFEST).write_text(json.dumps({"sha256": sums}, indent=1))
+
+
+def verify_checkpoint(folder: str | Path) -> None:
+    """Raise CheckpointError naming the file if the folder is incomplete or a file's bytes changed
+    since it was written (checkpoints from before manifests only get the completeness check)."""
+    from langtrack_ros.inference.engine_cache import sha256_file
+
     folder = Path(folder)
-    files = [folder / "model.safetensors", folder / "optimizer.safetensors", folder / "state.json"]
-    for f in files:
-        if not f.is_file():
-            raise FileNotFoundError(f"training checkpoint incomplete: missing {f}")
+    missing = [name for name in CHECKPOINT_FILES if not (folder / name).is_file()]
+    if missing:
+        raise CheckpointError(f"{folder}: training checkpoint incomplete: missing {missing}")
+    manifest = folder / MANIFEST
+    if not manifest.is_file():
+        return
+    try:
+        sums = json.loads(manifest.read_text())["sha256"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"{manifest}: unreadable manifest ({exc})") from exc
+    for name in CHECKPOINT_FILES:
+        if sums.get(name) != sha256_file(folder / name):
+            raise CheckpointError(f"{folder / name}: content does not match its sha256 in {MANIFEST}: damaged")
+
+
+def load_training_state(folder: str | Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict:
+    """Restore weights, optimizer and RNG states from a checkpoint folder; returns the state JSON.
+    The folder is verified first, so a damaged checkpoint never touches ``model``."""
+    folder = Path(folder)
+    verify_checkpoint(folder)
+    files = [folder / name for name in CHECKPOINT_FILES]
     try:
         weights = load_file(str(files[0]))
         optim_tensors = load_file(str(files[1]))
         state = json.loads(files[2].read_text())
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(f"{folder}: unreadable training checkpoint ({exc})") from exc
+    bad = sorted(k for k, v in weights.items() if v.is_floating_point() and not torch.isfinite(v).all())
+    if bad:
+        raise CheckpointError(f"{files[0]}: non-finite weights in {bad[:5]}{' ...' if len(bad) > 5 else ''}")
     load_state_checked(model, weights, files[0])
     try:
         optimizer.load_state_dict(_join_optimizer_state(state["optimizer"], optim_tensors))
@@ -252,3 +310,26 @@ def load_training_state(folder: str | Path, model: torch.nn.Module, optimizer: t
 def latest_checkpoint(run_dir: str | Path) -> Path | None:
     found = list_checkpoints(run_dir)
     return found[-1][1] if found else None
+
+
+def restore_latest(run_dir: str | Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer):
+    """``(folder, state)`` of the newest checkpoint that loads, or None when there is none.
+
+    A damaged newest checkpoint (killed disk, flipped bytes) is skipped with a warning and the
+    previous one is used: losing ``save_every`` steps beats losing the run. If every checkpoint
+    is damaged the error lists why each failed and what to do.
+    """
+    found = list_checkpoints(run_dir)
+    failures = []
+    for _, folder in reversed(found):
+        try:
+            verify_checkpoint(folder)
+            return folder, load_training_state(folder, model, optimizer)
+        except (CheckpointError, FileNotFoundError) as exc:
+            log.warning("--resume: skipping damaged checkpoint %s: %s", folder.name, exc)
+            failures.append(f"{folder.name}: {exc}")
+    if failures:
+        raise CheckpointError(f"--resume: no usable checkpoint in {Path(run_dir) / CHECKPOINT_DIR} ("
+                              + "; ".join(failures) + "). Move that folder away and start without --resume, "
+                              "or restore a checkpoint from a backup")
+    return None

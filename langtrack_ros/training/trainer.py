@@ -288,11 +288,11 @@ class Trainer:
         saved.write_text(yaml.safe_dump(current, sort_keys=False))
 
     def _restore(self) -> None:
-        folder = ckpt.latest_checkpoint(self.run_dir)
-        if folder is None:
+        restored = ckpt.restore_latest(self.run_dir, self.model, self.optimizer)  # skips damaged ones
+        if restored is None:
             LOG.warning("--resume: no checkpoint in %s; starting from step 0", self.run_dir)
             return
-        state = ckpt.load_training_state(folder, self.model, self.optimizer)
+        folder, state = restored
         extra = state["extra"]
         self.step, self.bad_steps = state["step"], extra.get("bad_steps", 0)
         self.wall_s, self.metrics = extra.get("wall_s", 0.0), extra.get("metrics", {})
