@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import subprocess
+import sys
 import tarfile
 import tempfile
 import zipfile
@@ -139,7 +140,7 @@ def build_imagenet(out: Path) -> None:
 
 
 def build_class_names(work: Path, out: Path) -> None:
-    subprocess.run(["python", "-m", "pip", "download", "-q", "--no-deps", "timm", "-d", str(work)], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "timm", "-d", str(work)], check=True)
     wheel = next(work.glob("timm-*.whl"))
     with zipfile.ZipFile(wheel) as z:
         synsets = z.read("timm/data/_info/imagenet_synsets.txt").decode().split()

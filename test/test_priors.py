@@ -170,7 +170,7 @@ def test_unknown_words_mean_plain_mvlm_logged_once(lexicon, caplog):
 def test_missing_or_corrupt_prior_files_fall_back_with_a_warning(tmp_path, caplog):
     (tmp_path / "bad.onnx").write_bytes(b"not an onnx file")
     with caplog.at_level(logging.WARNING):
-        detector, imagenet = load_prior_models(tmp_path, "missing.onnx", "bad.onnx")
+        detector, imagenet = load_prior_models(tmp_path, "missing.onnx", "bad.onnx", 1)
     assert detector is None and imagenet is None
     text = " ".join(r.message for r in caplog.records)
     assert "missing.onnx" in text and "bad.onnx" in text and "without this prior" in text
@@ -183,11 +183,15 @@ def test_prior_config_errors_name_the_key(tmp_path):
         load_priors(tmp_path / "priors.yaml", PRIORS)
     with pytest.raises(ConfigError, match="unknown prior"):
         build_priors("detector,telepathy")
+    for bad, match in (("colour_full: 0.25", "colour_full: 0"), ("left: left", "left: lefft")):
+        (tmp_path / "priors.yaml").write_text(config_file("priors").read_text().replace(bad, match, 1))
+        with pytest.raises(ConfigError, match="colour_full|unknown relations"):
+            load_priors(tmp_path / "priors.yaml", PRIORS)
 
 
 def test_shipped_detector_finds_the_astronaut():
     """The converted Open Images SSD on a real photo: a Person box around the astronaut."""
-    detector, _ = load_prior_models(PRIORS, "ssd_mobilenetv2_oidv4.onnx", "")
+    detector, _ = load_prior_models(PRIORS, "ssd_mobilenetv2_oidv4.onnx", "", 1)
     image = skimage.data.astronaut()  # 512 x 512, the astronaut fills most of it
     import cv2
 
@@ -201,7 +205,7 @@ def test_shipped_detector_finds_the_astronaut():
 
 def test_shipped_imagenet_evidence_sees_the_cat_where_it_is(lexicon):
     """ImageNet evidence on chelsea (a cat): the cat group dominates the cells on the cat."""
-    _, imagenet = load_prior_models(PRIORS, "", "mobilenetv2_imagenet.onnx")
+    _, imagenet = load_prior_models(PRIORS, "", "mobilenetv2_imagenet.onnx", 1)
     import cv2
 
     image = cv2.resize(skimage.data.chelsea(), (256, 256))
@@ -224,8 +228,42 @@ def test_priors_folder_missing_entirely_still_tracks(tmp_path, caplog, lexicon):
     with caplog.at_level(logging.WARNING):
         priors = load_priors(tmp_path / "priors.yaml", tmp_path / "no_such_folder")
     assert priors.detector is None and priors.imagenet is None
-    tracker = MVLMTracker(FakeBackend(), FakeEncoder(), priors=priors)
-    tracker.set_query("red person")
+    # a category word with no prior model to check it: exactly plain MVLM (not a re-weighting)
+    plain = MVLMTracker(FakeBackend(), RedEncoder())
+    fused = MVLMTracker(FakeBackend(), RedEncoder(), priors=priors)
     image = np.zeros((120, 160, 3), np.uint8)
     image[40:60, 40:60] = (255, 0, 0)
-    assert tracker.step(image).found
+    image[80:100, 100:120] = (255, 0, 0)
+    for t in (plain, fused):
+        t.set_query("the person")
+    assert not fused.priors.active
+    for _ in range(2):
+        a, b = plain.step(image), fused.step(image)
+        np.testing.assert_allclose(a.box, b.box)
+        assert (a.kappa, a.found) == (b.kappa, b.found)
+
+
+def test_a_prior_model_failing_at_run_time_is_switched_off_once(lexicon, caplog):
+    class Broken(FakeDetector):
+        def __call__(self, patch):
+            raise RuntimeError("CUDA provider lost")
+
+    tracker = MVLMTracker(FakeBackend(), RedEncoder(), priors=_fusion(lexicon, Broken("Person")))
+    tracker.set_query("the person")
+    image = np.zeros((120, 160, 3), np.uint8)
+    image[40:60, 40:60] = (255, 0, 0)
+    with caplog.at_level(logging.WARNING):
+        results = [tracker.step(image) for _ in range(3)]
+    assert all(r.found for r in results) and tracker.priors.detector is None
+    assert sum("switched off" in r.message for r in caplog.records) == 1
+
+
+def test_box_means_count_only_the_part_inside_the_patch():
+    from langtrack_ros.tracking.priors.fusion import patch_box_mean
+
+    prob = np.zeros((10, 10))
+    prob[:, 2:4] = 1.0
+    boxes = np.array([[-0.2, 0.0, 0.4, 1.0],  # sticks out on the left: covers columns 0..1 only
+                      [0.2, 0.0, 0.2, 1.0],  # exactly the bright columns
+                      [0.95, 0.95, 0.5, 0.5]])  # mostly outside: the last pixel
+    np.testing.assert_allclose(patch_box_mean(prob, boxes), [0.0, 1.0, 0.0])

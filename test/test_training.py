@@ -352,3 +352,18 @@ def test_overrides_and_cli_errors(tmp_path):
         apply_overrides({}, ["loss.cm"])
     assert main(["train", "vlt", "--run-dir", str(tmp_path)]) == 2
     assert main(["train", "mvlm", "--run-dir", str(tmp_path), "--set", "optim.nope=1"]) == 2
+
+
+def test_stretched_crops_keep_pixels_and_box_together():
+    """The stretch augmentation (tall/wide targets) moves the box exactly with the pixels."""
+    from langtrack_ros.training.sampling import stretch
+
+    patch = np.zeros((160, 160, 3), np.uint8)
+    patch[60:100, 70:90] = 255  # a 20 x 40 target
+    box = np.array([70, 60, 20, 40], np.float32) / 160
+    for aspect in (0.5, 2.0):
+        out, moved = stretch(patch, box, aspect)
+        ys, xs = np.nonzero(out[..., 0] > 127)
+        found = np.array([xs.min(), ys.min(), xs.max() + 1 - xs.min(), ys.max() + 1 - ys.min()]) / 160
+        np.testing.assert_allclose(moved, found, atol=1.5 / 160)
+        assert moved[2] / moved[3] == pytest.approx(0.5 * aspect, rel=1e-5)

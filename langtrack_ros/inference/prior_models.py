@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from langtrack_ros.config import from_dict, read_yaml
-from langtrack_ros.inference.ort_backend import open_session
+from langtrack_ros.inference.ort_backend import default_providers, open_session
+from langtrack_ros.tracking.images import IMAGENET_MEAN, IMAGENET_STD
 from langtrack_ros.tracking.priors.fusion import PriorFusion, PriorSettings
 from langtrack_ros.tracking.priors.lexicon import Lexicon
 
@@ -24,17 +25,22 @@ class PriorModelError(RuntimeError):
     """A prior model file is missing, corrupt or not the expected network."""
 
 
+def _providers() -> list[str]:
+    """CUDA when this onnxruntime has it, else CPU. Not TensorRT: the ImageNet net is fed two input
+    sizes and TensorRT would build an engine per shape at every start (the MVLM network has its
+    own cached engines)."""
+    return [p for p in default_providers() if p != "TensorrtExecutionProvider"]
+
+
 def _session(path: Path, threads: int, what: str):
     try:
-        return open_session(path, threads=threads)
+        return open_session(path, providers=_providers(), threads=threads)
     except (FileNotFoundError, ValueError) as exc:
         raise PriorModelError(f"{what} {path}: {exc}") from exc
 
 
 class SSDDetector:
     """300x300 RGB uint8 -> (raw box encodings (1917, 4), class logits (1917, 24)); labels by index."""
-
-    size = 300
 
     def __init__(self, path: str | Path, threads: int = 1):
         path = Path(path)
@@ -57,8 +63,8 @@ class SSDDetector:
 class ImageNetEvidence:
     """S x S RGB uint8 -> ImageNet-1k logits per location, (1000, S/32, S/32)."""
 
-    MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
-    STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+    MEAN = np.array(IMAGENET_MEAN, dtype=np.float32)
+    STD = np.array(IMAGENET_STD, dtype=np.float32)
 
     def __init__(self, path: str | Path, threads: int = 1):
         path = Path(path)
@@ -74,7 +80,7 @@ class ImageNetEvidence:
         return self.session.run(None, {self.input: np.ascontiguousarray(x)})[0][0]
 
 
-def load_prior_models(folder: Path, detector: str, imagenet: str, threads: int = 1):
+def load_prior_models(folder: Path, detector: str, imagenet: str, threads: int):
     """(SSDDetector | None, ImageNetEvidence | None): a file that fails to load is skipped with a warning."""
     models = []
     for name, cls in ((detector, SSDDetector), (imagenet, ImageNetEvidence)):

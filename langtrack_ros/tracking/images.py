@@ -10,6 +10,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+# ImageNet normalisation of the pretrained MobileNetV2 (network.py and the prior models share it)
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
 
 class ImageError(ValueError):
     """An image the tracker cannot use, with what is wrong and why."""

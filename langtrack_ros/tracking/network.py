@@ -27,12 +27,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from langtrack_ros.tracking.images import IMAGENET_MEAN, IMAGENET_STD  # noqa: F401 (re-exported)
+
 from langtrack_ros.config import ConfigError, from_dict, read_yaml
 from langtrack_ros.paths import config_file
 from langtrack_ros.tracking.tokenizers import build_tokenizer
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 FOCAL_PRIOR_BIAS = -2.19  # sigmoid(-2.19) ~= 0.1: the usual focal-loss prior for a sparse heatmap
 TOKEN_TYPES = ("cls", "search", "template", "text")
 HF_FAMILIES = ("clip", "siglip")

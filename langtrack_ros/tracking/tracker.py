@@ -91,9 +91,14 @@ def load_settings(path: str | Path | None = None, node: str = NODE) -> TrackerSe
     return from_dict(TrackerSettings, params, str(path or "tracker.yaml"))
 
 
+def hann(u: np.ndarray) -> np.ndarray:
+    """1-D Hann window on [0, 1]."""
+    return 0.5 * (1.0 - np.cos(2.0 * np.pi * u))
+
+
 def hann_window(g: int) -> np.ndarray:
-    """(G*G,) separable Hann window that is non-zero on the border cells."""
-    w = 0.5 * (1.0 - np.cos(2.0 * np.pi * np.arange(1, g + 1) / (g + 1)))
+    """(G*G,) separable Hann window that is non-zero on the border cells: cell i sits at (i+1)/(g+1)."""
+    w = hann(np.arange(1, g + 1) / (g + 1))
     return np.outer(w, w).reshape(-1)
 
 
@@ -301,10 +306,9 @@ class MVLMTracker:
             return np.ones(len(boxes))
         g = int(round(np.sqrt(cells)))
         centre = np.clip(boxes[:, :2] + boxes[:, 2:] / 2, 0.0, 1.0)
-        u = (centre * g + 0.5) / (g + 1)
-        hann = (0.5 * (1.0 - np.cos(2.0 * np.pi * u))).prod(axis=1)
+        window = hann((centre * g + 0.5) / (g + 1)).prod(axis=1)  # cell centres land where hann_window puts them
         w = self.search_cfg.roi_window
-        return (1.0 - w) + w * hann
+        return (1.0 - w) + w * window
 
     def _inherited(self, boxes_img: np.ndarray) -> np.ndarray:
         """kappa_mem_prev per candidate: the memory where it overlaps the remembered box, else NaN."""

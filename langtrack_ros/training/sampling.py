@@ -312,6 +312,8 @@ class MVLMSamples(torch.utils.data.Dataset):
             aspect = float(np.exp(rng.uniform(-1.0, 1.0) * np.log(c.max_stretch)))
             patch, box = stretch(patch, box if sample["positive"] else None, aspect)
             box = np.zeros(4, np.float32) if box is None else box
+            sample["transform"] = None  # no longer a similarity transform of the image
+            sample["stretch"] = aspect
         if flip:
             patch = patch[:, ::-1]
             sample["sentence"] = swap_left_right(sample["sentence"])

@@ -196,7 +196,13 @@ def build_model_config(section: ModelSection):
 
 def init_weights(model: torch.nn.Module, path: str) -> None:
     """Fine-tuning: copy a trained model file's weights in (strict: the preset must match)."""
-    tensors, _ = ckpt.read_model_file(path)
+    tensors, meta = ckpt.read_model_file(path)
+    saved = dataclasses.asdict(ckpt.model_config_from_metadata(Path(path), meta))
+    wanted = dataclasses.asdict(model.cfg)
+    diffs = sorted(k for k in wanted if saved.get(k) != wanted[k])
+    if diffs:
+        raise ckpt.CheckpointError(f"model.init {path}: its network differs from the configured one in "
+                                   + ", ".join(f"{k} ({saved.get(k)!r} vs {wanted[k]!r})" for k in diffs))
     ckpt.load_state_checked(model, tensors, Path(path))
     LOG.info("model initialised from %s", path)
 

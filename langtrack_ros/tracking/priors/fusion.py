@@ -33,7 +33,6 @@ from langtrack_ros.tracking.priors.lexicon import Lexicon, QueryPrior
 from langtrack_ros.tracking.result import SearchMode
 
 log = logging.getLogger(__name__)
-EVIDENCE_FULL = 0.5  # best e(b) in the frame at which the priors get their full weight beta
 
 
 @dataclass
@@ -51,6 +50,12 @@ class PriorSettings:
     imagenet_size_roi: int
     imagenet_min_prob: float
     imagenet_in_roi: bool
+    evidence_full: float
+    detector_iou_ramp: list
+    blob_rel: float
+    max_blobs: int
+    plausible_rel: float
+    colour_inner: float
     colour_weight: float
     colour_full: float
     spatial_weight: float
@@ -61,6 +66,12 @@ class PriorSettings:
                      "colour_weight", "spatial_weight"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"priors.{name} must be in [0, 1], got {getattr(self, name)}")
+        if not 0.0 < self.colour_full <= 1.0 or not 0.0 < self.evidence_full <= 1.0:
+            raise ConfigError(f"priors.colour_full and priors.evidence_full must be in (0, 1], got "
+                              f"{self.colour_full}, {self.evidence_full}")
+        lo_hi = self.detector_iou_ramp
+        if len(lo_hi) != 2 or not 0.0 <= lo_hi[0] < lo_hi[1] <= 1.0:
+            raise ConfigError(f"priors.detector_iou_ramp must be [lo, hi] with 0 <= lo < hi <= 1, got {lo_hi}")
         for name in ("imagenet_size_global", "imagenet_size_roi"):
             if getattr(self, name) < 32 or getattr(self, name) % 32:
                 raise ConfigError(f"priors.{name} must be a multiple of 32, got {getattr(self, name)}")
@@ -102,7 +113,13 @@ class PriorFusion:
 
     @property
     def active(self) -> bool:
-        return bool(self.cfg.enabled and self.cfg.weight > 0 and self.query is not None and self.query.known)
+        """Something to add: evidence of the named category, or a colour/spatial word to check."""
+        q = self.query
+        if not (self.cfg.enabled and self.cfg.weight > 0 and q is not None):
+            return False
+        words = (q.colour is not None and self.cfg.colour_weight > 0) or \
+            (q.spatial is not None and self.cfg.spatial_weight > 0)
+        return self.has_category_evidence or words
 
     @property
     def has_category_evidence(self) -> bool:
@@ -121,7 +138,7 @@ class PriorFusion:
         s_m = np.concatenate([s, box_average(out["corr_map"], extra) if len(extra) else np.zeros(0)])
         evidence = self._evidence(all_boxes, det_boxes, det_p, cam, l_m)
         prior = evidence * self._colour(image, t, all_boxes) * self._spatial(all_boxes, evidence, mode)
-        beta = self.cfg.weight * min(1.0, float(evidence.max(initial=0.0)) / EVIDENCE_FULL)
+        beta = self.cfg.weight * min(1.0, float(evidence.max(initial=0.0)) / self.cfg.evidence_full)
         return Candidates(all_boxes, (1 - beta) * l_m + beta * prior, (1 - beta) * s_m + beta * prior, prior)
 
     def _detections(self, image, t: PatchTransform, mode) -> tuple[np.ndarray, np.ndarray]:
@@ -131,17 +148,31 @@ class PriorFusion:
         size = ssd.INPUT
         if mode is SearchMode.GLOBAL:  # the whole frame, resized like the detector's training data
             h, w = image.shape[:2]
-            raw, logits = self.detector(cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA))
-            boxes, scores = ssd.decode(raw, logits)
-            boxes = t.box_to_patch(boxes * np.array([w, h, w, h]))
+            raw_logits = self._run("detector", cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA))
         else:  # the ROI: the same square region as MVLM's patch
-            raw, logits = self.detector(warp(image, PatchTransform(t.x0, t.y0, t.scale * t.size / size, size)))
-            boxes, scores = ssd.decode(raw, logits)
-        p = scores[:, self._det_classes].max(axis=1)
+            raw_logits = self._run("detector", warp(image, PatchTransform(t.x0, t.y0, t.scale * t.size / size, size)))
+        if raw_logits is None:
+            return np.zeros((0, 4)), np.zeros(0)
+        boxes, p = ssd.decode(raw_logits[0], raw_logits[1], self._det_classes)
+        if mode is SearchMode.GLOBAL:
+            h, w = image.shape[:2]
+            boxes = t.box_to_patch(boxes * np.array([w, h, w, h]))
         ok = (p >= self.cfg.detector_min_score) & (boxes[:, 2] > 0) & (boxes[:, 3] > 0)
         boxes, p = boxes[ok], p[ok]
         keep = ssd.nms(boxes, p, self.cfg.detector_nms_iou, self.cfg.detector_top_k)
         return boxes[keep], p[keep]
+
+    def _run(self, which: str, patch: np.ndarray):
+        """Run a prior model; one that fails at run time is switched off with one warning (the
+        tracker keeps serving with plain MVLM for what it covered)."""
+        try:
+            return getattr(self, which)(patch)
+        except Exception as exc:  # onnxruntime raises its own types; any failure means the same here
+            log.warning("prior model %s failed (%s: %s); switched off for this tracker", which,
+                        type(exc).__name__, exc)
+            setattr(self, which, None)
+            self.set_query(self.query.text)
+            return None
 
     def _class_map(self, image, t: PatchTransform, mode) -> np.ndarray | None:
         """(S, S) probability of the query's ImageNet class group over the search patch, or None."""
@@ -150,7 +181,9 @@ class PriorFusion:
         if mode is SearchMode.ROI and self._det_classes and not self.cfg.imagenet_in_roi:
             return None  # tracking a detector class: the detector alone keeps the ROI step fast
         n = self.cfg.imagenet_size_global if mode is SearchMode.GLOBAL else self.cfg.imagenet_size_roi
-        logits = self.imagenet(warp(image, PatchTransform(t.x0, t.y0, t.scale * t.size / n, n)))
+        logits = self._run("imagenet", warp(image, PatchTransform(t.x0, t.y0, t.scale * t.size / n, n)))
+        if logits is None:
+            return None
         logits = logits - logits.max(axis=0, keepdims=True)
         prob = np.exp(logits)
         group = prob[self._imagenet_classes].sum(axis=0) / prob.sum(axis=0)
@@ -161,16 +194,17 @@ class PriorFusion:
         peak = float(cam.max())
         if peak < self.cfg.imagenet_min_prob:
             return np.zeros((0, 4))
-        n, _, stats, _ = cv2.connectedComponentsWithStats((cam >= 0.5 * peak).astype(np.uint8))
-        stats = sorted(stats[1:], key=lambda r: -r[cv2.CC_STAT_AREA])[:4]
+        n, _, stats, _ = cv2.connectedComponentsWithStats((cam >= self.cfg.blob_rel * peak).astype(np.uint8))
+        stats = sorted(stats[1:], key=lambda r: -r[cv2.CC_STAT_AREA])[:self.cfg.max_blobs]
         return np.array([[x, y, w, h] for x, y, w, h, _ in stats], dtype=np.float64).reshape(-1, 4) / cam.shape[0]
 
     def _evidence(self, boxes, det_boxes, det_p, cam, l_m) -> np.ndarray:
         if not self.has_category_evidence:
             return np.clip(l_m, 0.0, 1.0)
         e = np.zeros(len(boxes))
-        if len(det_boxes):  # a box overlapping a detection (IoU 0.3 -> 0.7) takes its score
-            overlap = np.clip((iou_matrix(boxes, det_boxes) - 0.3) / 0.4, 0.0, 1.0)
+        if len(det_boxes):  # a box overlapping a detection (IoU ramp lo -> hi) takes its score
+            lo, hi = self.cfg.detector_iou_ramp
+            overlap = np.clip((iou_matrix(boxes, det_boxes) - lo) / (hi - lo), 0.0, 1.0)
             e = np.maximum(e, (overlap * det_p[None]).max(axis=1))
         if cam is not None:
             e = np.maximum(e, patch_box_mean(cam, boxes))
@@ -180,7 +214,7 @@ class PriorFusion:
         q, w = self.query, self.cfg.colour_weight
         if q.colour is None or w == 0:
             return np.ones(len(boxes))
-        frac = appearance.colour_fractions(image, t.box_to_image(boxes), q.colour, self.lexicon)
+        frac = appearance.colour_fractions(image, t.box_to_image(boxes), q.colour, self.lexicon, self.cfg.colour_inner)
         return (1 - w) + w * np.clip(frac / self.cfg.colour_full, 0.0, 1.0)
 
     def _spatial(self, boxes, evidence, mode) -> np.ndarray:
@@ -188,7 +222,7 @@ class PriorFusion:
         q, w = self.query, self.cfg.spatial_weight
         if q.spatial is None or w == 0 or mode is not SearchMode.GLOBAL or not len(boxes):
             return np.ones(len(boxes))
-        plausible = evidence >= 0.5 * evidence.max()
+        plausible = evidence >= self.cfg.plausible_rel * evidence.max()
         return (1 - w) + w * appearance.spatial_rank(boxes, q.spatial, plausible)
 
 
@@ -203,12 +237,12 @@ def sample_map(grid: np.ndarray, boxes: np.ndarray) -> np.ndarray:
 
 
 def patch_box_mean(prob: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """Mean of an (S, S) map over each normalised box (at least one pixel)."""
+    """Mean of an (S, S) map over the part of each normalised box inside the patch (>= one pixel)."""
     size = prob.shape[0]
     table = cv2.integral(prob.astype(np.float64))
-    b = np.clip(np.asarray(boxes, dtype=np.float64) * size, 0, size)
-    x0, y0 = np.minimum(b[:, 0], size - 1).astype(int), np.minimum(b[:, 1], size - 1).astype(int)
-    x1 = np.maximum(np.minimum(b[:, 0] + b[:, 2], size), x0 + 1).astype(int)
-    y1 = np.maximum(np.minimum(b[:, 1] + b[:, 3], size), y0 + 1).astype(int)
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4) * size
+    x0 = np.clip(np.floor(b[:, 0]), 0, size - 1).astype(int)
+    y0 = np.clip(np.floor(b[:, 1]), 0, size - 1).astype(int)
+    x1 = np.maximum(np.clip(np.ceil(b[:, 0] + b[:, 2]), 0, size), x0 + 1).astype(int)
+    y1 = np.maximum(np.clip(np.ceil(b[:, 1] + b[:, 3]), 0, size), y0 + 1).astype(int)
     return (table[y1, x1] - table[y0, x1] - table[y1, x0] + table[y0, x0]) / ((x1 - x0) * (y1 - y0))
-

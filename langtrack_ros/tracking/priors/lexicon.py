@@ -21,6 +21,7 @@ WORD = re.compile(r"[a-z]+")
 # "left of the cube", "next to": a spatial word followed by these relates the target to another
 # object; only "on the left", "the leftmost dog", "the largest car" rank the candidates
 RELATION_FOLLOWERS = {"of", "to", "the", "a", "an", "than"}
+SPATIAL_RELATIONS = ("left", "right", "top", "bottom", "largest", "smallest")
 
 
 @dataclass(frozen=True)
@@ -50,10 +51,11 @@ def _imagenet_indices(spec, where: str) -> tuple[int, ...]:
     if isinstance(spec, dict):
         ranges = spec.get("ranges") or [spec.get("range")]
         try:
-            return tuple(i for lo, hi in ranges for i in range(int(lo), int(hi) + 1))
+            indices = tuple(i for lo, hi in ranges for i in range(int(lo), int(hi) + 1))
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"{where}: imagenet range must be [lo, hi] pairs, got {spec!r}") from exc
-    indices = tuple(int(i) for i in spec or ())
+    else:
+        indices = tuple(int(i) for i in spec or ())
     if any(not 0 <= i < 1000 for i in indices):
         raise ConfigError(f"{where}: ImageNet indices must be in 0..999, got {list(indices)}")
     return indices
@@ -72,7 +74,20 @@ class Lexicon:
             self.spatial = dict(data["spatial"])
         except (KeyError, TypeError, AttributeError) as exc:
             raise ConfigError(f"{where}: malformed prior tables ({type(exc).__name__}: {exc})") from exc
+        self._check(where)
         self._word_to_category = {w: c for c in self.categories for w in c.words}
+
+    def _check(self, where: str) -> None:
+        """Catch table mistakes at load time, not as a crash on some later frame."""
+        for word, ranges in self.colours.items():
+            if not ranges or any(len(r) != 4 for r in ranges):
+                raise ConfigError(f"{where}: colours.{word} must be a list of [h_lo, h_hi, s_min, v_min]")
+        for word, limits in self.achromatic.items():
+            if len(limits) != 3:
+                raise ConfigError(f"{where}: achromatic.{word} must be [s_max, v_min, v_max]")
+        bad = sorted(w for w, rel in self.spatial.items() if rel not in SPATIAL_RELATIONS)
+        if bad:
+            raise ConfigError(f"{where}: spatial words {bad} map to unknown relations; use {SPATIAL_RELATIONS}")
 
     @classmethod
     def load(cls, path: str | Path) -> "Lexicon":

@@ -49,8 +49,9 @@ def anchors() -> np.ndarray:
     return np.asarray(rows, dtype=np.float64)
 
 
-def decode(raw_boxes: np.ndarray, logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Raw outputs (1917, 4), (1917, C) -> boxes (1917, 4) normalised xywh, scores (1917, C) in [0, 1]."""
+def decode(raw_boxes: np.ndarray, logits: np.ndarray, classes: list[int] | None = None):
+    """Raw outputs (1917, 4), (1917, C) -> boxes (1917, 4) normalised xywh and scores in [0, 1]:
+    (1917, C) for all classes, or (1917,) the best of ``classes`` (only those are computed)."""
     a = anchors()
     raw = np.asarray(raw_boxes, dtype=np.float64).reshape(-1, 4)
     cy = raw[:, 0] / BOX_SCALE[0] * a[:, 3] + a[:, 1]
@@ -58,8 +59,11 @@ def decode(raw_boxes: np.ndarray, logits: np.ndarray) -> tuple[np.ndarray, np.nd
     h = np.exp(np.clip(raw[:, 2] / BOX_SCALE[2], -10, 10)) * a[:, 3]
     w = np.exp(np.clip(raw[:, 3] / BOX_SCALE[3], -10, 10)) * a[:, 2]
     boxes = np.stack([cx - w / 2, cy - h / 2, w, h], axis=1)
-    scores = 1.0 / (1.0 + np.exp(-np.clip(np.asarray(logits, dtype=np.float64).reshape(len(a), -1), -50, 50)))
-    return boxes, scores
+    logits = np.asarray(logits, dtype=np.float64).reshape(len(a), -1)
+    if classes is not None:
+        logits = logits[:, classes].max(axis=1)
+    scores = 1.0 / (1.0 + np.exp(-np.clip(logits, -50, 50)))
+    return boxes, np.nan_to_num(scores, nan=0.0)
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, iou: float, top_k: int) -> np.ndarray:
