@@ -20,18 +20,17 @@ FINETUNE = ("--steps 1200 --set threads=1 --set optim.warmup_steps=50 --set opti
 MODELS = {  # file -> (role, command that reproduces it)
     "mvlm_default.safetensors": (
         "embedded default (trained with L_CM): the v1 model fine-tuned with stretched ROI crops",
-        "langtrack train mvlm --run-dir runs/ft_default " + FINETUNE.format(init="models/ablation/mvlm_v1_synth.safetensors")
+        "langtrack train mvlm --run-dir runs/ft_default " + FINETUNE.format(init="runs/mvlm_v1/model.safetensors")
         + " --export models/mvlm_default.safetensors"),
     "mvlm_no_lcm.safetensors": (
         "ablation model (same recipe, L_CM weight 0, fine-tuned from its own v1 twin)",
         "langtrack train mvlm --run-dir runs/ft_no_lcm --set loss.cm=0 " + FINETUNE.format(init="runs/mvlm_v1_no_lcm/model.safetensors")
         + " --export models/mvlm_no_lcm.safetensors`, after its v1 twin: `langtrack train mvlm --run-dir "
         "runs/mvlm_v1_no_lcm --set threads=1 --set sampling.p_stretch=0 --set loss.cm=0"),
-    "ablation/mvlm_v1_synth.safetensors": (
-        "previous default v1 (3500 steps from scratch, square synthetic targets only; kept for the ablation)",
-        "langtrack train mvlm --run-dir runs/mvlm_v1 --set threads=1 --set sampling.p_stretch=0 "
-        "--export models/ablation/mvlm_v1_synth.safetensors"),
 }
+V1 = ("git:840aa53:models/mvlm_default.safetensors", "previous default v1 (3500 steps from scratch, square "
+      "synthetic targets only; not in models/, read from git history by `langtrack ablation`)",
+      "langtrack train mvlm --run-dir runs/mvlm_v1 --set threads=1 --set sampling.p_stretch=0")
 
 
 def _pct(v) -> str:
@@ -102,6 +101,9 @@ def main() -> None:
     for name in MODELS:
         if (REPO / "models" / name).is_file():
             lines += model_section(REPO / "models" / name, name)
+    spec, role, command = V1
+    lines += [f"## previous default (`{spec}`)", "", f"- {role}", f"- reproduce: `{command}`; the two models "
+              "above were fine-tuned from it and from its L_CM-free twin", ""]
     lines += scores_section(Path(args.ablation))
     (REPO / "models" / "MODEL_CARD.md").write_text("\n".join(lines))
     print("wrote models/MODEL_CARD.md")

@@ -31,6 +31,30 @@ def _resolve(path: str) -> str:
     return str(p if p.is_absolute() else share_dir() / p)
 
 
+def _model_path(spec: str, out: str) -> str:
+    """A model file, or ``git:REV:PATH``: a model as committed at REV (the previous default lives
+    in the history rather than in models/, which stays under its size budget), written once to
+    ``out/models/``."""
+    if not spec.startswith("git:"):
+        return _resolve(spec)
+    import subprocess
+
+    from langtrack_ros.paths import share_dir
+
+    _, rev, path = spec.split(":", 2)
+    target = Path(out) / "models" / f"{rev}-{Path(path).name}"
+    if not target.is_file():
+        try:
+            data = subprocess.run(["git", "-C", str(share_dir()), "show", f"{rev}:{path}"], check=True,
+                                  capture_output=True).stdout
+        except (OSError, subprocess.CalledProcessError) as exc:
+            raise FileNotFoundError(f"ablation model {spec}: cannot read it from git ({exc}); run from a git "
+                                    "checkout with its history") from exc
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    return str(target)
+
+
 def load_sequences(spec: dict, count: int | None = None):
     if spec["dataset"] == "synth":
         from langtrack_ros.data.synth.generator import generate_sequence
@@ -69,10 +93,10 @@ def _job(args: tuple) -> dict:
                               "aspect_error": q["aspect_error"]} for q in result["sequences"]]}
 
 
-def plan(cfg: dict) -> list[dict]:
+def plan(cfg: dict, out: str = "runs/ablation") -> list[dict]:
     rows = [{"key": b.upper(), "label": f"{b.upper()} (GT box init, reference)", "tracker": b} for b in cfg["baselines"]]
     for r in cfg["rows"]:
-        rows.append({**r, "tracker": "mvlm", "model_path": _resolve(cfg["models"][r["model"]])})
+        rows.append({**r, "tracker": "mvlm", "model_path": _model_path(cfg["models"][r["model"]], out)})
     return rows
 
 
@@ -85,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
 
     cfg_path = args.config or config_file("ablation")
     cfg = read_yaml(cfg_path)
-    rows = plan(cfg)
+    rows = plan(cfg, args.out)
     for r in rows:
         if "model_path" in r and not Path(r["model_path"]).is_file():
             raise FileNotFoundError(f"ablation model for {r['key']} not found: {r['model_path']}")
