@@ -10,7 +10,7 @@ import importlib
 import logging
 import sys
 
-COMMANDS = ["demo", "track", "eval", "synth", "train", "ablation", "export", "bench", "replay", "dds"]
+COMMANDS = ["demo", "track", "eval", "synth", "train", "ablation", "vlt_ablation", "export", "bench", "replay", "dds"]
 
 
 def build_parser() -> argparse.ArgumentParser:

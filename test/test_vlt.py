@@ -215,3 +215,65 @@ def test_search_kill_and_resume_matches_and_refuses_another_space(tmp_path):
         search_job(tmp_path / "killed", supernet, resume=True, symmetric=True)
     with pytest.raises(ConfigError, match="already holds a search"):
         search_job(tmp_path / "killed", supernet)
+
+
+# ----------------------------------------------------------------------------- tracker and CLI
+class BoxGrounder:
+    """Stands in for MVLM's language-only first-frame result."""
+
+    def __init__(self, box):
+        self.box, self.queries = box, []
+
+    def set_query(self, text):
+        self.queries.append(text)
+
+    def step(self, image):
+        from langtrack_ros.tracking.result import TrackResult
+
+        return TrackResult(np.array(self.box, float))
+
+
+@pytest.mark.parametrize("first_box", ["user", "mvlm"])
+def test_vlt_tracker_follows_a_sequence_from_a_box_or_from_grounding(first_box):
+    from langtrack_ros.evaluation.harness import run_sequence
+    from langtrack_ros.vlt.tracker import VLTTracker, load_vlt_settings
+
+    torch.manual_seed(0)
+    model = VLTNet(dataclasses.replace(TINY, architecture=Architecture.uniform("k3", BLOCKS).to_dict()))
+    seq = make_sequence()
+    grounder = BoxGrounder(seq.boxes[0]) if first_box == "mvlm" else None
+    tracker = VLTTracker(model, Encoder(), load_vlt_settings(first_box=first_box, language=first_box == "user"),
+                         grounder=grounder)
+    assert tracker.needs_box == (first_box == "user")
+    run = run_sequence(tracker, seq)
+    assert not run.errors and np.isfinite(run.boxes).all()
+    assert np.allclose(run.boxes[0], seq.boxes[0])  # frame 0: the given / grounded box
+    if grounder:
+        assert grounder.queries == [seq.sentence]
+    with pytest.raises(ValueError, match="init_box"):
+        VLTTracker(model, Encoder(), load_vlt_settings()).set_query("the red box")
+
+
+def test_tracker_settings_and_cli_errors(tmp_path, caplog):
+    from langtrack_ros.cli import main
+    from langtrack_ros.evaluation.registry import tracker_names
+    from langtrack_ros.vlt.tracker import load_vlt_settings
+
+    assert {"vlt", "vlt-text"} <= set(tracker_names())
+    with pytest.raises(ConfigError, match="first_box"):
+        load_vlt_settings(first_box="gt")
+    with pytest.raises(ConfigError, match="unknown vlt tracker option"):
+        load_vlt_settings(bogus=1)
+    assert main(["train", "vlt", "--run-dir", str(tmp_path)]) == 2  # no --stage
+    assert main(["train", "vlt", "--stage", "search", "--run-dir", str(tmp_path)]) == 2  # no supernet yet
+    assert "run --stage supernet first" in caplog.text
+    (tmp_path / "supernet").mkdir()
+    ckpt.save_model(VLTNet(TINY), TINY, tmp_path / "supernet" / "model.safetensors", {}, VLT_FORMAT)
+    assert main(["train", "vlt", "--stage", "retrain", "--run-dir", str(tmp_path),
+                 "--set", "retrain.architecture=uniform:k9"]) == 2
+    assert "unknown block choice 'k9'" in caplog.text
+    bad = tmp_path / "arch.json"
+    bad.write_text(json.dumps({**Architecture.uniform("k3").to_dict(), "search_path": ["k3"] * 19}))
+    assert main(["train", "vlt", "--stage", "retrain", "--run-dir", str(tmp_path),
+                 "--set", f"retrain.architecture={bad}"]) == 2
+    assert "search_path: expected 20 choices, got 19" in caplog.text
