@@ -7,14 +7,11 @@ import json
 import logging
 from pathlib import Path
 
-import yaml
-
 from langtrack_ros.config import ConfigError
 from langtrack_ros.vlt.arch import CHOICES, Architecture
 from langtrack_ros.vlt.config import STAGES, VLTFileConfig, load_vlt_config, stage_config, stage_dir
 
 LOG = logging.getLogger(__name__)
-RUN_FILE_CONFIG = "vlt_config.yaml"
 
 
 def resolve_architecture(cfg: VLTFileConfig, run_dir: Path) -> Architecture:
@@ -69,8 +66,3 @@ def build_vlt_job(stage: str, config: str | Path, run_dir: str | Path, resume: b
 def describe(result) -> str:
     return json.dumps({"step": result.step, "completed": result.completed, "output": str(result.model_path),
                        "metrics": result.metrics}, default=str)
-
-
-def saved_config(run_dir: Path) -> dict | None:
-    path = Path(run_dir) / RUN_FILE_CONFIG
-    return yaml.safe_load(path.read_text()) if path.is_file() else None

@@ -12,7 +12,7 @@ embedding" variant). The stem is the same for every path, so the substitute is t
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F

@@ -103,6 +103,7 @@ class SearchJob:
         self.logged = self._read_log() if resume else {}
         if not resume:
             (self.run_dir / LOG_FILE).write_text("")
+            self._write_state()  # the header is on disk before any candidate: a resume is always checked
         self._stop = threading.Event()
         self._text_encoder = text_encoder
         self._val_sequences = val_sequences

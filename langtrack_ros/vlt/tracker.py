@@ -131,7 +131,7 @@ class VLTTracker:
         cen = out["cen"].sigmoid()[0, 0].numpy()
         ltrb = out["ltrb"][0].numpy()
         up = lambda m: cv2.resize(m, None, fx=c.upsample, fy=c.upsample, interpolation=cv2.INTER_CUBIC)  # noqa: E731
-        cls, cen = up(cls), up(cen)
+        cls, cen = np.clip(up(cls), 0.0, 1.0), np.clip(up(cen), 0.0, 1.0)  # bicubic overshoots
         l, tp, r, b = (up(m) for m in ltrb)
         w, h = np.maximum(l + r, 1.0), np.maximum(tp + b, 1.0)
         tw, th = self.box[2] / t.scale, self.box[3] / t.scale
