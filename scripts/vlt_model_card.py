@@ -29,9 +29,18 @@ def _stage_line(info: dict) -> str:
     tc = info["train_config"]
     o = tc["optim"]
     src = ", ".join(f"{s['kind']}:{s.get('split') or s.get('name')} ({s.get('num_sequences')} seqs)" for s in tc["data"]["sources"])
+    text = (f"{tc['sampling']['p_no_sentence']:.0%} of pairs without sentence (template embedding)"
+            if tc["model"]["language"] else "no language")
     return (f"{info['steps']} steps x batch {o['batch_size']}, {o['kind']} lr {o['lr']} {o['schedule']}, "
-            f"{info['wall_s'] / 60:.1f} min on {tc['threads']} CPU thread(s); data {src}; "
-            f"{tc['sampling']['p_no_sentence']:.0%} of pairs without sentence (template embedding)")
+            f"{info['wall_s'] / 60:.1f} min on {tc['threads']} CPU thread (shared 2-core machine, other jobs "
+            f"running); data {src}; {text}")
+
+
+def _commands() -> dict:
+    import yaml
+
+    cfg = yaml.safe_load((REPO / "config" / "ablation_vlt.yaml").read_text())
+    return {Path(m["path"]).relative_to("models/vlt").as_posix(): m["train"] for m in cfg["models"].values()}
 
 
 def model_section(rel: str, role: str) -> list[str]:
@@ -51,7 +60,8 @@ def model_section(rel: str, role: str) -> list[str]:
         f"- architecture choice counts: {json.dumps(counts)}",
         f"- retrain: {_stage_line(info)}; initialised from the supernet",
         "- validation at the end (fixed synth val pairs): "
-        + ", ".join(f"{k}={v:.3f}" for k, v in sorted(info.get("val", {}).items())), "",
+        + ", ".join(f"{k}={v:.3f}" for k, v in sorted(info.get("val", {}).items())),
+        f"- reproduce (after the supernet and search stages): `{_commands().get(rel, '')}`", "",
     ]
 
 
@@ -78,6 +88,7 @@ def scores_section(ablation: Path) -> list[str]:
     if not ablation.is_file():
         return ["Scores: run `langtrack vlt-ablation` (docs/RESULTS_VLT.md).", ""]
     rows = json.loads(ablation.read_text())
+    rows = rows["results"] if isinstance(rows, dict) else rows
     out = ["## Scores (docs/RESULTS_VLT.md, honest mode, GT first box)", "",
            "| dataset | config | AUC | PRE@20 | fps |", "|---|---|---|---|---|"]
     for r in rows:

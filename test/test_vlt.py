@@ -277,3 +277,22 @@ def test_tracker_settings_and_cli_errors(tmp_path, caplog):
     assert main(["train", "vlt", "--stage", "retrain", "--run-dir", str(tmp_path),
                  "--set", f"retrain.architecture={bad}"]) == 2
     assert "search_path: expected 20 choices, got 19" in caplog.text
+
+
+def test_vlt_ablation_names_missing_models_and_writes_every_row(tmp_path):
+    from langtrack_ros.commands import vlt_ablation
+
+    cfg = {"models": {"m": {"path": str(tmp_path / "nope.safetensors"), "train": "langtrack train vlt ..."}},
+           "rows": [{"key": "V1", "label": "V1 x", "model": "m"}], "datasets": [{"key": "d"}]}
+    with pytest.raises(FileNotFoundError, match="V1 not found.*langtrack train vlt"):
+        vlt_ablation.plan(cfg)
+    score = {"auc": 0.5, "pre": 0.6}
+    rows = [{"key": k, "label": f"{k} label"} for k in ("V1", "V2", "V3", "V4")]
+    results = [{"dataset": "d", "row": r["key"], "label": r["label"], "convention": "got10k", "sequences": 2,
+                "overall": {"honest": {**score, "auc": 0.1 * (i + 1)}, "toolkit": score}, "events": {}, "fps": 9.0}
+               for i, r in enumerate(rows)]
+    out = tmp_path / "R.md"
+    vlt_ablation.write_results(results, rows, cfg, out, "langtrack vlt-ablation", 60.0)
+    text = out.read_text()
+    assert all(f"{k} label" in text for k in ("V1", "V2", "V3", "V4"))
+    assert "d: baseline < +ModaMixer < +ModaMixer+search holds (10.0 / 20.0 / 30.0)" in text
