@@ -296,3 +296,17 @@ def test_vlt_ablation_names_missing_models_and_writes_every_row(tmp_path):
     text = out.read_text()
     assert all(f"{k} label" in text for k in ("V1", "V2", "V3", "V4"))
     assert "d: baseline < +ModaMixer < +ModaMixer+search holds (10.0 / 20.0 / 30.0)" in text
+
+
+def test_flops_grow_with_kernel_and_bn_recalibration_fits_the_path():
+    from langtrack_ros.vlt.measures import count_mflops, recalibrate_bn
+
+    net = VLTNet(TINY)
+    k3, k7 = (count_mflops(net, Architecture.uniform(c, BLOCKS)) for c in ("k3", "k7"))
+    assert 0 < k3 < k7
+    batch = collate_pairs([VLTPairs([list_source([make_sequence()])], PairSamplingConfig(32, 64), 0)[i] for i in range(2)])
+    recalibrate_bn(net, Architecture.uniform("k5", BLOCKS), [batch], lambda s: (torch.zeros(2, 384), torch.ones(2, dtype=torch.bool)))
+    used = net.backbone.blocks[0].units["k5"].main[1]
+    unused = net.backbone.blocks[0].units["k3"].main[1]
+    assert int(used.num_batches_tracked) == 2 and int(unused.num_batches_tracked) == 0  # template + search pass
+    assert not torch.allclose(used.running_mean, torch.zeros_like(used.running_mean))
