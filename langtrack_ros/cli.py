@@ -12,7 +12,8 @@ import sys
 
 from langtrack_ros.inference.backends import BackendUnavailable  # light: no torch, no onnx
 
-COMMANDS = ["demo", "track", "eval", "synth", "train", "ablation", "export", "bench", "replay", "dds", "recording"]
+COMMANDS = ["demo", "track", "eval", "synth", "train", "ablation", "vlt_ablation", "export", "bench", "replay", "dds",
+            "recording"]
 
 
 def build_parser() -> argparse.ArgumentParser:

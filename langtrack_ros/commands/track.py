@@ -23,6 +23,11 @@ def register(sub) -> None:
     src.add_argument("--camera", type=int, help="webcam index")
     p.add_argument("--query", required=True, help='sentence naming the target, e.g. "the person in the red jacket"')
     p.add_argument("--out", default="track_out", help="output folder for the annotated video and results")
+    p.add_argument("--tracker", default="mvlm", choices=("mvlm", "vlt"),
+                   help="mvlm (language only) or vlt (template + language; its first box comes from MVLM's "
+                        "language-only grounding, or from --init-box)")
+    p.add_argument("--init-box", type=float, nargs=4, metavar=("X", "Y", "W", "H"),
+                   help="vlt only: the target's box in the first frame instead of MVLM's grounding")
     p.add_argument("--model", help="model file (default: embedded default)")
     p.add_argument("--backend", help="auto | tensorrt | onnxruntime | torch (default: config/tracker.yaml)")
     p.add_argument("--max-frames", type=int, default=0, help="stop after this many frames (0: until the end)")
@@ -39,12 +44,24 @@ def _stdin_queries(q: "queue.Queue[str]") -> None:
         q.put(line.rstrip("\n"))
 
 
+def _make_tracker(args: argparse.Namespace):
+    from langtrack_ros.tracking.tracker import load_tracker
+
+    if args.tracker == "mvlm":
+        if args.init_box is not None:
+            raise ValueError("--init-box is for --tracker vlt (MVLM tracks from the sentence alone)")
+        return load_tracker(args.model, args.backend, priors=args.priors)
+    from langtrack_ros.vlt.tracker import load_vlt_tracker
+
+    first = "user" if args.init_box is not None else "mvlm"
+    return load_vlt_tracker(args.model, first_box=first)
+
+
 def run(args: argparse.Namespace) -> int:
     import cv2
 
     from langtrack_ros.evaluation.video import VideoWriter, annotate
     from langtrack_ros.tracking.text_encoder import QueryError
-    from langtrack_ros.tracking.tracker import load_tracker
 
     source = args.video if args.video is not None else args.camera
     if args.video is not None and "%" not in args.video and not Path(args.video).is_file():
@@ -54,8 +71,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"cannot open video source {source!r}")
     fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
     snapshot = {int(v) for v in args.snapshot.split(",") if v.strip()}
-    tracker = load_tracker(args.model, args.backend, priors=args.priors)
-    tracker.set_query(args.query)
+    tracker = _make_tracker(args)
+    tracker.set_query(args.query, **({"init_box": args.init_box} if tracker.needs_box else {}))
     query = args.query
     pending: "queue.Queue[str]" = queue.Queue()
     if not args.no_stdin:
@@ -73,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
                 try:
                     tracker.set_query(text)
                     query = text
-                except QueryError as exc:
+                except (QueryError, ValueError) as exc:
                     log.error("query refused (%s); still tracking %r", exc, query)
             rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
             result = tracker.step(rgb)

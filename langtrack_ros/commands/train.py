@@ -1,4 +1,8 @@
-"""``langtrack train mvlm``: train the MVLM network (resumable, exportable to models/)."""
+"""``langtrack train mvlm|vlt``: train a tracker network (resumable, exportable to models/).
+
+VLT trains in three stages (``--stage supernet|search|retrain``), each a resumable job in
+``<run-dir>/<stage>``; the later stages read the earlier ones' outputs from there.
+"""
 from __future__ import annotations
 
 import argparse
@@ -12,13 +16,15 @@ MODELS = ("mvlm", "vlt")
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("train", help="train a tracker network (MVLM)",
+    p = subparsers.add_parser("train", help="train a tracker network (MVLM, or VLT in three stages)",
                               description="Train MVLM on LangTrack-Synth and/or real datasets. Checkpoints are "
                                           "written atomically every N steps; --resume continues exactly.")
-    p.add_argument("model", choices=MODELS, help="which network to train (vlt: not implemented yet)")
+    p.add_argument("model", choices=MODELS, help="which network to train")
+    p.add_argument("--stage", choices=("supernet", "search", "retrain"), default=None,
+                   help="vlt only: supernet training, evolutionary search, or retraining the chosen architecture")
     p.add_argument("--config", type=Path, default=None,
-                   help="training YAML (default config/train_mvlm.yaml; with --resume: the run's saved config)")
-    p.add_argument("--run-dir", type=Path, required=True, help="folder for checkpoints, tb/ logs and model.safetensors")
+                   help="training YAML (default config/train_<model>.yaml; mvlm with --resume: the run's saved config)")
+    p.add_argument("--run-dir", type=Path, required=True, help="folder for checkpoints, tb/ logs and model.safetensors (vlt: one sub-folder per stage)")
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --run-dir")
     p.add_argument("--steps", type=int, default=None, help="override optim.steps")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -59,9 +65,36 @@ def _config_path(args: argparse.Namespace) -> Path:
     return config_file("train_mvlm")
 
 
+def run_vlt(args: argparse.Namespace) -> int:
+    from langtrack_ros.paths import config_file
+    from langtrack_ros.training.trainer import TrainingError
+    from langtrack_ros.vlt.jobs import build_vlt_job, describe
+
+    if args.stage is None:
+        LOG.error("langtrack train vlt needs --stage supernet|search|retrain (run them in this order)")
+        return 2
+    overrides = list(args.overrides)
+    if args.steps is not None:
+        section = "supernet" if args.stage == "supernet" else "retrain"
+        overrides.append(f"{section}.optim.steps={args.steps}")
+    path = args.config or config_file("train_vlt")
+    LOG.info("vlt %s: config %s -> run dir %s", args.stage, path, args.run_dir)
+    try:
+        result = build_vlt_job(args.stage, path, args.run_dir, args.resume, overrides, args.export).train()
+    except TrainingError as exc:
+        LOG.error("%s; the last good checkpoint is in %s", exc, args.run_dir)
+        return 1
+    if not result.completed:
+        return 130
+    LOG.info("done: %s", describe(result))
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     if args.model == "vlt":
-        LOG.error("langtrack train vlt: not implemented yet (only mvlm can be trained)")
+        return run_vlt(args)
+    if args.stage is not None:
+        LOG.error("--stage is for vlt only")
         return 2
     if args.nproc < 1:
         LOG.error("--nproc must be >= 1, got %d", args.nproc)

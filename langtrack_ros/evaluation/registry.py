@@ -16,6 +16,8 @@ TRACKERS: dict[str, str] = {
     "csrt": "langtrack_ros.evaluation.baselines:make_csrt",
     "kcf": "langtrack_ros.evaluation.baselines:make_kcf",
     "mvlm": "langtrack_ros.tracking.tracker:load_tracker",
+    "vlt": "langtrack_ros.vlt.tracker:load_vlt_tracker",  # template + language; first box given (GT in eval)
+    "vlt-text": "langtrack_ros.vlt.tracker:load_vlt_text_tracker",  # first box from MVLM's grounding
 }
 
 

@@ -1,8 +1,10 @@
-"""Offline training as a ROS 2 node: runs the same job as ``langtrack train mvlm`` in a thread and
-publishes langtrack_msgs/TrainingProgress on ``training_progress`` (stage "mvlm"; epoch stays 0:
-the trainer counts steps, not epochs).
+"""Offline training as a ROS 2 node: runs the same job as ``langtrack train mvlm|vlt`` in a thread and
+publishes langtrack_msgs/TrainingProgress on ``training_progress`` (stage "mvlm", "vlt-supernet",
+"vlt-search" or "vlt-retrain"; epoch stays 0: the jobs count steps, or generations for the search,
+whose "loss" field carries the best fitness so far).
 
-Parameters: ``config`` (training YAML) and ``run_dir`` (checkpoints, logs), both required, ``resume`` (continue from the newest checkpoint), ``export`` (also write
+Parameters: ``config`` (training YAML) and ``run_dir`` (checkpoints, logs), both required, ``model``
+(mvlm | vlt), ``stage`` (vlt: supernet | search | retrain), ``resume`` (continue from the newest checkpoint), ``export`` (also write
 the final model there), ``progress_period`` (s). Checkpoints are written atomically by the
 trainer, so a killed node resumes with ``resume:=true``. Shutting the node down asks the trainer to
 finish its step and write a checkpoint.
@@ -22,7 +24,6 @@ from langtrack_ros.ros_msgs import conversions as conv
 from langtrack_ros.ros_msgs import definitions as defs
 from langtrack_ros.ros_msgs.progress import ProgressMeter
 
-STAGE = "mvlm"
 
 
 class TrainerNode(Node):
@@ -30,12 +31,16 @@ class TrainerNode(Node):
         super().__init__("langtrack_trainer")
         self.declare_parameter("config", "")
         self.declare_parameter("run_dir", "")
+        self.declare_parameter("model", "mvlm")
+        self.declare_parameter("stage", "")
         self.declare_parameter("resume", False)
         self.declare_parameter("export", "")
         # launch passes `progress_period:=2` as an int: accept any number, use it as seconds
         self.declare_parameter("progress_period", 1.0, ParameterDescriptor(dynamic_typing=True))
         self.publisher = self.create_publisher(ros_class(defs.TRAINING_PROGRESS), "training_progress", 10)
         self.meter = ProgressMeter()
+        model, stage = self.get_parameter("model").value, self.get_parameter("stage").value
+        self.stage = f"vlt-{stage}" if model == "vlt" else model
         self.trainer = None
         self.outcome: str | None = None
         self.stop_requested = threading.Event()  # set by stop(), also before the trainer exists
@@ -49,8 +54,16 @@ class TrainerNode(Node):
         if not config or not run_dir:
             raise ValueError("parameters 'config' (training YAML) and 'run_dir' (checkpoints) are required")
         export = self.get_parameter("export").value or None
-        cfg = load_train_config(Path(config))
         resume = bool(self.get_parameter("resume").value)
+        model = self.get_parameter("model").value
+        if model == "vlt":
+            from langtrack_ros.vlt.jobs import build_vlt_job
+
+            return build_vlt_job(self.get_parameter("stage").value, Path(config), Path(run_dir), resume,
+                                 export=export, on_progress=self.meter.update)
+        if model != "mvlm":
+            raise ValueError(f"parameter 'model' must be mvlm or vlt, got {model!r}")
+        cfg = load_train_config(Path(config))
         return Trainer(cfg, Path(run_dir), resume=resume, export=export, on_progress=self.meter.update)
 
     def _train(self) -> None:
@@ -69,7 +82,7 @@ class TrainerNode(Node):
         snap = self.meter.snapshot()
         now = self.get_clock().now().to_msg()
         header = conv.header_fields(now.sec, now.nanosec, "")
-        fields = conv.progress_fields(header, STAGE, 0, snap.step, snap.total_steps, snap.loss, snap.eta_sec,
+        fields = conv.progress_fields(header, self.stage, 0, snap.step, snap.total_steps, snap.loss, snap.eta_sec,
                                       message or self.outcome or "")
         self.publisher.publish(conv.build(defs.TRAINING_PROGRESS, fields, ros_class))
 

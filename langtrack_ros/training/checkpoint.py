@@ -69,12 +69,16 @@ def _atomic_save_file(tensors: dict, path: Path, metadata: dict[str, str] | None
         raise
 
 
-def save_model(model: torch.nn.Module, cfg, path: str | Path, train_info: dict | None = None) -> Path:
-    """Write the weights + config (+ training summary) as one safetensors file, atomically."""
+def save_model(model: torch.nn.Module, cfg, path: str | Path, train_info: dict | None = None,
+               fmt: str = FORMAT) -> Path:
+    """Write the weights + config (+ training summary) as one safetensors file, atomically.
+
+    ``fmt`` names the network the file is for (``mvlm-1``, ``vlt-1``): loading checks it.
+    """
     path = Path(path)
     tensors = _plain_state(model)
     metadata = {
-        "langtrack_format": FORMAT,
+        "langtrack_format": fmt,
         "config": json.dumps(dataclasses.asdict(cfg), sort_keys=True),
         "train": json.dumps(train_info or {}, sort_keys=True, default=str),
         "tensors_sha256": tensors_sha256(tensors),
@@ -83,7 +87,7 @@ def save_model(model: torch.nn.Module, cfg, path: str | Path, train_info: dict |
     return path
 
 
-def read_model_file(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+def read_model_file(path: str | Path, fmt: str = FORMAT) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """Tensors and metadata of a model file; errors name the file."""
     path = Path(path)
     if not path.is_file():
@@ -94,8 +98,8 @@ def read_model_file(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(f"{path}: not a readable safetensors checkpoint ({exc})") from exc
-    if metadata.get("langtrack_format") != FORMAT:
-        raise CheckpointError(f"{path}: langtrack_format is {metadata.get('langtrack_format')!r}, expected {FORMAT!r}")
+    if metadata.get("langtrack_format") != fmt:
+        raise CheckpointError(f"{path}: langtrack_format is {metadata.get('langtrack_format')!r}, expected {fmt!r}")
     recorded = metadata.get("tensors_sha256")  # files written before this check have none
     if recorded and recorded != tensors_sha256(tensors):
         raise CheckpointError(f"{path}: tensor data does not match its recorded sha256: the file is damaged "
@@ -148,9 +152,9 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu"):
     return model.to(map_location).eval()
 
 
-def model_train_info(path: str | Path) -> dict:
+def model_train_info(path: str | Path, fmt: str = FORMAT) -> dict:
     """The JSON training summary stored in a model file (for model cards)."""
-    _, metadata = read_model_file(path)
+    _, metadata = read_model_file(path, fmt)
     return json.loads(metadata.get("train") or "{}")
 
 

@@ -383,7 +383,7 @@ class TextFeatureCache:
         return tokens, mask
 
 
-def fixed_batches(dataset: MVLMSamples, count: int, batch_size: int) -> list[dict]:
+def fixed_batches(dataset, count: int, batch_size: int, collate=collate_images) -> list[dict]:
     """A fixed list of batches (validation): samples 0 .. count-1 of ``dataset``."""
-    return [collate_images([dataset[j] for j in range(i, min(i + batch_size, count))])
+    return [collate([dataset[j] for j in range(i, min(i + batch_size, count))])
             for i in range(0, count, batch_size)]

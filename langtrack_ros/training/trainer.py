@@ -224,12 +224,18 @@ def param_groups(model: torch.nn.Module, o: OptimSection) -> list[dict]:
 
 
 class Trainer:
-    """Train MVLM as ``cfg`` says into ``run_dir``; ``train()`` runs (or resumes) to ``cfg.optim.steps``."""
+    """Train MVLM as ``cfg`` says into ``run_dir``; ``train()`` runs (or resumes) to ``cfg.optim.steps``.
+
+    The loop, checkpoints, resume, signals, progress and TensorBoard are shared with VLT's supernet
+    and retrain stages (``vlt/train.py``), which override the ``_build_*``, ``_dataset``,
+    ``_train_step``, ``validate`` and ``_export`` hooks.
+    """
+
+    desc = "train mvlm"
+    collate = staticmethod(collate_images)
 
     def __init__(self, cfg: TrainConfig, run_dir: str | Path, resume: bool = False, text_encoder=None,
                  sources=None, val_sources=None, export: str | Path | None = None, on_progress=None):
-        from langtrack_ros.tracking.network import MVLM
-
         self.cfg, self.run_dir, self.export = cfg, Path(run_dir), export
         self.on_progress = on_progress  # callable(step, total, loss parts or None), e.g. a ROS progress topic
         self.dist = distributed.init_distributed(cfg.device)
@@ -242,13 +248,11 @@ class Trainer:
         random.seed(cfg.seed)
         np.random.seed(cfg.seed)
         torch.manual_seed(cfg.seed)
-        self.model_cfg = build_model_config(cfg.model)
-        self.model = MVLM(self.model_cfg, pretrained_tokenizer=cfg.model.pretrained_tokenizer)
-        if cfg.model.init and not resume:
+        self.model_cfg, self.model = self._build_model()
+        if getattr(cfg.model, "init", "") and not resume:
             init_weights(self.model, cfg.model.init)
         self.model.to(self.dist.device)  # before the optimizer: its state must live where the weights do
-        self.optimizer = torch.optim.AdamW(param_groups(self.model, cfg.optim), lr=cfg.optim.lr,
-                                           betas=tuple(cfg.optim.betas), weight_decay=cfg.optim.weight_decay)
+        self.optimizer = self._build_optimizer()
         self.step, self.bad_steps, self.wall_s, self.metrics = 0, 0, 0.0, {}
         self._scaler_state = None
         if resume:
@@ -273,6 +277,18 @@ class Trainer:
             return self.model
         ids = [self.dist.device.index] if self.dist.device.type == "cuda" else None
         return torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+
+    def _build_model(self):
+        """(model config, network); subclasses (VLT) build theirs here."""
+        from langtrack_ros.tracking.network import MVLM
+
+        model_cfg = build_model_config(self.cfg.model)
+        return model_cfg, MVLM(model_cfg, pretrained_tokenizer=self.cfg.model.pretrained_tokenizer)
+
+    def _build_optimizer(self) -> torch.optim.Optimizer:
+        o = self.cfg.optim
+        return torch.optim.AdamW(param_groups(self.model, o), lr=o.lr, betas=tuple(o.betas),
+                                 weight_decay=o.weight_decay)
 
     def _check_run_dir(self, resume: bool) -> None:
         saved = self.run_dir / RUN_CONFIG
@@ -322,7 +338,7 @@ class Trainer:
         if d.val_samples <= 0 or (val_sources is None and not d.val_sources):
             return []
         val_set = self._dataset(val_sources, d.val_sources, d.seed + 1)
-        return fixed_batches(val_set, d.val_samples, self.cfg.optim.batch_size)
+        return fixed_batches(val_set, d.val_samples, self.cfg.optim.batch_size, self.collate)
 
     def request_stop(self) -> None:
         """Finish the current step, write a checkpoint and return (SIGTERM, first Ctrl-C)."""
@@ -336,12 +352,12 @@ class Trainer:
         # spawn, not fork: a forked worker can inherit locks held by the tokenizer/OpenMP threads and hang
         loader = torch.utils.data.DataLoader(
             self.train_set, batch_sampler=self._batches(),
-            collate_fn=collate_images, num_workers=workers, multiprocessing_context="spawn" if workers else None,
+            collate_fn=self.collate, num_workers=workers, multiprocessing_context="spawn" if workers else None,
             generator=torch.Generator().manual_seed(self.cfg.seed), worker_init_fn=_worker_init)
         main = self.dist.is_main
         writer = SummaryWriter(str(self.run_dir / "tb"), purge_step=self.step or None) if main else _NullWriter()
         bar = tqdm(total=o.steps, initial=self.step, disable=not (self.cfg.logging.progress and main),
-                   desc="train mvlm")
+                   desc=self.desc)
         try:
             with _stop_signals(self.request_stop):
                 self._loop(loader, writer, bar)

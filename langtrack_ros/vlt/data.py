@@ -1,0 +1,122 @@
+"""Template/search training pairs for VLT, cut from the same sequence sources MVLM trains on.
+
+Pair ``index`` is a pure function of ``(seed, index)`` (as ``training/sampling.py``'s samples), so
+step k of a resumed run sees the same batch as step k of an uninterrupted one. Both frames come
+from one query segment of one sequence (a query switch changes the target) and show the target.
+The template is a ``template_factor`` context crop centred on the box; the search is a jittered
+``search_factor`` crop. ``p_no_sentence`` drops the sentence (the template embedding is used
+instead, counted in the log) so the substitute path is trained as it is used.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from langtrack_ros.config import ConfigError
+from langtrack_ros.tracking.geometry import roi_crop
+from langtrack_ros.training.sampling import (SequenceSource, _positive_frames, color_jitter, jitter_box,
+                                             swap_left_right)
+
+
+@dataclass
+class PairSamplingConfig:
+    template_size: int = 127  # set from the model config
+    search_size: int = 255
+    template_factor: float = 2.0  # template side = factor * sqrt(w*h) (SiamCAR context ~ 2x)
+    search_factor: float = 4.0  # search side = factor * sqrt(w*h)
+    max_gap: int = 50  # frames between template and search
+    center_jitter: float = 1.0  # search-crop centre shift (sampling.jitter_box)
+    scale_jitter: float = 0.15
+    p_flip: float = 0.5
+    brightness: float = 0.2
+    contrast: float = 0.2
+    p_no_sentence: float = 0.1  # pairs trained with the template embedding instead of the sentence
+    max_attempts: int = 20
+    pairs_per_sequence: int = 1  # consecutive pairs cut from one sequence (a synthetic one costs ~80 ms)
+
+
+class VLTPairs(torch.utils.data.Dataset):
+    def __init__(self, sources: list[SequenceSource], cfg: PairSamplingConfig, seed: int):
+        weights = np.array([s.weight for s in sources], dtype=np.float64)
+        if not sources or np.any(weights < 0) or weights.sum() <= 0:
+            raise ConfigError(f"data sources need non-negative weights with a positive sum, got {weights.tolist()}")
+        self.sources, self.cfg, self.seed = sources, cfg, int(seed)
+        self.source_p = weights / weights.sum()
+
+    def __len__(self) -> int:
+        return 2**62
+
+    def __getitem__(self, index: int) -> dict:
+        rng = np.random.default_rng([self.seed, int(index)])
+        group = np.random.default_rng([self.seed, int(index) // max(self.cfg.pairs_per_sequence, 1), 1])
+        for attempt in range(self.cfg.max_attempts):
+            pick = group if attempt == 0 else rng  # the group shares its first sequence
+            source = self.sources[pick.choice(len(self.sources), p=self.source_p)]
+            pair = self._pair(source[int(pick.integers(len(source)))], rng)
+            if pair is not None:
+                return pair
+        raise RuntimeError(f"no template/search pair in {self.cfg.max_attempts} draws from "
+                           f"{[s.name for s in self.sources]}: do their sequences show the target?")
+
+    def _pair(self, seq, rng: np.random.Generator) -> dict | None:
+        frames = _positive_frames(seq)
+        if len(frames) == 0:
+            return None
+        t = int(frames[rng.integers(len(frames))])
+        sentence = seq.query_at(t)
+        near = [int(f) for f in frames if abs(int(f) - t) <= self.cfg.max_gap and seq.query_at(int(f)) == sentence]
+        s = near[rng.integers(len(near))]
+        c = self.cfg
+        template, tt = roi_crop(seq.image(t), seq.boxes[t], c.template_factor, c.template_size)
+        box = jitter_box(np.asarray(seq.boxes[s], float), rng, c.center_jitter, c.scale_jitter)
+        search, st = roi_crop(seq.image(s), box, c.search_factor, c.search_size)
+        sample = {"template": template, "search": search, "template_box": tt.box_to_patch(seq.boxes[t]),
+                  "box": st.box_to_patch(seq.boxes[s]), "sentence": sentence or ""}
+        if rng.random() < c.p_no_sentence:
+            sample["sentence"] = ""
+        return self._augment(sample, rng)
+
+    def _augment(self, sample: dict, rng: np.random.Generator) -> dict:
+        c = self.cfg
+        for key in ("template", "search"):
+            sample[key] = color_jitter(sample[key], rng, c.brightness, c.contrast)
+        if rng.random() < c.p_flip:
+            for key, box in (("template", "template_box"), ("search", "box")):
+                sample[key] = np.ascontiguousarray(sample[key][:, ::-1])
+                b = sample[box]
+                sample[box] = np.array([1.0 - b[0] - b[2], b[1], b[2], b[3]])
+            sample["sentence"] = swap_left_right(sample["sentence"])
+        for box in ("template_box", "box"):
+            sample[box] = np.asarray(sample[box], dtype=np.float32)
+        return sample
+
+
+def _images(samples: list[dict], key: str) -> torch.Tensor:
+    return torch.from_numpy(np.stack([s[key] for s in samples])).permute(0, 3, 1, 2).float().div_(255.0)
+
+
+def collate_pairs(samples: list[dict]) -> dict:
+    return {"template": _images(samples, "template"), "search": _images(samples, "search"),
+            "template_boxes": torch.from_numpy(np.stack([s["template_box"] for s in samples])),
+            "boxes": torch.from_numpy(np.stack([s["box"] for s in samples])),
+            "sentences": [s["sentence"] for s in samples]}
+
+
+class SentenceVectors:
+    """Pooled sentence vectors through the shared TextFeatureCache; "" -> no sentence (mask False)."""
+
+    def __init__(self, cache):
+        self.cache = cache
+
+    def __call__(self, sentences: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        from langtrack_ros.vlt.model import language_vector
+
+        has = torch.tensor([bool(s.strip()) for s in sentences])
+        real = [s for s in sentences if s.strip()]
+        out = torch.zeros(len(sentences), getattr(self.cache.encoder, "dim", 384))
+        if real:
+            tokens, mask = self.cache(real)
+            out[has] = language_vector(tokens, mask)
+        return out, has

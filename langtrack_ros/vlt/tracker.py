@@ -1,0 +1,179 @@
+"""VLTTracker: SiamCAR-style inference with a template and (optionally) a sentence (VLT.md).
+
+Per frame: a ``search_factor`` crop around the last box -> cls x centerness x scale/ratio change
+penalty, blended with a Hann window, maps upsampled (bicubic) for a finer peak, box from the ltrb
+distances at the peak, size updated with learning rate ``lr * penalty * cls``.
+The first box comes from the user (``set_query(text, init_box)``) or, with ``first_box="mvlm"``,
+from MVLM's language-only grounding on the first frame, so VLT runs from text alone.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from langtrack_ros.config import ConfigError, from_dict, load_section
+from langtrack_ros.paths import config_file, models_dir
+from langtrack_ros.tracking.geometry import roi_crop
+from langtrack_ros.tracking.images import to_rgb_uint8
+from langtrack_ros.tracking.result import SearchMode, TrackResult
+from langtrack_ros.tracking.tracker import clip_box, hann_window, patch_tensor
+
+log = logging.getLogger(__name__)
+FIRST_BOX = ("user", "mvlm")
+
+
+@dataclass
+class VLTTrackerConfig:
+    model: str = ""  # "" = models/vlt/vlt_searched.safetensors
+    penalty_k: float = 0.04  # scale/ratio change penalty (reference LaSOT 0.04, OTB 0.2)
+    window_influence: float = 0.3  # Hann window blend (LaSOT 0.3, OTB 0.45)
+    lr: float = 0.33  # size learning rate (LaSOT 0.33, OTB 0.35)
+    upsample: int = 4  # score map upsampling factor for the peak
+    template_factor: float = 2.0  # as in training (config/train_vlt.yaml sampling)
+    search_factor: float = 4.0
+    language: bool = True  # False: the sentence is ignored (template embedding), the "no language" ablation
+    first_box: str = "user"  # user: init_box from the caller | mvlm: MVLM's language-only first-frame box
+    threads: int = 1
+
+    def __post_init__(self):
+        if self.first_box not in FIRST_BOX:
+            raise ConfigError(f"vlt tracker first_box must be one of {FIRST_BOX}, got {self.first_box!r}")
+        for name in ("penalty_k", "window_influence", "lr"):
+            if not 0.0 <= float(getattr(self, name)) <= 10.0:
+                raise ConfigError(f"vlt tracker {name} must be in [0, 10], got {getattr(self, name)!r}")
+        if int(self.upsample) < 1:
+            raise ConfigError(f"vlt tracker upsample must be >= 1, got {self.upsample}")
+
+
+def load_vlt_settings(path: str | Path | None = None, **overrides) -> VLTTrackerConfig:
+    params = load_section(path or config_file("vlt_tracker"), "langtrack_vlt_tracker")
+    unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(VLTTrackerConfig)})
+    if unknown:
+        raise ConfigError(f"unknown vlt tracker option(s) {unknown}")
+    return from_dict(VLTTrackerConfig, {**params, **overrides}, str(path or "vlt_tracker.yaml"))
+
+
+def _change(r: np.ndarray) -> np.ndarray:
+    return np.maximum(r, 1.0 / r)
+
+
+class VLTTracker:
+    def __init__(self, model, text_encoder, cfg: VLTTrackerConfig, arch=None, grounder=None):
+        self.model, self.text_encoder, self.cfg, self.arch = model.eval(), text_encoder, cfg, arch
+        self.grounder = grounder  # MVLM tracker for first_box="mvlm"
+        self.needs_box = cfg.first_box == "user"
+        self.name = "vlt" if cfg.language else "vlt-nolang"
+        mc = model.cfg
+        self.window = hann_window(mc.score_size * cfg.upsample)
+        g = mc.score_size * cfg.upsample
+        u = (np.arange(g) + 0.5) / cfg.upsample - 0.5  # upsampled index -> score-map cell
+        self.points = (mc.search_size - 1) / 2.0 + (u - (mc.score_size - 1) / 2.0) * mc.stride
+        self.query: str | None = None
+        self._pending_box = None
+        self.box = None
+        self._kernels = self._vec = None
+
+    def set_query(self, text: str, init_box: np.ndarray | None = None) -> None:
+        if self.needs_box:
+            from langtrack_ros.tracking.tracker import MVLMTracker
+
+            init_box = MVLMTracker._check_init_box(init_box)
+        text = (text or "").strip()
+        if not text and self.cfg.first_box == "mvlm":
+            raise ValueError("first_box=mvlm needs a sentence to ground the target")
+        if self.grounder is not None:
+            self.grounder.set_query(text)
+        self.query, self._pending_box, self.box = text, init_box, None
+
+    def _sentence(self, n: int = 1):
+        if not (self.cfg.language and self.model.cfg.language and self.query):
+            return None, torch.zeros(n, dtype=torch.bool)
+        tokens, mask = self.text_encoder.encode(self.query)
+        vec = torch.from_numpy(np.asarray(tokens, np.float32)[np.asarray(mask, bool)].mean(0, keepdims=True))
+        return vec, torch.ones(n, dtype=torch.bool)
+
+    @torch.no_grad()
+    def _initialise(self, image: np.ndarray, box: np.ndarray) -> TrackResult:
+        box = clip_box(np.asarray(box, float), image.shape[:2])
+        patch, t = roi_crop(image, box, self.cfg.template_factor, self.model.cfg.template_size)
+        tbox = torch.tensor(t.box_to_patch(box), dtype=torch.float32)[None]
+        lang, has = self._sentence()
+        if not self.model.cfg.language:
+            lang = has = None
+        self._kernels, self._vec = self.model.template_kernels(torch.from_numpy(patch_tensor(patch)), tbox,
+                                                               lang, has, self.arch)
+        self.box = box
+        return TrackResult(box, kappa=1.0, score=1.0, mode=SearchMode.ROI, found=True)
+
+    def step(self, image: np.ndarray) -> TrackResult:
+        image = to_rgb_uint8(image)
+        if self.query is None:
+            raise RuntimeError("VLTTracker.step() before set_query()")
+        if self.box is None:
+            first = self._pending_box
+            if first is None:
+                first = self.grounder.step(image).box
+            return self._initialise(image, first)
+        return self._track(image)
+
+    @torch.no_grad()
+    def _track(self, image: np.ndarray) -> TrackResult:
+        mc, c = self.model.cfg, self.cfg
+        patch, t = roi_crop(image, self.box, c.search_factor, mc.search_size)
+        out = self.model.track(torch.from_numpy(patch_tensor(patch)), self._kernels, self._vec, self.arch)
+        cls = out["cls"].softmax(1)[0, 1].numpy()
+        cen = out["cen"].sigmoid()[0, 0].numpy()
+        ltrb = out["ltrb"][0].numpy()
+        up = lambda m: cv2.resize(m, None, fx=c.upsample, fy=c.upsample, interpolation=cv2.INTER_CUBIC)  # noqa: E731
+        cls, cen = np.clip(up(cls), 0.0, 1.0), np.clip(up(cen), 0.0, 1.0)  # bicubic overshoots
+        l, tp, r, b = (up(m) for m in ltrb)
+        w, h = np.maximum(l + r, 1.0), np.maximum(tp + b, 1.0)
+        tw, th = self.box[2] / t.scale, self.box[3] / t.scale
+        s_c = _change(np.sqrt(w * h) / np.sqrt(tw * th))
+        r_c = _change((tw / th) / (w / h))
+        penalty = np.exp(-(r_c * s_c - 1.0) * c.penalty_k)
+        score = penalty * cls * cen
+        pscore = score.reshape(-1) * (1 - c.window_influence) + self.window * c.window_influence
+        i, j = np.unravel_index(int(np.argmax(pscore)), score.shape)
+        cx = self.points[j] + (r[i, j] - l[i, j]) / 2.0
+        cy = self.points[i] + (b[i, j] - tp[i, j]) / 2.0
+        lr = float(penalty[i, j] * cls[i, j] * c.lr)
+        new_w = (tw * (1 - lr) + w[i, j] * lr) * t.scale
+        new_h = (th * (1 - lr) + h[i, j] * lr) * t.scale
+        ix, iy = t.x0 + cx * t.scale, t.y0 + cy * t.scale
+        box = clip_box(np.array([ix - new_w / 2, iy - new_h / 2, new_w, new_h]), image.shape[:2])
+        if not np.isfinite(box).all():
+            log.warning("non-finite VLT box; keeping the previous one")
+            box = self.box.copy()
+        self.box = box
+        return TrackResult(box, kappa=float(cls[i, j]), score=float(score[i, j]), mode=SearchMode.ROI, found=True)
+
+
+def load_vlt_tracker(model_path: str | Path | None = None, config_path: str | Path | None = None,
+                     **overrides) -> VLTTracker:
+    """Registry factory ``vlt``: model from config/vlt_tracker.yaml unless given; flat overrides."""
+    from langtrack_ros.tracking.text_encoder import TextEncoder
+    from langtrack_ros.vlt.train import load_vlt
+
+    cfg = load_vlt_settings(config_path, **overrides)
+    torch.set_num_threads(max(int(cfg.threads), 1))
+    path = Path(model_path or cfg.model or models_dir() / "vlt" / "vlt_searched.safetensors")
+    model = load_vlt(path)
+    grounder = None
+    if cfg.first_box == "mvlm":
+        from langtrack_ros.tracking.tracker import load_tracker
+
+        grounder = load_tracker(backend="torch")
+    encoder = TextEncoder(max_tokens=model.cfg.max_text_tokens)
+    return VLTTracker(model, encoder, cfg, grounder=grounder)
+
+
+def load_vlt_text_tracker(**options) -> VLTTracker:
+    """Registry factory ``vlt-text``: first box from MVLM's language-only grounding."""
+    return load_vlt_tracker(**{"first_box": "mvlm", **options})

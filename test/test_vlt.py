@@ -1,0 +1,313 @@
+"""VLT: ModaMixer arithmetic, every block choice's shapes, architecture validity (errors name the
+field; mutation/crossover stay valid), SiamCAR loss, and kill-and-resume of the three stages."""
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from langtrack_ros.config import ConfigError
+from langtrack_ros.training import checkpoint as ckpt
+from langtrack_ros.training.sampling import list_source
+from langtrack_ros.training.trainer import CheckpointSection, DataSection, LoggingSection
+from langtrack_ros.vlt.arch import CHOICES, GENES, Architecture
+from langtrack_ros.vlt.blocks import ChoiceBlock, ModaMixer
+from langtrack_ros.vlt.config import VLT_FORMAT, SearchSection, StageConfig, VLTFileConfig, VLTOptimSection
+from langtrack_ros.vlt.data import PairSamplingConfig, VLTPairs, collate_pairs
+from langtrack_ros.vlt.loss import VLTLossWeights, complete_iou, vlt_loss
+from langtrack_ros.vlt.model import VLTConfig, VLTNet, grid_points
+from test_training import HashEncoder, make_sequence
+
+BLOCKS = (1, 1, 2, 1)
+TINY = VLTConfig(stem_channels=8, stage_channels=(16, 24, 32, 32), stage_blocks=BLOCKS, template_size=32,
+                 search_size=64, template_crop=2, neck_channels=16, head_layers=1)
+
+
+class Encoder(HashEncoder):
+    def encode(self, text):
+        feats, mask = self.encode_batch([text])
+        return feats[0], mask[0]
+
+
+def test_modamixer_equals_hand_computation():
+    mixer = ModaMixer(["k3"], channels=2, text_dim=3)
+    with torch.no_grad():
+        mixer.linear.weight.copy_(torch.tensor([[1.0, 0.0, 2.0], [0.0, -1.0, 0.5]]))
+        mixer.linear.bias.copy_(torch.tensor([0.5, 1.0]))
+    x = torch.tensor([[[[1.0, 2.0]], [[3.0, -1.0]]]])  # (1, 2, 1, 2)
+    lang = torch.tensor([[1.0, 2.0, 3.0]])
+    # W l + b = [1 + 6 + 0.5, -2 + 1.5 + 1] = [7.5, 0.5]
+    hand = torch.tensor([[[[7.5, 15.0]], [[1.5, -0.5]]]])
+    assert torch.allclose(mixer.mix(x, lang), hand)
+    mixer.eval()
+    assert torch.allclose(mixer(x, lang, "k3"), x + mixer.post(hand, "k3"))
+
+
+@pytest.mark.parametrize("choice", CHOICES)
+def test_every_choice_gives_the_right_shapes(choice):
+    for cin, cout, stride in ((8, 16, 2), (16, 16, 1), (16, 24, 1)):
+        out = ChoiceBlock([choice], cin, cout, stride)(torch.rand(2, cin, 8, 8), choice)
+        assert out.shape == (2, cout, 8 // stride, 8 // stride)
+    net = VLTNet(dataclasses.replace(TINY, architecture=Architecture.uniform(choice, BLOCKS).to_dict()))
+    out = net(torch.rand(2, 3, 32, 32), torch.rand(2, 3, 64, 64), torch.tensor([[0.25, 0.25, 0.5, 0.5]] * 2),
+              torch.rand(2, 384), torch.tensor([True, False]))
+    g = TINY.score_size
+    assert g == 7 and out["cls"].shape == (2, 2, g, g) and out["cen"].shape == (2, 1, g, g)
+    assert out["ltrb"].shape == (2, 4, g, g) and (out["ltrb"] > 0).all()
+
+
+def test_supernet_runs_any_path_and_fixed_model_loads_its_weights():
+    supernet = VLTNet(TINY)
+    arch = Architecture.random(np.random.default_rng(3), BLOCKS)
+    fixed = VLTNet(dataclasses.replace(TINY, architecture=arch.to_dict()))
+    own = fixed.state_dict()
+    assert set(own) < set(supernet.state_dict())  # only the chosen units, same names
+    fixed.load_state_dict({k: supernet.state_dict()[k] for k in own})
+    supernet.eval(), fixed.eval()
+    args = (torch.rand(1, 3, 32, 32), torch.rand(1, 3, 64, 64), torch.tensor([[0.3, 0.3, 0.4, 0.4]]),
+            torch.rand(1, 384), torch.tensor([True]))
+    assert torch.allclose(supernet(*args, arch=arch)["cls"], fixed(*args)["cls"], atol=1e-5)
+
+
+def test_architecture_errors_name_the_field():
+    good = Architecture.uniform("k5", BLOCKS).to_dict()
+    with pytest.raises(ConfigError, match=r"architecture.search_path\[1\]: unknown block choice 'k9'"):
+        Architecture.from_dict({**good, "search_path": ["k3", "k9", "k3", "k3", "k3"]}, BLOCKS)
+    with pytest.raises(ConfigError, match="architecture.template_mixers: expected 4 choices, got 3"):
+        Architecture.from_dict({**good, "template_mixers": ["k3"] * 3}, BLOCKS)
+    with pytest.raises(ConfigError, match="missing field"):
+        Architecture.from_dict({k: v for k, v in good.items() if k != "search_mixers"}, BLOCKS)
+    with pytest.raises(ConfigError, match=r"model.architecture.search_path: expected 5 choices, got 4"):
+        dataclasses.replace(TINY, architecture={**good, "search_path": ["k3"] * 4})
+
+
+def test_mutation_and_crossover_keep_architectures_valid(tmp_path):
+    rng = np.random.default_rng(0)
+    population = [Architecture.random(rng) for _ in range(10)]
+    for i in range(200):
+        a, b = population[rng.integers(10)], population[rng.integers(10)]
+        child = a.mutate(rng, 0.3) if i % 2 else a.crossover(b, rng)
+        child.validate()
+        assert all(c in (x, y) for g in GENES for c, x, y in zip(getattr(child, g), getattr(a, g), getattr(b, g))) \
+            or i % 2
+        sym = a.mutate(rng, 0.3, symmetric=True)
+        assert sym.template_path == sym.search_path and sym.template_mixers == sym.search_mixers
+    path = population[0].save(tmp_path / "a.json", {"fitness": 0.5})
+    assert Architecture.load(path) == population[0]
+
+
+def test_ciou_and_loss_behave():
+    a = torch.tensor([[0.0, 0.0, 10.0, 10.0]])
+    assert torch.allclose(complete_iou(a, a), torch.ones(1), atol=1e-5)
+    assert complete_iou(a, a + 20.0).item() < 0
+    points = grid_points(TINY)
+    boxes = torch.tensor([[0.4, 0.4, 0.2, 0.2]])
+    g = len(points)
+    out = {"cls": torch.zeros(1, 2, g, g), "cen": torch.zeros(1, 1, g, g), "ltrb": torch.full((1, 4, g, g), 6.0)}
+    loss, parts = vlt_loss(out, boxes, points, 64, VLTLossWeights())
+    assert np.isclose(parts["cls"], np.log(2), atol=1e-5) and torch.isfinite(loss)
+
+
+# ----------------------------------------------------------------------------- stages
+def stage_cfg(steps=4, arch=None, init="", **optim) -> StageConfig:
+    return StageConfig(seed=1, threads=1, stage="retrain" if arch else "supernet",
+                       model=dataclasses.replace(TINY, architecture=arch), data=DataSection(val_samples=4),
+                       sampling=PairSamplingConfig(template_size=32, search_size=64, pairs_per_sequence=2),
+                       optim=VLTOptimSection(**{"steps": steps, "batch_size": 2, "lr": 0.01, "kind": "sgd", **optim}),
+                       checkpoint=CheckpointSection(every=2, keep=3), logging=LoggingSection(progress=False), init=init)
+
+
+def trainer(tmp_path, cfg, resume=False):
+    from langtrack_ros.vlt.train import VLTTrainer
+
+    src = [list_source([make_sequence()])]
+    return VLTTrainer(cfg, tmp_path, resume=resume, text_encoder=HashEncoder(), sources=src, val_sources=src)
+
+
+def weights(t):
+    return {k: v.clone() for k, v in t.model.state_dict().items()}
+
+
+def kill_and_resume(tmp_path, cfg):
+    straight = trainer(tmp_path / "straight", cfg)
+    assert straight.train().completed
+    t = trainer(tmp_path / "killed", cfg)
+    t.on_progress = lambda step, total, parts: step == 3 and t.request_stop()
+    assert not t.train().completed
+    resumed = trainer(tmp_path / "killed", cfg, resume=True)
+    assert resumed.step == 3 and resumed.train().completed
+    a, b = weights(straight), weights(resumed)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    return tmp_path / "straight" / "model.safetensors"
+
+
+def test_pairs_are_deterministic_and_drop_sentences():
+    pairs = VLTPairs([list_source([make_sequence()])], PairSamplingConfig(32, 64, p_no_sentence=0.5), seed=3)
+    a, b = pairs[4], pairs[4]
+    assert np.array_equal(a["search"], b["search"]) and a["sentence"] == b["sentence"]
+    batch = collate_pairs([pairs[i] for i in range(12)])
+    assert batch["template"].shape == (12, 3, 32, 32) and batch["search"].shape == (12, 3, 64, 64)
+    assert "" in batch["sentences"] and any(batch["sentences"])
+    inside = (batch["boxes"][:, :2] >= -0.2).all() and (batch["boxes"][:, :2] <= 1.0).all()
+    assert inside
+
+
+def test_supernet_and_retrain_kill_and_resume_match_and_corrupt_checkpoint_is_refused(tmp_path):
+    from langtrack_ros.vlt.train import load_vlt
+
+    supernet = kill_and_resume(tmp_path / "s", stage_cfg(steps=4))
+    assert load_vlt(supernet).cfg.architecture is None
+    arch = Architecture.random(np.random.default_rng(5), BLOCKS).to_dict()
+    retrained = kill_and_resume(tmp_path / "r", stage_cfg(steps=4, arch=arch, init=str(supernet)))
+    model = load_vlt(retrained)
+    assert model.cfg.architecture == arch
+    with pytest.raises(ckpt.CheckpointError, match="langtrack_format"):
+        ckpt.read_model_file(retrained)  # an MVLM loader refuses a VLT file by name
+    # a corrupt newest checkpoint: --resume falls back to the previous good one (shared checkpoint code)
+    killed = tmp_path / "r" / "killed"
+    newest = ckpt.latest_checkpoint(killed)
+    steps = [s for s, _ in ckpt.list_checkpoints(killed)]
+    (newest / "model.safetensors").write_bytes(b"garbage")
+    resumed = trainer(killed, stage_cfg(steps=4, arch=arch, init=str(supernet)), resume=True)
+    assert resumed.step == sorted(steps)[-2]
+
+
+def search_job(tmp_path, supernet, resume=False, **search):
+    from langtrack_ros.vlt.search import SearchJob
+
+    seq = make_sequence()
+    cfg = VLTFileConfig(threads=1, model=TINY, data=DataSection(sources=[{}]),
+                        sampling=PairSamplingConfig(32, 64, pairs_per_sequence=2),
+                        search=SearchSection(**{"population": 4, "top_k": 2, "mutations": 2, "crossovers": 2,
+                                                "generations": 3, "bn_batches": 1, "bn_batch_size": 2, **search}),
+                        logging=LoggingSection(progress=False))
+    job = SearchJob(cfg, tmp_path, supernet, resume=resume, text_encoder=Encoder(), val_sequences=[seq])
+    job._sources = [list_source([seq])]
+    return job
+
+
+def test_search_kill_and_resume_matches_and_refuses_another_space(tmp_path):
+    supernet = tmp_path / "supernet.safetensors"
+    torch.manual_seed(0)
+    ckpt.save_model(VLTNet(TINY), TINY, supernet, {}, VLT_FORMAT)
+    straight = search_job(tmp_path / "straight", supernet)
+    assert straight.train().completed
+    job = search_job(tmp_path / "killed", supernet)
+    real = job.fitness
+    calls = []
+
+    def stop_after_five(arch):
+        calls.append(arch)
+        if len(calls) == 5:
+            job.request_stop()
+        return real(arch)
+
+    job.fitness = stop_after_five
+    assert not job.train().completed
+    resumed = search_job(tmp_path / "killed", supernet, resume=True)
+    assert resumed.train().completed
+    for name in ("candidates.jsonl", "architecture.json"):
+        assert (tmp_path / "straight" / name).read_text() == (tmp_path / "killed" / name).read_text()
+    log = [json.loads(line) for line in (tmp_path / "straight" / "candidates.jsonl").read_text().splitlines()]
+    assert {e["generation"] for e in log} == {0, 1, 2} and all(0 <= e["fitness"] <= 1 for e in log)
+    assert (tmp_path / "straight" / "fitness.png").is_file()
+    with pytest.raises(ConfigError, match="search's space differs"):
+        search_job(tmp_path / "killed", supernet, resume=True, symmetric=True)
+    with pytest.raises(ConfigError, match="already holds a search"):
+        search_job(tmp_path / "killed", supernet)
+
+
+# ----------------------------------------------------------------------------- tracker and CLI
+class BoxGrounder:
+    """Stands in for MVLM's language-only first-frame result."""
+
+    def __init__(self, box):
+        self.box, self.queries = box, []
+
+    def set_query(self, text):
+        self.queries.append(text)
+
+    def step(self, image):
+        from langtrack_ros.tracking.result import TrackResult
+
+        return TrackResult(np.array(self.box, float))
+
+
+@pytest.mark.parametrize("first_box", ["user", "mvlm"])
+def test_vlt_tracker_follows_a_sequence_from_a_box_or_from_grounding(first_box):
+    from langtrack_ros.evaluation.harness import run_sequence
+    from langtrack_ros.vlt.tracker import VLTTracker, load_vlt_settings
+
+    torch.manual_seed(0)
+    model = VLTNet(dataclasses.replace(TINY, architecture=Architecture.uniform("k3", BLOCKS).to_dict()))
+    seq = make_sequence()
+    grounder = BoxGrounder(seq.boxes[0]) if first_box == "mvlm" else None
+    tracker = VLTTracker(model, Encoder(), load_vlt_settings(first_box=first_box, language=first_box == "user"),
+                         grounder=grounder)
+    assert tracker.needs_box == (first_box == "user")
+    run = run_sequence(tracker, seq)
+    assert not run.errors and np.isfinite(run.boxes).all()
+    assert np.allclose(run.boxes[0], seq.boxes[0])  # frame 0: the given / grounded box
+    if grounder:
+        assert grounder.queries == [seq.sentence]
+    with pytest.raises(ValueError, match="init_box"):
+        VLTTracker(model, Encoder(), load_vlt_settings()).set_query("the red box")
+
+
+def test_tracker_settings_and_cli_errors(tmp_path, caplog):
+    from langtrack_ros.cli import main
+    from langtrack_ros.evaluation.registry import tracker_names
+    from langtrack_ros.vlt.tracker import load_vlt_settings
+
+    assert {"vlt", "vlt-text"} <= set(tracker_names())
+    with pytest.raises(ConfigError, match="first_box"):
+        load_vlt_settings(first_box="gt")
+    with pytest.raises(ConfigError, match="unknown vlt tracker option"):
+        load_vlt_settings(bogus=1)
+    assert main(["train", "vlt", "--run-dir", str(tmp_path)]) == 2  # no --stage
+    assert main(["train", "vlt", "--stage", "search", "--run-dir", str(tmp_path)]) == 2  # no supernet yet
+    assert "run --stage supernet first" in caplog.text
+    (tmp_path / "supernet").mkdir()
+    ckpt.save_model(VLTNet(TINY), TINY, tmp_path / "supernet" / "model.safetensors", {}, VLT_FORMAT)
+    assert main(["train", "vlt", "--stage", "retrain", "--run-dir", str(tmp_path),
+                 "--set", "retrain.architecture=uniform:k9"]) == 2
+    assert "unknown block choice 'k9'" in caplog.text
+    bad = tmp_path / "arch.json"
+    bad.write_text(json.dumps({**Architecture.uniform("k3").to_dict(), "search_path": ["k3"] * 19}))
+    assert main(["train", "vlt", "--stage", "retrain", "--run-dir", str(tmp_path),
+                 "--set", f"retrain.architecture={bad}"]) == 2
+    assert "search_path: expected 20 choices, got 19" in caplog.text
+
+
+def test_vlt_ablation_names_missing_models_and_writes_every_row(tmp_path):
+    from langtrack_ros.commands import vlt_ablation
+
+    cfg = {"models": {"m": {"path": str(tmp_path / "nope.safetensors"), "train": "langtrack train vlt ..."}},
+           "rows": [{"key": "V1", "label": "V1 x", "model": "m"}], "datasets": [{"key": "d"}]}
+    with pytest.raises(FileNotFoundError, match="V1 not found.*langtrack train vlt"):
+        vlt_ablation.plan(cfg)
+    score = {"auc": 0.5, "pre": 0.6}
+    rows = [{"key": k, "label": f"{k} label"} for k in ("V1", "V2", "V3", "V4")]
+    results = [{"dataset": "d", "row": r["key"], "label": r["label"], "convention": "got10k", "sequences": 2,
+                "overall": {"honest": {**score, "auc": 0.1 * (i + 1)}, "toolkit": score}, "events": {}, "fps": 9.0}
+               for i, r in enumerate(rows)]
+    out = tmp_path / "R.md"
+    vlt_ablation.write_results(results, rows, cfg, out, "langtrack vlt-ablation", 60.0)
+    text = out.read_text()
+    assert all(f"{k} label" in text for k in ("V1", "V2", "V3", "V4"))
+    assert "d: baseline < +ModaMixer < +ModaMixer+search holds (10.0 / 20.0 / 30.0)" in text
+
+
+def test_flops_grow_with_kernel_and_bn_recalibration_fits_the_path():
+    from langtrack_ros.vlt.measures import count_mflops, recalibrate_bn
+
+    net = VLTNet(TINY)
+    k3, k7 = (count_mflops(net, Architecture.uniform(c, BLOCKS)) for c in ("k3", "k7"))
+    assert 0 < k3 < k7
+    batch = collate_pairs([VLTPairs([list_source([make_sequence()])], PairSamplingConfig(32, 64), 0)[i] for i in range(2)])
+    recalibrate_bn(net, Architecture.uniform("k5", BLOCKS), [batch], lambda s: (torch.zeros(2, 384), torch.ones(2, dtype=torch.bool)))
+    used = net.backbone.blocks[0].units["k5"].main[1]
+    unused = net.backbone.blocks[0].units["k3"].main[1]
+    assert int(used.num_batches_tracked) == 2 and int(unused.num_batches_tracked) == 0  # template + search pass
+    assert not torch.allclose(used.running_mean, torch.zeros_like(used.running_mean))
