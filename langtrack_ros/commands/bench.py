@@ -209,10 +209,10 @@ def bench_tracker(model_path: Path, frames: int, images: list[np.ndarray], query
     for kind in ("torch", "onnxruntime"):
         backend = make_backend(kind, model_path, cache_dir=tmp, threads=1)
         for mode in ("roi", "global"):
-            tracker = load_tracker(model_path, backend=backend, mode=mode)
+            tracker = load_tracker(model_path, backend=backend, mode=mode, priors="none")
             tracker.set_query(query)
             rows.append(measure(lambda i: tracker.step(images[i % len(images)]), frames, "tracker step",
-                                f"{mode.upper()} mode, {w}x{h} frames", kind, 1))
+                                f"{mode.upper()} mode, {w}x{h} frames, no priors", kind, 1))
     return rows
 
 
