@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
-from langtrack_ros.config import ConfigError, from_dict, load_section
+from langtrack_ros.config import ConfigError, from_dict, load_merged
 from langtrack_ros.paths import config_file, models_dir
 from langtrack_ros.tracking.box_ops import box_average, candidate_boxes, iou_matrix
 from langtrack_ros.tracking.gate import GateConfig, confidence, gate
@@ -40,11 +40,13 @@ NODE = "langtrack_tracker"
 
 @dataclass
 class SearchConfig:
-    mode: str = "gated"  # gated (A4) | global (A1) | roi (A2/A3)
-    roi_factor: float = 4.0  # ROI side = roi_factor * sqrt(w * h) of the last box
-    roi_window: float = 0.5  # Hann window influence on l(b) when choosing, ROI mode only (0 = none)
-    template_factor: float = 2.0  # box+language mode: template side = factor * sqrt(w * h)
-    max_side: int = 640  # frames are downscaled once to this longer side (images.working_frame); 0 = never
+    """How frames are searched; the values live in config/tracker.yaml (``search:``)."""
+
+    mode: str  # gated (A4) | global (A1) | roi (A2/A3)
+    roi_factor: float  # ROI side = roi_factor * sqrt(w * h) of the last box
+    roi_window: float  # Hann window influence on l(b) when choosing, ROI mode only (0 = none)
+    template_factor: float  # box+language mode: template side = factor * sqrt(w * h)
+    max_side: int  # frames are downscaled once to this longer side (images.working_frame); 0 = never
 
     def __post_init__(self):
         if self.mode not in SEARCH_MODES:
@@ -62,17 +64,17 @@ class SearchConfig:
 
 @dataclass
 class TrackerSettings:
-    """Everything in config/tracker.yaml (ROS parameters of the tracker node)."""
+    """Everything in config/tracker.yaml (ROS parameters of the tracker node); no code defaults."""
 
-    model: str = ""  # "" = the embedded default models/mvlm_default.safetensors
-    backend: str = "auto"  # auto | tensorrt | onnxruntime | torch
-    precision: str = "fp32"
-    image_qos: str = "sensor_data"
-    initial_query: str = ""
-    max_query_tokens: int = 32
-    threads: int = 1  # CPU threads of the ONNX Runtime / torch backend
-    gate: GateConfig = field(default_factory=GateConfig)
-    search: SearchConfig = field(default_factory=SearchConfig)
+    model: str  # "" = the embedded default models/mvlm_default.safetensors
+    backend: str  # auto | tensorrt | onnxruntime | torch
+    precision: str
+    image_qos: str
+    initial_query: str
+    max_query_tokens: int
+    threads: int  # CPU threads of the ONNX Runtime / torch backend
+    gate: GateConfig
+    search: SearchConfig
 
 
 class Backend(Protocol):
@@ -85,10 +87,12 @@ class Backend(Protocol):
 
 
 def load_settings(path: str | Path | None = None, node: str = NODE) -> TrackerSettings:
-    """Read config/tracker.yaml (or ``path``); the gate section uses the paper's ``lambda``."""
-    params = load_section(path or config_file("tracker"), node)
-    params["gate"] = GateConfig.from_params(params.get("gate"), f"{path or 'tracker.yaml'}: gate")
-    return from_dict(TrackerSettings, params, str(path or "tracker.yaml"))
+    """config/tracker.yaml with the user's file ``path`` merged over it once (a partial file only
+    changes the keys it names; unknown keys raise). The gate section uses the paper's ``lambda``."""
+    params = load_merged("tracker", path, node)
+    where = str(path or config_file("tracker"))
+    params["gate"] = GateConfig.from_params(params.get("gate"), f"{where}: gate")
+    return from_dict(TrackerSettings, params, where)
 
 
 def hann(u: np.ndarray) -> np.ndarray:
