@@ -143,7 +143,7 @@ def test_tracker_uses_the_models_own_text_tower(tiny_dirs, tmp_path):
     """A CLIP model file brings its CLIP text tower into load_tracker (ONNX: see the export test)."""
     import numpy as np
 
-    from langtrack_ros.tracking.tracker import load_tracker
+    from langtrack_ros.builder import load_tracker
 
     cfg = MVLMConfig(**model_fields("clip", tiny_dirs["clip"]))
     path = ckpt.save_model(MVLM(cfg), cfg, tmp_path / "clip.safetensors")

@@ -229,7 +229,7 @@ def test_torch_backend_returns_probabilities_and_maps_without_batch(tiny_model_f
 
 
 def test_load_tracker_runs_end_to_end_with_overrides(tiny_model_file):
-    from langtrack_ros.tracking.tracker import load_tracker
+    from langtrack_ros.builder import load_tracker
 
     tracker = load_tracker(tiny_model_file, backend="torch", search="global", **{"lambda": 0.7})
     assert tracker.name == "mvlm-global" and tracker.gate_cfg.lam == pytest.approx(0.7)

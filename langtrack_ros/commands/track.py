@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
 
     from langtrack_ros.evaluation.video import VideoWriter, annotate
     from langtrack_ros.tracking.text_encoder import QueryError
-    from langtrack_ros.tracking.tracker import load_tracker
+    from langtrack_ros.builder import load_tracker
 
     source = args.video if args.video is not None else args.camera
     if args.video is not None and "%" not in args.video and not Path(args.video).is_file():

@@ -16,7 +16,6 @@ never relocalizes). Without a gate every answer is reported as found.
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,7 @@ from typing import Protocol
 import numpy as np
 
 from langtrack_ros.config import ConfigError, from_dict, load_merged
-from langtrack_ros.paths import config_file, models_dir
+from langtrack_ros.paths import config_file
 from langtrack_ros.tracking.box_ops import box_average, candidate_boxes, iou_matrix
 from langtrack_ros.tracking.gate import GateConfig, confidence, gate
 from langtrack_ros.tracking.geometry import PatchTransform, letterbox, roi_crop
@@ -34,7 +33,6 @@ from langtrack_ros.tracking.result import Event, SearchMode, TrackResult
 
 log = logging.getLogger(__name__)
 SEARCH_MODES = ("gated", "global", "roi")
-DEFAULT_MODEL = "mvlm_default.safetensors"
 NODE = "langtrack_tracker"
 
 
@@ -326,70 +324,3 @@ class MVLMTracker:
         self.memory = Memory(box.copy(), kappa_mem)
         self._last_box = box
         self._force_global = False
-
-
-def _with_overrides(settings: TrackerSettings, overrides: dict) -> TrackerSettings:
-    """Apply flat overrides: any GateConfig / SearchConfig field, ``lambda`` for lam, and
-    ``search`` for mode (as in ``langtrack eval --tracker mvlm --tracker-opt search=global``)."""
-    if "search" in overrides:
-        overrides = {**overrides, "mode": overrides["search"]}
-        del overrides["search"]
-    gate_keys = {f.name for f in dataclasses.fields(GateConfig)} | {"lambda"}
-    search_keys = {f.name for f in dataclasses.fields(SearchConfig)}
-    unknown = sorted(set(overrides) - gate_keys - search_keys)
-    if unknown:
-        raise ConfigError(f"unknown tracker override(s) {unknown}; allowed: {sorted(gate_keys | search_keys)}")
-    gate_over = {k: v for k, v in overrides.items() if k in gate_keys}
-    search_over = {k: v for k, v in overrides.items() if k in search_keys}
-    gate_cfg = GateConfig.from_params({**dataclasses.asdict(settings.gate), **gate_over})
-    search_cfg = from_dict(SearchConfig, {**dataclasses.asdict(settings.search), **search_over})
-    return dataclasses.replace(settings, gate=gate_cfg, search=search_cfg)
-
-
-def load_tracker(model_path: str | Path | None = None, backend: str | Backend | None = None,
-                 config_path: str | Path | None = None, box_language: bool = False,
-                 priors: str | None = None, **overrides) -> MVLMTracker:
-    """The tracker as configured in config/tracker.yaml, with optional flat overrides (e.g.
-    ``mode="global"`` for ablation A1, ``tau=0.2``). ``backend`` is a kind understood by
-    ``inference.backends.make_backend`` (auto | tensorrt | onnxruntime | torch; None = the
-    config's) or a Backend. ``priors``: see :func:`build_priors` (None = config/priors.yaml)."""
-    from langtrack_ros.tracking.text_encoder import text_encoder_for
-
-    settings = _with_overrides(load_settings(config_path), overrides)
-    backend = backend or settings.backend
-    if isinstance(backend, str):
-        from langtrack_ros.inference.backends import make_backend
-
-        path = Path(model_path or settings.model or models_dir() / DEFAULT_MODEL)
-        backend = make_backend(backend, path, precision=settings.precision, threads=settings.threads)
-    # never feed the network more text tokens than it was exported/trained for (TensorRT profiles)
-    model_limit = getattr(backend, "max_text_tokens", None) or settings.max_query_tokens
-    encoder = text_encoder_for(backend, min(settings.max_query_tokens, model_limit))  # issue 10: CLIP/SigLIP
-    return MVLMTracker(backend, encoder, settings.gate, settings.search, box_language=box_language,
-                       priors=build_priors(priors))
-
-
-PRIOR_PARTS = ("detector", "imagenet", "colour", "spatial")
-
-
-def build_priors(parts: str | None = None, threads: int | None = None):
-    """The real-world priors of config/priors.yaml. ``parts``: None = as configured, "none" = off,
-    "all" or a comma list of detector,imagenet,colour,spatial = only those (ablations); ``threads``
-    overrides the prior models' ONNX Runtime threads."""
-    from langtrack_ros.inference.prior_models import load_priors
-
-    if parts == "none":
-        return None
-    priors = load_priors(config_file("priors"), models_dir() / "priors", enabled=True if parts else None,
-                         threads=threads)
-    if priors is None or not parts or parts == "all":
-        return priors
-    chosen = {p.strip() for p in parts.split(",")}
-    unknown = sorted(chosen - set(PRIOR_PARTS))
-    if unknown:
-        raise ConfigError(f"unknown prior(s) {unknown}; choose from {PRIOR_PARTS}, 'all' or 'none'")
-    priors.detector = priors.detector if "detector" in chosen else None
-    priors.imagenet = priors.imagenet if "imagenet" in chosen else None
-    priors.cfg.colour_weight = priors.cfg.colour_weight if "colour" in chosen else 0.0
-    priors.cfg.spatial_weight = priors.cfg.spatial_weight if "spatial" in chosen else 0.0
-    return priors
