@@ -157,7 +157,6 @@ class MVLMTracker:
         self.query: str | None = None
         self.memory: Memory | None = None
         self._tokens = self._mask = self._template = self._init_box = None
-        self._last_box: np.ndarray | None = None
         self._last_found: bool | None = None
         self._force_global = True
         self._query_changed = False
@@ -180,7 +179,7 @@ class MVLMTracker:
         self._tokens = np.asarray(tokens, dtype=np.float32)[None]
         self._mask = np.asarray(mask, dtype=bool)[None]
         self._init_box, self._template = box, None
-        self.memory, self._last_box, self._last_found = None, None, None
+        self.memory, self._last_found = None, None
         self._force_global = True
 
     @staticmethod
@@ -195,7 +194,7 @@ class MVLMTracker:
     @property
     def next_mode(self) -> SearchMode:
         """How the next frame will be searched."""
-        if self._force_global or self._last_box is None or self.search_cfg.mode == "global":
+        if self._force_global or self.memory is None or self.search_cfg.mode == "global":
             return SearchMode.GLOBAL
         if self.search_cfg.mode == "roi" or self._last_found:
             return SearchMode.ROI
@@ -254,7 +253,7 @@ class MVLMTracker:
         if mode is SearchMode.GLOBAL:
             patch, t = letterbox(image, size)
         else:
-            patch, t = roi_crop(image, self._last_box, self.search_cfg.roi_factor, size)
+            patch, t = roi_crop(image, self.memory.box, self.search_cfg.roi_factor, size)
         extra = {} if self._template is None else {"template": self._template}
         out = self.backend.run(patch_tensor(patch), self._tokens, self._mask, **extra)
         if not outputs_finite(out):
@@ -265,7 +264,7 @@ class MVLMTracker:
         """NaN/inf from the network: report not found, keep the last box, relocalize next frame."""
         log.warning("network output contains NaN or infinity; frame reported as not found")
         self._force_global = True
-        box = np.zeros(4) if self._last_box is None else self._last_box.copy()
+        box = np.zeros(4) if self.memory is None else self.memory.box.copy()
         return TrackResult(box, kappa=-1.0, d_corr=0.0, d_cls=0.0, score=0.0, mode=mode, found=False)
 
     def _decide(self, out: dict, t: PatchTransform, image: np.ndarray, mode: SearchMode) -> TrackResult:
@@ -322,5 +321,4 @@ class MVLMTracker:
 
     def _remember(self, box: np.ndarray, kappa_mem: float) -> None:
         self.memory = Memory(box.copy(), kappa_mem)
-        self._last_box = box
         self._force_global = False
