@@ -225,10 +225,8 @@ class MVLMTracker:
         camera changes resolution mid-stream (same view), the remembered boxes are rescaled."""
         image, self._zoom = working_frame(image, self.search_cfg.max_side)
         hw = np.array(image.shape[1::-1] * 2, dtype=np.float64)  # (w, h, w, h)
-        if self._working_size is not None and (hw != self._working_size).any():
-            for box in (self._last_box, None if self.memory is None else self.memory.box):
-                if box is not None:
-                    box *= hw / self._working_size
+        if self._working_size is not None and (hw != self._working_size).any() and self.memory is not None:
+            self.memory.box *= hw / self._working_size
         self._working_size = hw
         return image
 

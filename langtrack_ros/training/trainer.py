@@ -282,12 +282,15 @@ class Trainer:
             previous = yaml.safe_load(saved.read_text())
             old_steps = previous.get("optim", {}).pop("steps", None)
             previous.get("optim", {}).pop("accum_steps", None)  # memory trade-off, same gradients
+            previous.get("sampling", {}).pop("search_size", None)  # the model preset's, not a setting
             if old_steps != self.cfg.optim.steps:
                 LOG.warning("--resume with optim.steps %s -> %d: the lr schedule changes from here on, so the "
                             "result differs from a run made with %d steps throughout",
                             old_steps, self.cfg.optim.steps, self.cfg.optim.steps)
             diffs = diff_keys(previous, {**current, "optim": {k: v for k, v in current["optim"].items()
-                                                               if k not in ("steps", "accum_steps")}})
+                                                               if k not in ("steps", "accum_steps")},
+                                         "sampling": {k: v for k, v in current["sampling"].items()
+                                                      if k != "search_size"}})
             if diffs:
                 raise ConfigError(f"--resume: config differs from the run's {saved}: " + "; ".join(diffs))
         elif not resume and ckpt.list_checkpoints(self.run_dir):
