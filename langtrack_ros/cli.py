@@ -21,13 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"langtrack_ros.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"langtrack_ros.commands.{name}":
-                raise
-            continue
-        module.register(sub)
+        importlib.import_module(f"langtrack_ros.commands.{name}").register(sub)
     return parser
 
 

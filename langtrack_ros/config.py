@@ -1,8 +1,11 @@
 """Typed configs loaded from YAML: dataclasses, validated, unknown keys rejected.
 
-The YAML files in ``config/`` are the single source of truth for defaults. Files meant for ROS
-nodes use the ``<node>: {ros__parameters: {...}}`` form; :func:`load_section` accepts both that
-form and a plain mapping, so the CLI and the nodes read the very same file.
+The YAML files in ``config/`` are the single source of truth for defaults: the dataclasses that
+hold settings have no defaults of their own, so a key missing from a mapping is an error, and a
+user's (partial) file is merged once over the packaged file by :func:`load_merged` before any
+dataclass is built. Files meant for ROS nodes use the ``<node>: {ros__parameters: {...}}`` form;
+:func:`load_section` accepts both that form and a plain mapping, so the CLI and the nodes read the
+very same file.
 """
 from __future__ import annotations
 
@@ -12,6 +15,8 @@ from pathlib import Path
 from typing import Any, Mapping, TypeVar
 
 import yaml
+
+from langtrack_ros.paths import config_file
 
 T = TypeVar("T")
 
@@ -46,6 +51,30 @@ def load_section(path: str | Path, node: str | None = None) -> dict:
     return ros_parameters(read_yaml(path), node)
 
 
+def merge(base: Mapping, user: Mapping, where: str, prefix: str = "") -> dict:
+    """``user`` deep-merged over ``base``; a key ``base`` does not have raises, naming it and ``where``.
+
+    Non-empty mappings merge key by key; anything else (values, lists, the free-form empty mapping
+    such as ``model.overrides: {}``) is replaced whole by the user's value.
+    """
+    out = dict(base)
+    for key, value in user.items():
+        if key not in base:
+            raise ConfigError(f"{where}: unknown key '{prefix}{key}'; allowed: {sorted(base)}")
+        if isinstance(base[key], Mapping) and base[key] and isinstance(value, Mapping):
+            value = merge(base[key], value, where, f"{prefix}{key}.")
+        out[key] = value
+    return out
+
+
+def load_merged(name: str, path: str | Path | None = None, node: str | None = None) -> dict:
+    """``config/<name>.yaml`` with the user's file ``path`` (if any) merged over it, once."""
+    packaged = load_section(config_file(name), node)
+    if path is None or Path(path).resolve() == config_file(name).resolve():
+        return packaged
+    return merge(packaged, load_section(path, node), str(path))
+
+
 def from_dict(cls: type[T], data: Mapping[str, Any] | None, where: str = "") -> T:
     """Build dataclass ``cls`` from ``data``; nested dataclasses recurse; unknown keys raise."""
     data = dict(data or {})
@@ -54,6 +83,11 @@ def from_dict(cls: type[T], data: Mapping[str, Any] | None, where: str = "") -> 
     unknown = sorted(set(data) - names)
     if unknown:
         raise ConfigError(f"{where or cls.__name__}: unknown key(s) {unknown}; allowed: {sorted(names)}")
+    required = {f.name for f in dataclasses.fields(cls)
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
+    missing = sorted(required - set(data))
+    if missing:
+        raise ConfigError(f"{where or cls.__name__}: missing key(s) {missing} (defaults live in config/*.yaml)")
     kwargs = {}
     for name, value in data.items():
         hint = hints[name]

@@ -218,13 +218,14 @@ def test_a_1080p_frame_is_searched_at_the_working_size_and_boxes_come_back_in_ca
 
     from fake_mvlm import FakeBackend, FakeEncoder, scene
     from langtrack_ros.tracking.result import SearchMode
-    from langtrack_ros.tracking.tracker import MVLMTracker, SearchConfig, load_settings
+    from langtrack_ros.tracking.tracker import MVLMTracker, load_settings
+    from packaged import search_config
 
     settings = load_settings()
     assert settings.search.max_side == 640  # config/tracker.yaml
     small = [scene(squares=[("red", 60 + 6 * k, 70 + 3 * k, 32)]) for k in range(4)]  # 320x240
     backend = FakeBackend()
-    tracker = MVLMTracker(backend, FakeEncoder(), settings.gate, SearchConfig(max_side=320))
+    tracker = MVLMTracker(backend, FakeEncoder(), settings.gate, search_config(max_side=320))
     tracker.set_query("red ball")
     for k, image in enumerate(small):
         scale = 6.0 if k < 2 else 0.5  # the camera switches from 1920x1440 to 160x120 (same view)
@@ -239,10 +240,10 @@ def test_a_1080p_frame_is_searched_at_the_working_size_and_boxes_come_back_in_ca
 @pytest.mark.parametrize("bad", [-1, 10, 640.5, True])
 def test_max_side_is_validated(bad):
     from langtrack_ros.config import ConfigError
-    from langtrack_ros.tracking.tracker import SearchConfig
+    from packaged import search_config
 
     with pytest.raises(ConfigError, match="max_side"):
-        SearchConfig(max_side=bad)
+        search_config(max_side=bad)
 
 
 def test_border_fill_is_a_sampled_mean_not_a_full_image_pass():

@@ -2,15 +2,16 @@
 import numpy as np
 import pytest
 
+from packaged import reference_gate, search_config, tracker_yaml
 from fake_mvlm import FakeBackend, FakeEncoder, scene
 from langtrack_ros.config import ConfigError
 from langtrack_ros.tracking.box_ops import box_average, candidate_boxes, iou_matrix
 from langtrack_ros.tracking.gate import GateConfig, confidence, gate, kappa_mem, runner_up
 from langtrack_ros.tracking.result import Event, SearchMode
-from langtrack_ros.tracking.tracker import MVLMTracker, SearchConfig
+from langtrack_ros.tracking.tracker import MVLMTracker
 
 G = 8
-CFG = GateConfig(alpha=1.0, tau=0.1, omega=0.4, lam=0.4, psi_out=0.0, margin_scale=1.0)
+CFG = reference_gate()
 
 
 def maps_with_peaks(peaks, side=3):
@@ -50,14 +51,14 @@ def test_two_equal_peaks_far_apart_are_ambiguous():
 
 
 def test_alpha_mixes_the_classification_margin():
-    cfg = GateConfig(alpha=0.25, tau=0.1, omega=0.0, lam=0.4, psi_out=0.0)
+    cfg = reference_gate(alpha=0.25, omega=0.0)
     conf, (best, _) = run_gate([(3, 4)], cfg)
     expected = 0.25 * np.tanh(0.8) + 0.75 * np.tanh(0.9 - 0.05)
     assert conf.kappa_vlm[best] == pytest.approx(expected)
 
 
 def test_margin_scale_sharpens_the_margin():
-    cfg = GateConfig(margin_scale=3.0)
+    cfg = reference_gate(margin_scale=3.0)
     conf, (best, _) = run_gate([(3, 4)], cfg)
     assert conf.d_corr[best] == pytest.approx(np.tanh(3.0 * 0.8))
 
@@ -77,7 +78,7 @@ def test_memory_is_an_ewma_and_fresh_candidates_start_at_kappa_vlm():
 def test_low_memory_can_veto_a_confident_frame():
     prev = np.full(G * G, np.nan)
     prev[3 * G + 4] = -1.0
-    cfg = GateConfig(alpha=1.0, tau=0.3, omega=0.8, lam=0.9)
+    cfg = reference_gate(tau=0.3, omega=0.8, lam=0.9)
     conf, (_, found) = run_gate([(3, 4)], cfg, prev)
     kv = np.tanh(0.8)
     km = 0.1 * kv + 0.9 * -1.0
@@ -86,9 +87,14 @@ def test_low_memory_can_veto_a_confident_frame():
 
 
 def test_gate_config_reads_the_paper_name_lambda_and_rejects_unknown_keys():
-    assert GateConfig.from_params({"lambda": 0.7, "tau": 0.0}).lam == 0.7
+    assert GateConfig.from_params({**tracker_yaml()["gate"], "lambda": 0.3, "tau": 0.0}).lam == 0.3
     with pytest.raises(ConfigError, match="unknown"):
-        GateConfig.from_params({"kappa": 1.0})
+        GateConfig.from_params({**tracker_yaml()["gate"], "kappa": 1.0})
+
+
+def test_gate_config_has_no_code_defaults_a_missing_key_is_named():
+    with pytest.raises(ConfigError, match=r"missing key\(s\) \['alpha', 'lam'"):
+        GateConfig.from_params({"tau": 0.1, "omega": 0.4, "psi_out": 0.0, "margin_scale": 1.0, "memory_iou": 0.5})
 
 
 # --- through the tracker: search mode and memory in image coordinates --------------------------
@@ -101,7 +107,7 @@ def target_cell(patch):
 
 def make_tracker(**search):
     backend = FakeBackend()
-    tracker = MVLMTracker(backend, FakeEncoder(), CFG, SearchConfig(**search))
+    tracker = MVLMTracker(backend, FakeEncoder(), CFG, search_config(**search))
     return tracker, backend
 
 
@@ -127,8 +133,8 @@ def test_ambiguous_distractor_sends_the_next_to_global():
 
 @pytest.mark.parametrize("omega, found", [(0.4, True), (0.0, False)])
 def test_memory_carries_the_target_through_a_momentary_distractor(omega, found):
-    cfg = GateConfig(alpha=1.0, tau=0.1, omega=omega, lam=0.4, psi_out=0.0)
-    tracker = MVLMTracker(FakeBackend(), FakeEncoder(), cfg, SearchConfig())
+    cfg = reference_gate(omega=omega)
+    tracker = MVLMTracker(FakeBackend(), FakeEncoder(), cfg, search_config())
     tracker.set_query("red car")
     tracker.step(scene(squares=[("red", 100, 80, 30)]))
     result = tracker.step(scene(squares=[("red", 102, 80, 30), ("red", 40, 40, 30)]))
@@ -184,9 +190,9 @@ def test_gate_values_outside_the_papers_ranges_are_rejected(params):
     from langtrack_ros.config import ConfigError
 
     with pytest.raises(ConfigError):
-        GateConfig.from_params(params)
+        GateConfig.from_params({**tracker_yaml()["gate"], **params})
 
 
 def test_integer_gate_values_from_yaml_or_ros_are_accepted_as_floats():
-    cfg = GateConfig.from_params({"tau": 0, "alpha": 1, "lambda": 0})
+    cfg = GateConfig.from_params({**tracker_yaml()["gate"], "tau": 0, "alpha": 1, "lambda": 0})
     assert (cfg.tau, cfg.alpha, cfg.lam) == (0.0, 1.0, 0.0) and isinstance(cfg.tau, float)

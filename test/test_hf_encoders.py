@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from hf_tiny import TINY_TEXT, save_tiny
+from packaged import train_yaml
 from langtrack_ros.tracking.hf_encoders import EncoderNotFoundError
 from langtrack_ros.tracking.network import MVLM, MVLMConfig
 from langtrack_ros.tracking.text_encoder import HFTextEncoder, build_text_encoder
@@ -31,13 +32,13 @@ def model_fields(kind: str, folder) -> dict:
 
 
 def train(kind, folder, run_dir, **optim):
-    cfg = make_train_config({
+    cfg = make_train_config(train_yaml({
         "seed": 1, "threads": 1,
         "model": {"preset": "tiny", "overrides": model_fields(kind, folder)},
         "data": {"seed": 3, "sources": [{"kind": "synth"}], "num_workers": 0},
         "optim": {"steps": 2, "batch_size": 4, "lr": 1e-3, "grad_clip": 1.0, **optim},
         "checkpoint": {"every": 0, "keep": 1}, "logging": {"every": 1, "progress": False},
-    }, "test")
+    }), "test")
     sources = [list_source([make_sequence()], negative_sentence=lambda i, rng: "the green triangle")]
     return Trainer(cfg, run_dir, sources=sources)
 
@@ -142,7 +143,7 @@ def test_tracker_uses_the_models_own_text_tower(tiny_dirs, tmp_path):
     """A CLIP model file brings its CLIP text tower into load_tracker (ONNX: see the export test)."""
     import numpy as np
 
-    from langtrack_ros.tracking.tracker import load_tracker
+    from langtrack_ros.builder import load_tracker
 
     cfg = MVLMConfig(**model_fields("clip", tiny_dirs["clip"]))
     path = ckpt.save_model(MVLM(cfg), cfg, tmp_path / "clip.safetensors")

@@ -6,8 +6,8 @@ import torch
 
 from langtrack_ros.config import ConfigError
 from langtrack_ros.training.losses import (
-    LossWeights, boxes_at_cells, correlation_margin_loss, focal_heatmap_loss, gaussian_heatmap,
-    gaussian_radius, generalized_iou, gt_cells, inside_token_mask, mvlm_loss, xywh_to_xyxy)
+    boxes_at_cells, correlation_margin_loss, focal_heatmap_loss, gaussian_heatmap,
+    gaussian_radius, generalized_iou, gt_cells, inside_token_mask, mvlm_loss, packaged_weights, xywh_to_xyxy)
 
 G = 8
 
@@ -146,7 +146,7 @@ def test_mvlm_loss_weights_and_perfect_box():
     _, parts = mvlm_loss(outputs, {"boxes": box, "positive": positive}, {"cm": 0.0})
     assert parts["l1"] == pytest.approx(0.0, abs=1e-6) and parts["giou"] == pytest.approx(0.0, abs=1e-4)
     assert parts["cm"] == 0.0
-    _, with_cm = mvlm_loss(outputs, {"boxes": box, "positive": positive}, LossWeights(cm=0.5))
+    _, with_cm = mvlm_loss(outputs, {"boxes": box, "positive": positive}, packaged_weights({"cm": 0.5}))
     assert with_cm["total"] == pytest.approx(with_cm["focal"] + 0.5 * with_cm["cm"], abs=1e-5)
     with pytest.raises(ConfigError):
         mvlm_loss(outputs, {"boxes": box, "positive": positive}, {"bogus": 1})

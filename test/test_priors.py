@@ -14,7 +14,8 @@ from langtrack_ros.paths import config_file, models_dir
 from langtrack_ros.tracking.priors import appearance, ssd
 from langtrack_ros.tracking.priors.fusion import PriorFusion
 from langtrack_ros.tracking.priors.lexicon import Lexicon
-from langtrack_ros.tracking.tracker import MVLMTracker, build_priors, load_settings
+from langtrack_ros.builder import build_priors
+from langtrack_ros.tracking.tracker import MVLMTracker, load_settings
 
 PRIORS = models_dir() / "priors"
 

@@ -2,20 +2,20 @@
 import numpy as np
 import pytest
 
+from packaged import reference_gate, search_config
 from fake_mvlm import FakeBackend, FakeEncoder, scene
 from langtrack_ros.config import ConfigError
-from langtrack_ros.tracking.gate import GateConfig
 from langtrack_ros.tracking.images import ImageError, to_rgb_uint8
 from langtrack_ros.tracking.result import Event, SearchMode
 from langtrack_ros.tracking.text_encoder import QueryError
-from langtrack_ros.tracking.tracker import MVLMTracker, SearchConfig, hann_window, load_settings
+from langtrack_ros.tracking.tracker import MVLMTracker, hann_window, load_settings
 
-GATE = GateConfig(alpha=1.0, tau=0.1, omega=0.4, lam=0.4, psi_out=0.0)
+GATE = reference_gate()
 
 
 def make_tracker(backend=None, **search):
     backend = backend or FakeBackend()
-    return MVLMTracker(backend, FakeEncoder(), GATE, SearchConfig(**search)), backend
+    return MVLMTracker(backend, FakeEncoder(), GATE, search_config(**search)), backend
 
 
 def moving_target(n=6, step=6):
@@ -125,7 +125,7 @@ def test_roi_mode_never_relocalizes():
 
 def test_box_language_mode_crops_a_template_once():
     tracker, backend = make_tracker(FakeBackend(template_size=64))
-    tracker = MVLMTracker(backend, FakeEncoder(), GATE, SearchConfig(), box_language=True)
+    tracker = MVLMTracker(backend, FakeEncoder(), GATE, search_config(), box_language=True)
     assert tracker.needs_box
     with pytest.raises(ValueError, match="init_box"):
         tracker.set_query("red ball")
@@ -141,7 +141,7 @@ def test_box_language_mode_crops_a_template_once():
 
 def test_box_language_needs_a_model_with_template_tokens():
     with pytest.raises(ValueError, match="template"):
-        MVLMTracker(FakeBackend(), FakeEncoder(), GATE, SearchConfig(), box_language=True)
+        MVLMTracker(FakeBackend(), FakeEncoder(), GATE, search_config(), box_language=True)
 
 
 # --- images ---------------------------------------------------------------------------------------
@@ -194,7 +194,7 @@ def test_tracker_yaml_loads_with_the_paper_names():
 
 def test_bad_search_mode_and_unknown_keys_are_config_errors(tmp_path):
     with pytest.raises(ConfigError, match="mode"):
-        SearchConfig(mode="sometimes")
+        search_config(mode="sometimes")
     bad = tmp_path / "t.yaml"
     bad.write_text("langtrack_tracker:\n  ros__parameters:\n    gate: {tua: 0.1}\n")
     with pytest.raises(ConfigError, match="tua"):
@@ -229,7 +229,7 @@ def test_torch_backend_returns_probabilities_and_maps_without_batch(tiny_model_f
 
 
 def test_load_tracker_runs_end_to_end_with_overrides(tiny_model_file):
-    from langtrack_ros.tracking.tracker import load_tracker
+    from langtrack_ros.builder import load_tracker
 
     tracker = load_tracker(tiny_model_file, backend="torch", search="global", **{"lambda": 0.7})
     assert tracker.name == "mvlm-global" and tracker.gate_cfg.lam == pytest.approx(0.7)

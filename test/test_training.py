@@ -11,12 +11,13 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from packaged import sampling_config, train_yaml
 from langtrack_ros.config import ConfigError
 from langtrack_ros.data.sequence import Sequence
 from langtrack_ros.tracking.geometry import letterbox_transform
 from langtrack_ros.training import checkpoint as ckpt
 from langtrack_ros.training import trainer as trainer_mod
-from langtrack_ros.training.sampling import (MVLMSamples, SamplingConfig, TextFeatureCache, color_jitter,
+from langtrack_ros.training.sampling import (MVLMSamples, TextFeatureCache, color_jitter,
                                              list_source, swap_left_right)
 from langtrack_ros.training.trainer import Trainer, TrainingError, apply_overrides, make_train_config
 
@@ -46,7 +47,7 @@ def make_sequence(name: str = "toy") -> Sequence:
 
 
 def dataset(**sampling) -> MVLMSamples:
-    cfg = SamplingConfig(**{"search_size": 64, **sampling})
+    cfg = sampling_config(**{"search_size": 64, **sampling})
     absent = lambda i, rng: "the green triangle"  # noqa: E731  (not in the toy scene)
     return MVLMSamples([list_source([make_sequence()], negative_sentence=absent)], cfg, seed=7)
 
@@ -99,7 +100,7 @@ def test_negatives_without_absent_frames_or_sentences_use_away_crops():
     seq = make_sequence()
     seq.visible[:] = True
     seq.boxes[9:] = [_box(i) for i in range(9, N)]
-    ds = MVLMSamples([list_source([seq])], SamplingConfig(search_size=64, p_roi=0, p_whole=0, p_negative=1), 0)
+    ds = MVLMSamples([list_source([seq])], sampling_config(search_size=64, p_roi=0, p_whole=0, p_negative=1), 0)
     assert {ds[k]["kind"] for k in range(10)} == {"negative_away"}
 
 
@@ -253,7 +254,7 @@ def test_keeps_last_k_checkpoints(tmp_path):
 # ----------------------------------------------------------------------------- trainer
 
 def train_config(**optim):
-    return make_train_config({
+    return make_train_config(train_yaml({
         "seed": 1, "threads": 1,
         "model": {"preset": "tiny", "overrides": TINY_MODEL, "pretrained_tokenizer": False},
         "data": {"seed": 3, "sources": [{"kind": "synth"}], "num_workers": 0},
@@ -262,7 +263,7 @@ def train_config(**optim):
                   "warmup_steps": 2, "max_bad_steps": 2, **optim},
         "checkpoint": {"every": 3, "keep": 2},
         "logging": {"every": 1, "progress": False},
-    }, "test")
+    }), "test")
 
 
 def make_trainer(run_dir, resume=False, cls=Trainer, **optim):
@@ -367,3 +368,23 @@ def test_stretched_crops_keep_pixels_and_box_together():
         found = np.array([xs.min(), ys.min(), xs.max() + 1 - xs.min(), ys.max() + 1 - ys.min()]) / 160
         np.testing.assert_allclose(moved, found, atol=1.5 / 160)
         assert moved[2] / moved[3] == pytest.approx(0.5 * aspect, rel=1e-5)
+
+
+def test_a_partial_user_file_is_merged_once_over_the_packaged_table(tmp_path):
+    """config/train_mvlm.yaml is the one table of defaults: a user file names only what it changes."""
+    from langtrack_ros.paths import config_file
+    from langtrack_ros.training.trainer import load_train_config, plain_config
+
+    user = tmp_path / "mine.yaml"
+    user.write_text("optim: {lr: 1.0e-3}\nsampling: {p_flip: 0.0}\n")
+    expected = plain_config(load_train_config(config_file("train_mvlm")))
+    expected["optim"]["lr"], expected["sampling"]["p_flip"] = 1e-3, 0.0
+    assert plain_config(load_train_config(user)) == expected
+    user.write_text("optim: {lr: 1.0e-3, lrr: 2}\n")
+    with pytest.raises(ConfigError, match=r"mine\.yaml.*'optim\.lrr'"):
+        load_train_config(user)
+
+
+def test_training_sections_have_no_code_defaults():
+    with pytest.raises(ConfigError, match=r"test.sampling: missing key.*'p_roi'"):
+        make_train_config({**train_yaml(), "sampling": {"p_whole": 0.5}}, "test")

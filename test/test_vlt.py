@@ -13,10 +13,12 @@ from langtrack_ros.training.sampling import list_source
 from langtrack_ros.training.trainer import CheckpointSection, DataSection, LoggingSection
 from langtrack_ros.vlt.arch import CHOICES, GENES, Architecture
 from langtrack_ros.vlt.blocks import ChoiceBlock, ModaMixer
-from langtrack_ros.vlt.config import VLT_FORMAT, SearchSection, StageConfig, VLTFileConfig, VLTOptimSection
+from langtrack_ros.vlt.config import (VLT_FORMAT, RetrainSection, SearchSection, StageConfig, StageSection,
+                                     VLTFileConfig, VLTOptimSection)
 from langtrack_ros.vlt.data import PairSamplingConfig, VLTPairs, collate_pairs
 from langtrack_ros.vlt.loss import VLTLossWeights, complete_iou, vlt_loss
 from langtrack_ros.vlt.model import VLTConfig, VLTNet, grid_points
+from packaged import SMALL_RUN
 from test_training import HashEncoder, make_sequence
 
 BLOCKS = (1, 1, 2, 1)
@@ -110,12 +112,25 @@ def test_ciou_and_loss_behave():
 
 
 # ----------------------------------------------------------------------------- stages
+def vlt_optim(**values) -> VLTOptimSection:
+    """Small-run optimiser settings (the shared sections have no code defaults: SMALL_RUN names them)."""
+    return VLTOptimSection(**{**SMALL_RUN["optim"], "betas": (0.9, 0.999), "steps": 4, "batch_size": 2, "lr": 0.01,
+                              "kind": "sgd", **values})
+
+
+def data_section(**values) -> DataSection:
+    return DataSection(**{**SMALL_RUN["data"], "sources": [], **values})
+
+
+QUIET = dict(every=10, val_every=0, progress=False)
+
+
 def stage_cfg(steps=4, arch=None, init="", **optim) -> StageConfig:
     return StageConfig(seed=1, threads=1, stage="retrain" if arch else "supernet",
-                       model=dataclasses.replace(TINY, architecture=arch), data=DataSection(val_samples=4),
+                       model=dataclasses.replace(TINY, architecture=arch), data=data_section(val_samples=4),
                        sampling=PairSamplingConfig(template_size=32, search_size=64, pairs_per_sequence=2),
-                       optim=VLTOptimSection(**{"steps": steps, "batch_size": 2, "lr": 0.01, "kind": "sgd", **optim}),
-                       checkpoint=CheckpointSection(every=2, keep=3), logging=LoggingSection(progress=False), init=init)
+                       optim=vlt_optim(steps=steps, **optim),
+                       checkpoint=CheckpointSection(every=2, keep=3), logging=LoggingSection(**QUIET), init=init)
 
 
 def trainer(tmp_path, cfg, resume=False):
@@ -177,11 +192,13 @@ def search_job(tmp_path, supernet, resume=False, **search):
     from langtrack_ros.vlt.search import SearchJob
 
     seq = make_sequence()
-    cfg = VLTFileConfig(threads=1, model=TINY, data=DataSection(sources=[{}]),
+    cfg = VLTFileConfig(threads=1, model=TINY, data=data_section(sources=[{}]),
                         sampling=PairSamplingConfig(32, 64, pairs_per_sequence=2),
+                        supernet=StageSection(optim=vlt_optim()), retrain=RetrainSection(optim=vlt_optim()),
+                        checkpoint=CheckpointSection(every=0, keep=3),
                         search=SearchSection(**{"population": 4, "top_k": 2, "mutations": 2, "crossovers": 2,
                                                 "generations": 3, "bn_batches": 1, "bn_batch_size": 2, **search}),
-                        logging=LoggingSection(progress=False))
+                        logging=LoggingSection(**QUIET))
     job = SearchJob(cfg, tmp_path, supernet, resume=resume, text_encoder=Encoder(), val_sequences=[seq])
     job._sources = [list_source([seq])]
     return job

@@ -202,7 +202,7 @@ def bench_network(model_path: Path, label: str, frames: int, threads: list[int],
 
 def bench_tracker(model_path: Path, frames: int, images: list[np.ndarray], query: str, tmp: Path) -> list[Row]:
     from langtrack_ros.inference.backends import make_backend
-    from langtrack_ros.tracking.tracker import load_tracker
+    from langtrack_ros.builder import load_tracker
 
     rows = []
     h, w = images[0].shape[:2]
@@ -224,7 +224,7 @@ def bench_priors(model_path: Path, frames: int, images: list[np.ndarray], query:
     import cv2
 
     from langtrack_ros.inference.backends import make_backend
-    from langtrack_ros.tracking.tracker import build_priors, load_tracker
+    from langtrack_ros.builder import build_priors, load_tracker
 
     vga = [cv2.resize(im, (640, 480), interpolation=cv2.INTER_LINEAR) for im in images]
     rows = []

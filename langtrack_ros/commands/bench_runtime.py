@@ -76,7 +76,7 @@ def resolution_rows(model_path, images, query, box, frames, tmp, rounds: int = 1
     load from other jobs on a shared machine hits every row alike and the ratios stay comparable."""
     from langtrack_ros.evaluation.baselines import make_csrt, make_kcf
     from langtrack_ros.inference.backends import make_backend
-    from langtrack_ros.tracking.tracker import load_tracker
+    from langtrack_ros.builder import load_tracker
 
     backend = make_backend("onnxruntime", model_path, cache_dir=tmp, threads=1)
     cases = []  # (part, resolution, backend, step(i))
@@ -119,7 +119,7 @@ def _child(code: str, env: dict | None = None, timeout: int = 300) -> tuple[floa
 
 def cold_start(model_path: Path, cache: Path, cached: bool) -> tuple[str, str]:
     """Process start -> first TrackResult with the configured tracker (ONNX Runtime backend)."""
-    code = (f"import numpy as np\nfrom langtrack_ros.tracking.tracker import load_tracker\n"
+    code = (f"import numpy as np\nfrom langtrack_ros.builder import load_tracker\n"
             f"from langtrack_ros.inference.backends import make_backend\n"
             f"t = load_tracker({str(model_path)!r}, backend=make_backend('onnxruntime', {str(model_path)!r}, "
             f"cache_dir={str(cache)!r}))\nt.set_query('the person on the left')\n"

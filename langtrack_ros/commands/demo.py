@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         cfg.seed = args.seed
     out = Path(args.out or cfg.out)
     seq = pick_sample(cfg)
-    from langtrack_ros.tracking.tracker import load_tracker
+    from langtrack_ros.builder import load_tracker
 
     tracker = load_tracker(args.model, args.backend)
     print(f"sample {seq.name}: {len(seq)} frames, query {seq.sentence!r}; "

@@ -29,10 +29,10 @@ def register(subparsers) -> None:
 
 
 def default_model_path() -> Path:
-    from langtrack_ros.paths import models_dir
-    from langtrack_ros.tracking.tracker import DEFAULT_MODEL, load_settings
+    from langtrack_ros.builder import model_file
+    from langtrack_ros.tracking.tracker import load_settings
 
-    return Path(load_settings().model or models_dir() / DEFAULT_MODEL)
+    return model_file(load_settings())
 
 
 def run(args) -> int:

@@ -45,7 +45,7 @@ def _stdin_queries(q: "queue.Queue[str]") -> None:
 
 
 def _make_tracker(args: argparse.Namespace):
-    from langtrack_ros.tracking.tracker import load_tracker
+    from langtrack_ros.builder import load_tracker
 
     if args.tracker == "mvlm":
         if args.init_box is not None:

@@ -91,7 +91,7 @@ def _drain(reader, sent: dict, until: float) -> list[float]:
 def _bare_step(model_path: Path, cache: Path, frames: int) -> dict:
     """The step alone on the frame the camera sends (same tracker config as the child)."""
     from langtrack_ros.inference.backends import make_backend
-    from langtrack_ros.tracking.tracker import load_tracker
+    from langtrack_ros.builder import load_tracker
 
     tracker = load_tracker(model_path, backend=make_backend("onnxruntime", model_path, cache_dir=cache / "bare"))
     tracker.set_query("the person on the left")

@@ -15,7 +15,7 @@ TRACKERS: dict[str, str] = {
     "oracle": "langtrack_ros.evaluation.baselines:OracleTracker",
     "csrt": "langtrack_ros.evaluation.baselines:make_csrt",
     "kcf": "langtrack_ros.evaluation.baselines:make_kcf",
-    "mvlm": "langtrack_ros.tracking.tracker:load_tracker",
+    "mvlm": "langtrack_ros.builder:load_tracker",
     "vlt": "langtrack_ros.vlt.tracker:load_vlt_tracker",  # template + language; first box given (GT in eval)
     "vlt-text": "langtrack_ros.vlt.tracker:load_vlt_text_tracker",  # first box from MVLM's grounding
 }

@@ -129,7 +129,6 @@ def make_tracker(name: str | None = None, factory: str | None = None, config: st
         from langtrack_ros.evaluation.registry import make_tracker as registry_tracker
 
         return registry_tracker(name, **options)
-    from langtrack_ros.tracking.tracker import load_settings, load_tracker
+    from langtrack_ros.builder import load_tracker
 
-    settings = load_settings(config)
-    return load_tracker(model or None, backend or settings.backend, config, **options)
+    return load_tracker(model or None, backend or None, config, **options)

@@ -31,13 +31,15 @@ from langtrack_ros.config import ConfigError, from_dict
 
 @dataclass
 class GateConfig:
-    alpha: float = 1.0  # weight of the correlation margin in kappa_vlm
-    tau: float = 0.1  # confidence threshold of the gate
-    omega: float = 0.4  # weight of the memory in kappa_mvlm
-    lam: float = 0.4  # EWMA decay of kappa_mem (paper: lambda)
-    psi_out: float = 0.0  # IoU at or below which a box competes with b
-    margin_scale: float = 1.0  # scale inside tanh (reference: 1)
-    memory_iou: float = 0.5  # image-space IoU above which a candidate inherits kappa_mem
+    """The gate's settings; the values live in config/tracker.yaml (``gate:``), never in code."""
+
+    alpha: float  # weight of the correlation margin in kappa_vlm
+    tau: float  # confidence threshold of the gate
+    omega: float  # weight of the memory in kappa_mvlm
+    lam: float  # EWMA decay of kappa_mem (paper: lambda)
+    psi_out: float  # IoU at or below which a box competes with b
+    margin_scale: float  # scale inside tanh (reference: 1)
+    memory_iou: float  # image-space IoU above which a candidate inherits kappa_mem
 
     RANGES = {"alpha": (0.0, 1.0), "tau": (-1.0, 1.0), "omega": (0.0, 1.0), "lam": (0.0, 1.0),
               "psi_out": (0.0, 1.0), "margin_scale": (1e-9, float("inf")), "memory_iou": (0.0, 1.0)}
@@ -54,7 +56,7 @@ class GateConfig:
 
     @classmethod
     def from_params(cls, params: Mapping | None, where: str = "gate") -> "GateConfig":
-        """Build from a YAML/ROS mapping, where the paper's ``lambda`` names ``lam``."""
+        """Build from a complete YAML/ROS mapping, where the paper's ``lambda`` names ``lam``."""
         params = dict(params or {})
         if "lambda" in params:
             params["lam"] = params.pop("lambda")

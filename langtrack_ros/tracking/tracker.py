@@ -16,16 +16,15 @@ never relocalizes). Without a gate every answer is reported as found.
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
-from langtrack_ros.config import ConfigError, from_dict, load_section
-from langtrack_ros.paths import config_file, models_dir
+from langtrack_ros.config import ConfigError, from_dict, load_merged
+from langtrack_ros.paths import config_file
 from langtrack_ros.tracking.box_ops import box_average, candidate_boxes, iou_matrix
 from langtrack_ros.tracking.gate import GateConfig, confidence, gate
 from langtrack_ros.tracking.geometry import PatchTransform, letterbox, roi_crop
@@ -34,17 +33,18 @@ from langtrack_ros.tracking.result import Event, SearchMode, TrackResult
 
 log = logging.getLogger(__name__)
 SEARCH_MODES = ("gated", "global", "roi")
-DEFAULT_MODEL = "mvlm_default.safetensors"
 NODE = "langtrack_tracker"
 
 
 @dataclass
 class SearchConfig:
-    mode: str = "gated"  # gated (A4) | global (A1) | roi (A2/A3)
-    roi_factor: float = 4.0  # ROI side = roi_factor * sqrt(w * h) of the last box
-    roi_window: float = 0.5  # Hann window influence on l(b) when choosing, ROI mode only (0 = none)
-    template_factor: float = 2.0  # box+language mode: template side = factor * sqrt(w * h)
-    max_side: int = 640  # frames are downscaled once to this longer side (images.working_frame); 0 = never
+    """How frames are searched; the values live in config/tracker.yaml (``search:``)."""
+
+    mode: str  # gated (A4) | global (A1) | roi (A2/A3)
+    roi_factor: float  # ROI side = roi_factor * sqrt(w * h) of the last box
+    roi_window: float  # Hann window influence on l(b) when choosing, ROI mode only (0 = none)
+    template_factor: float  # box+language mode: template side = factor * sqrt(w * h)
+    max_side: int  # frames are downscaled once to this longer side (images.working_frame); 0 = never
 
     def __post_init__(self):
         if self.mode not in SEARCH_MODES:
@@ -62,17 +62,17 @@ class SearchConfig:
 
 @dataclass
 class TrackerSettings:
-    """Everything in config/tracker.yaml (ROS parameters of the tracker node)."""
+    """Everything in config/tracker.yaml (ROS parameters of the tracker node); no code defaults."""
 
-    model: str = ""  # "" = the embedded default models/mvlm_default.safetensors
-    backend: str = "auto"  # auto | tensorrt | onnxruntime | torch
-    precision: str = "fp32"
-    image_qos: str = "sensor_data"
-    initial_query: str = ""
-    max_query_tokens: int = 32
-    threads: int = 1  # CPU threads of the ONNX Runtime / torch backend
-    gate: GateConfig = field(default_factory=GateConfig)
-    search: SearchConfig = field(default_factory=SearchConfig)
+    model: str  # "" = the embedded default models/mvlm_default.safetensors
+    backend: str  # auto | tensorrt | onnxruntime | torch
+    precision: str
+    image_qos: str
+    initial_query: str
+    max_query_tokens: int
+    threads: int  # CPU threads of the ONNX Runtime / torch backend
+    gate: GateConfig
+    search: SearchConfig
 
 
 class Backend(Protocol):
@@ -85,10 +85,12 @@ class Backend(Protocol):
 
 
 def load_settings(path: str | Path | None = None, node: str = NODE) -> TrackerSettings:
-    """Read config/tracker.yaml (or ``path``); the gate section uses the paper's ``lambda``."""
-    params = load_section(path or config_file("tracker"), node)
-    params["gate"] = GateConfig.from_params(params.get("gate"), f"{path or 'tracker.yaml'}: gate")
-    return from_dict(TrackerSettings, params, str(path or "tracker.yaml"))
+    """config/tracker.yaml with the user's file ``path`` merged over it once (a partial file only
+    changes the keys it names; unknown keys raise). The gate section uses the paper's ``lambda``."""
+    params = load_merged("tracker", path, node)
+    where = str(path or config_file("tracker"))
+    params["gate"] = GateConfig.from_params(params.get("gate"), f"{where}: gate")
+    return from_dict(TrackerSettings, params, where)
 
 
 def hann(u: np.ndarray) -> np.ndarray:
@@ -155,7 +157,6 @@ class MVLMTracker:
         self.query: str | None = None
         self.memory: Memory | None = None
         self._tokens = self._mask = self._template = self._init_box = None
-        self._last_box: np.ndarray | None = None
         self._last_found: bool | None = None
         self._force_global = True
         self._query_changed = False
@@ -178,7 +179,7 @@ class MVLMTracker:
         self._tokens = np.asarray(tokens, dtype=np.float32)[None]
         self._mask = np.asarray(mask, dtype=bool)[None]
         self._init_box, self._template = box, None
-        self.memory, self._last_box, self._last_found = None, None, None
+        self.memory, self._last_found = None, None
         self._force_global = True
 
     @staticmethod
@@ -193,7 +194,7 @@ class MVLMTracker:
     @property
     def next_mode(self) -> SearchMode:
         """How the next frame will be searched."""
-        if self._force_global or self._last_box is None or self.search_cfg.mode == "global":
+        if self._force_global or self.memory is None or self.search_cfg.mode == "global":
             return SearchMode.GLOBAL
         if self.search_cfg.mode == "roi" or self._last_found:
             return SearchMode.ROI
@@ -224,10 +225,8 @@ class MVLMTracker:
         camera changes resolution mid-stream (same view), the remembered boxes are rescaled."""
         image, self._zoom = working_frame(image, self.search_cfg.max_side)
         hw = np.array(image.shape[1::-1] * 2, dtype=np.float64)  # (w, h, w, h)
-        if self._working_size is not None and (hw != self._working_size).any():
-            for box in (self._last_box, None if self.memory is None else self.memory.box):
-                if box is not None:
-                    box *= hw / self._working_size
+        if self._working_size is not None and (hw != self._working_size).any() and self.memory is not None:
+            self.memory.box *= hw / self._working_size
         self._working_size = hw
         return image
 
@@ -252,7 +251,7 @@ class MVLMTracker:
         if mode is SearchMode.GLOBAL:
             patch, t = letterbox(image, size)
         else:
-            patch, t = roi_crop(image, self._last_box, self.search_cfg.roi_factor, size)
+            patch, t = roi_crop(image, self.memory.box, self.search_cfg.roi_factor, size)
         extra = {} if self._template is None else {"template": self._template}
         out = self.backend.run(patch_tensor(patch), self._tokens, self._mask, **extra)
         if not outputs_finite(out):
@@ -263,7 +262,7 @@ class MVLMTracker:
         """NaN/inf from the network: report not found, keep the last box, relocalize next frame."""
         log.warning("network output contains NaN or infinity; frame reported as not found")
         self._force_global = True
-        box = np.zeros(4) if self._last_box is None else self._last_box.copy()
+        box = np.zeros(4) if self.memory is None else self.memory.box.copy()
         return TrackResult(box, kappa=-1.0, d_corr=0.0, d_cls=0.0, score=0.0, mode=mode, found=False)
 
     def _decide(self, out: dict, t: PatchTransform, image: np.ndarray, mode: SearchMode) -> TrackResult:
@@ -320,72 +319,4 @@ class MVLMTracker:
 
     def _remember(self, box: np.ndarray, kappa_mem: float) -> None:
         self.memory = Memory(box.copy(), kappa_mem)
-        self._last_box = box
         self._force_global = False
-
-
-def _with_overrides(settings: TrackerSettings, overrides: dict) -> TrackerSettings:
-    """Apply flat overrides: any GateConfig / SearchConfig field, ``lambda`` for lam, and
-    ``search`` for mode (as in ``langtrack eval --tracker mvlm --tracker-opt search=global``)."""
-    if "search" in overrides:
-        overrides = {**overrides, "mode": overrides["search"]}
-        del overrides["search"]
-    gate_keys = {f.name for f in dataclasses.fields(GateConfig)} | {"lambda"}
-    search_keys = {f.name for f in dataclasses.fields(SearchConfig)}
-    unknown = sorted(set(overrides) - gate_keys - search_keys)
-    if unknown:
-        raise ConfigError(f"unknown tracker override(s) {unknown}; allowed: {sorted(gate_keys | search_keys)}")
-    gate_over = {k: v for k, v in overrides.items() if k in gate_keys}
-    search_over = {k: v for k, v in overrides.items() if k in search_keys}
-    gate_cfg = GateConfig.from_params({**dataclasses.asdict(settings.gate), **gate_over})
-    search_cfg = from_dict(SearchConfig, {**dataclasses.asdict(settings.search), **search_over})
-    return dataclasses.replace(settings, gate=gate_cfg, search=search_cfg)
-
-
-def load_tracker(model_path: str | Path | None = None, backend: str | Backend | None = None,
-                 config_path: str | Path | None = None, box_language: bool = False,
-                 priors: str | None = None, **overrides) -> MVLMTracker:
-    """The tracker as configured in config/tracker.yaml, with optional flat overrides (e.g.
-    ``mode="global"`` for ablation A1, ``tau=0.2``). ``backend`` is a kind understood by
-    ``inference.backends.make_backend`` (auto | tensorrt | onnxruntime | torch; None = the
-    config's) or a Backend. ``priors``: see :func:`build_priors` (None = config/priors.yaml)."""
-    from langtrack_ros.tracking.text_encoder import text_encoder_for
-
-    settings = _with_overrides(load_settings(config_path), overrides)
-    backend = backend or settings.backend
-    if isinstance(backend, str):
-        from langtrack_ros.inference.backends import make_backend
-
-        path = Path(model_path or settings.model or models_dir() / DEFAULT_MODEL)
-        backend = make_backend(backend, path, precision=settings.precision, threads=settings.threads)
-    # never feed the network more text tokens than it was exported/trained for (TensorRT profiles)
-    model_limit = getattr(backend, "max_text_tokens", None) or settings.max_query_tokens
-    encoder = text_encoder_for(backend, min(settings.max_query_tokens, model_limit))  # issue 10: CLIP/SigLIP
-    return MVLMTracker(backend, encoder, settings.gate, settings.search, box_language=box_language,
-                       priors=build_priors(priors))
-
-
-PRIOR_PARTS = ("detector", "imagenet", "colour", "spatial")
-
-
-def build_priors(parts: str | None = None, threads: int | None = None):
-    """The real-world priors of config/priors.yaml. ``parts``: None = as configured, "none" = off,
-    "all" or a comma list of detector,imagenet,colour,spatial = only those (ablations); ``threads``
-    overrides the prior models' ONNX Runtime threads."""
-    from langtrack_ros.inference.prior_models import load_priors
-
-    if parts == "none":
-        return None
-    priors = load_priors(config_file("priors"), models_dir() / "priors", enabled=True if parts else None,
-                         threads=threads)
-    if priors is None or not parts or parts == "all":
-        return priors
-    chosen = {p.strip() for p in parts.split(",")}
-    unknown = sorted(chosen - set(PRIOR_PARTS))
-    if unknown:
-        raise ConfigError(f"unknown prior(s) {unknown}; choose from {PRIOR_PARTS}, 'all' or 'none'")
-    priors.detector = priors.detector if "detector" in chosen else None
-    priors.imagenet = priors.imagenet if "imagenet" in chosen else None
-    priors.cfg.colour_weight = priors.cfg.colour_weight if "colour" in chosen else 0.0
-    priors.cfg.spatial_weight = priors.cfg.spatial_weight if "spatial" in chosen else 0.0
-    return priors

@@ -13,21 +13,28 @@ from typing import Mapping
 import torch
 import torch.nn.functional as F
 
-from langtrack_ros.config import from_dict
+from langtrack_ros.config import from_dict, load_merged, merge
 
 
 @dataclass
 class LossWeights:
-    """Loss weights and L_CM settings (MVLM.md: focal + 5 L1 + 2 GIoU + 0.5 L_CM, K=10, c=1)."""
+    """Loss weights and L_CM settings (MVLM.md: focal + 5 L1 + 2 GIoU + 0.5 L_CM, K=10, c=1); the
+    values live in config/train_mvlm.yaml (``loss:``)."""
 
-    focal: float = 1.0
-    l1: float = 5.0
-    giou: float = 2.0
-    cm: float = 0.5
-    cm_k: int = 10
-    cm_c: float = 1.0
-    cm_use_log: bool = False
-    min_overlap: float = 0.7
+    focal: float
+    l1: float
+    giou: float
+    cm: float
+    cm_k: int
+    cm_c: float
+    cm_use_log: bool
+    min_overlap: float
+
+
+def packaged_weights(changes: Mapping | None = None) -> LossWeights:
+    """config/train_mvlm.yaml's ``loss:`` section with ``changes`` over it."""
+    packaged = load_merged("train_mvlm")["loss"]
+    return from_dict(LossWeights, merge(packaged, dict(changes or {}), "loss weights"), "loss")
 
 
 def gaussian_radius(h: torch.Tensor, w: torch.Tensor, min_overlap: float = 0.7) -> torch.Tensor:
@@ -193,7 +200,7 @@ def mvlm_loss(outputs: Mapping[str, torch.Tensor], targets: Mapping[str, torch.T
     targets: ``boxes`` (B,4) normalised xywh (ignored where not positive, may be NaN there) and
     ``positive`` (B,) bool. Box (L1 on xyxy + GIoU) and L_CM terms use positive items only.
     """
-    w = weights if isinstance(weights, LossWeights) else from_dict(LossWeights, weights or {})
+    w = weights if isinstance(weights, LossWeights) else packaged_weights(weights)
     score = outputs["score_map"]
     grid = score.shape[-1]
     positive = targets["positive"].to(torch.bool)

@@ -28,26 +28,28 @@ from langtrack_ros.tracking.geometry import letterbox, roi_crop, roi_transform, 
 
 @dataclass
 class SamplingConfig:
-    """How one training sample is cut from a frame (values come from config/train_mvlm.yaml)."""
+    """How one training sample is cut from a frame (values come from config/train_mvlm.yaml, which
+    is the only table of defaults). ``search_size`` is not a setting: the trainer copies it from
+    the model preset, so it alone may be left out of a mapping."""
 
-    search_size: int = 160
-    p_roi: float = 0.5  # kinds: ROI crop / whole frame / negative (normalised to sum 1)
-    p_whole: float = 0.3
-    p_negative: float = 0.2
-    neg_absent: float = 1.0  # negative kinds (relative weights, among those a sequence can give):
-    neg_sentence: float = 1.0  # absent-target frame / sentence naming an absent object / crop away
-    neg_away: float = 1.0  # from the target
-    max_away_overlap: float = 0.05  # "away" crops show at most this fraction of the target's area
-    roi_factor: float = 4.0
-    center_jitter: float = 2.0  # max centre shift = center_jitter * sqrt(w*h) / 2 (target stays within
-    scale_jitter: float = 0.25  # center_jitter / (2 * roi_factor) of the patch centre)
-    p_flip: float = 0.5  # horizontal flip; swaps "left" and "right" in the sentence
-    brightness: float = 0.2  # brightness/contrast only: hue carries colour words and must not change
-    p_stretch: float = 0.0  # ROI crops stretched anisotropically: teaches the size head non-square targets
-    max_stretch: float = 2.0  # aspect change of a stretched crop is log-uniform in [1/max, max]
-    contrast: float = 0.2
-    max_attempts: int = 20  # draws of another sequence when the chosen one cannot give the kind
-    samples_per_sequence: int = 1  # consecutive samples cut from one sequence (making one costs ~80 ms)
+    p_roi: float  # kinds: ROI crop / whole frame / negative (normalised to sum 1)
+    p_whole: float
+    p_negative: float
+    neg_absent: float  # negative kinds (relative weights, among those a sequence can give):
+    neg_sentence: float  # absent-target frame / sentence naming an absent object / crop away
+    neg_away: float  # from the target
+    max_away_overlap: float  # "away" crops show at most this fraction of the target's area
+    roi_factor: float
+    center_jitter: float  # max centre shift = center_jitter * sqrt(w*h) / 2 (target stays within
+    scale_jitter: float  # center_jitter / (2 * roi_factor) of the patch centre)
+    p_flip: float  # horizontal flip; swaps "left" and "right" in the sentence
+    brightness: float  # brightness/contrast only: hue carries colour words and must not change
+    p_stretch: float  # ROI crops stretched anisotropically: teaches the size head non-square targets
+    max_stretch: float  # aspect change of a stretched crop is log-uniform in [1/max, max]
+    contrast: float
+    max_attempts: int  # draws of another sequence when the chosen one cannot give the kind
+    samples_per_sequence: int  # consecutive samples cut from one sequence (making one costs ~80 ms)
+    search_size: int | None = None  # the model preset's (set by the trainer)
 
 
 @dataclass

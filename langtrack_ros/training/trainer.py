@@ -26,14 +26,14 @@ import signal
 import threading
 import time
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 import yaml
 
-from langtrack_ros.config import ConfigError, diff_keys, from_dict, read_yaml, to_dict
+from langtrack_ros.config import ConfigError, diff_keys, from_dict, load_merged, to_dict
 from langtrack_ros.training import checkpoint as ckpt
 from langtrack_ros.training import distributed
 from langtrack_ros.training.losses import LossWeights, loss_counts, mvlm_loss
@@ -48,68 +48,68 @@ PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 @dataclass
 class ModelSection:
-    preset: str = ""  # name in config/mvlm_model.yaml; "" = that file's default
-    overrides: dict = field(default_factory=dict)  # MVLMConfig fields to change
-    pretrained_tokenizer: bool = True
-    init: str = ""  # fine-tune: start from this model file's weights (same preset), "" = fresh init
+    preset: str  # name in config/mvlm_model.yaml; "" = that file's default
+    overrides: dict  # MVLMConfig fields to change
+    pretrained_tokenizer: bool
+    init: str  # fine-tune: start from this model file's weights (same preset), "" = fresh init
 
 
 @dataclass
 class DataSection:
-    seed: int = 0
-    sources: list = field(default_factory=list)  # SourceConfig mappings
-    val_sources: list = field(default_factory=list)
-    val_samples: int = 0
-    num_workers: int = 0
-    sequence_cache: int = 64
+    seed: int
+    sources: list  # SourceConfig mappings
+    val_sources: list
+    val_samples: int
+    num_workers: int
+    sequence_cache: int
 
 
 @dataclass
 class OptimSection:
-    steps: int = 0
-    batch_size: int = 0
-    lr: float = 0.0
-    weight_decay: float = 0.0
-    betas: tuple = (0.9, 0.999)
-    grad_clip: float = 0.0  # max global grad norm; 0 = off
-    accum_steps: int = 1  # micro-batches per rank per step (same global batch, less memory)
-    frozen_prefixes: list = field(default_factory=list)  # parameters not trained at all
-    slow_prefixes: list = field(default_factory=list)  # parameters trained at lr * slow_lr_mult
-    slow_lr_mult: float = 1.0
-    schedule: str = "cosine"  # cosine | step | constant
-    warmup_steps: int = 0
-    min_lr_ratio: float = 0.0  # cosine floor
-    milestones: list = field(default_factory=list)  # step schedule: fractions of steps
-    gamma: float = 0.1
-    max_bad_steps: int = 0  # non-finite loss/gradient steps tolerated before aborting
+    steps: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+    betas: tuple
+    grad_clip: float  # max global grad norm; 0 = off
+    accum_steps: int  # micro-batches per rank per step (same global batch, less memory)
+    frozen_prefixes: list  # parameters not trained at all
+    slow_prefixes: list  # parameters trained at lr * slow_lr_mult
+    slow_lr_mult: float
+    schedule: str  # cosine | step | constant
+    warmup_steps: int
+    min_lr_ratio: float  # cosine floor
+    milestones: list  # step schedule: fractions of steps
+    gamma: float
+    max_bad_steps: int  # non-finite loss/gradient steps tolerated before aborting
 
 
 @dataclass
 class CheckpointSection:
-    every: int = 0
-    keep: int = 3
+    every: int
+    keep: int
 
 
 @dataclass
 class LoggingSection:
-    every: int = 10  # TensorBoard scalars every N steps
-    val_every: int = 0  # 0 = only at the end
-    progress: bool = True
+    every: int  # TensorBoard scalars every N steps
+    val_every: int  # 0 = only at the end
+    progress: bool
 
 
 @dataclass
 class TrainConfig:
-    seed: int = 0
-    threads: int = 0  # torch threads; 0 = leave torch's default
-    device: str = "auto"  # auto (cuda:<local rank> when available) | cpu | cuda
-    precision: str = "fp32"  # fp32 | bf16 | fp16: autocast on CUDA (fp16 with a gradient scaler)
-    model: ModelSection = field(default_factory=ModelSection)
-    data: DataSection = field(default_factory=DataSection)
-    sampling: SamplingConfig = field(default_factory=SamplingConfig)
-    optim: OptimSection = field(default_factory=OptimSection)
-    loss: LossWeights = field(default_factory=LossWeights)
-    checkpoint: CheckpointSection = field(default_factory=CheckpointSection)
-    logging: LoggingSection = field(default_factory=LoggingSection)
+    seed: int
+    threads: int  # torch threads; 0 = leave torch's default
+    device: str  # auto (cuda:<local rank> when available) | cpu | cuda
+    precision: str  # fp32 | bf16 | fp16: autocast on CUDA (fp16 with a gradient scaler)
+    model: ModelSection
+    data: DataSection
+    sampling: SamplingConfig
+    optim: OptimSection
+    loss: LossWeights
+    checkpoint: CheckpointSection
+    logging: LoggingSection
 
 
 class TrainingError(RuntimeError):
@@ -144,8 +144,9 @@ def apply_overrides(data: dict, assignments: list[str]) -> dict:
 
 
 def load_train_config(path: str | Path, overrides: list[str] | None = None, steps: int | None = None) -> TrainConfig:
-    """TrainConfig from YAML + ``--set`` overrides (+ ``--steps``); unknown keys raise ConfigError."""
-    data = apply_overrides(read_yaml(path), overrides or [])
+    """TrainConfig from config/train_mvlm.yaml with the user's file ``path`` merged over it once,
+    then ``--set`` overrides (+ ``--steps``); unknown keys raise ConfigError naming key and file."""
+    data = apply_overrides(load_merged("train_mvlm", path), overrides or [])
     if steps is not None:
         data.setdefault("optim", {})["steps"] = int(steps)
     return make_train_config(data, str(path))
@@ -297,12 +298,15 @@ class Trainer:
             previous = yaml.safe_load(saved.read_text())
             old_steps = previous.get("optim", {}).pop("steps", None)
             previous.get("optim", {}).pop("accum_steps", None)  # memory trade-off, same gradients
+            previous.get("sampling", {}).pop("search_size", None)  # the model preset's, not a setting
             if old_steps != self.cfg.optim.steps:
                 LOG.warning("--resume with optim.steps %s -> %d: the lr schedule changes from here on, so the "
                             "result differs from a run made with %d steps throughout",
                             old_steps, self.cfg.optim.steps, self.cfg.optim.steps)
             diffs = diff_keys(previous, {**current, "optim": {k: v for k, v in current["optim"].items()
-                                                               if k not in ("steps", "accum_steps")}})
+                                                               if k not in ("steps", "accum_steps")},
+                                         "sampling": {k: v for k, v in current["sampling"].items()
+                                                      if k != "search_size"}})
             if diffs:
                 raise ConfigError(f"--resume: config differs from the run's {saved}: " + "; ".join(diffs))
         elif not resume and ckpt.list_checkpoints(self.run_dir):

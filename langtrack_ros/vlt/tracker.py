@@ -167,7 +167,7 @@ def load_vlt_tracker(model_path: str | Path | None = None, config_path: str | Pa
     model = load_vlt(path)
     grounder = None
     if cfg.first_box == "mvlm":
-        from langtrack_ros.tracking.tracker import load_tracker
+        from langtrack_ros.builder import load_tracker
 
         grounder = load_tracker(backend="torch")
     encoder = TextEncoder(max_tokens=model.cfg.max_text_tokens)

@@ -1,0 +1,46 @@
+"""Layering (docs/ARCHITECTURE.md): the tracking core imports neither the inference backends nor the
+trainer, not even inside a function; langtrack_ros.builder is where they meet."""
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "langtrack_ros"
+FORBIDDEN = ("langtrack_ros.inference", "langtrack_ros.training")
+
+
+def imported_modules(path: Path, root: Path) -> set[str]:
+    """Every module an ``import``/``from ... import`` anywhere in the file names (relative ones
+    resolved against the file's package below ``root``)."""
+    package = ".".join(path.relative_to(root).with_suffix("").parts[:-1])
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(parent + ([base] if base else []))
+            names |= {base} | {f"{base}.{alias.name}" for alias in node.names}
+    return names
+
+
+def back_arrows(folder: Path, root: Path = PACKAGE.parent) -> list[str]:
+    return sorted(f"{path.relative_to(root)} imports {name}"
+                  for path in folder.rglob("*.py") for name in imported_modules(path, root)
+                  if any(name == f or name.startswith(f + ".") for f in FORBIDDEN))
+
+
+def test_tracking_imports_neither_inference_nor_training():
+    assert back_arrows(PACKAGE / "tracking") == []
+
+
+def test_the_check_sees_function_local_and_relative_imports(tmp_path):
+    fake = tmp_path / "langtrack_ros" / "tracking"
+    fake.mkdir(parents=True)
+    (fake / "a.py").write_text("def f():\n    from langtrack_ros.inference.backends import make_backend\n")
+    (fake / "b.py").write_text("from ..training import checkpoint\n")
+    (fake / "c.py").write_text("import langtrack_ros.tracking.gate\n")
+    assert back_arrows(fake, tmp_path) == ["langtrack_ros/tracking/a.py imports langtrack_ros.inference.backends",
+                     "langtrack_ros/tracking/a.py imports langtrack_ros.inference.backends.make_backend",
+                     "langtrack_ros/tracking/b.py imports langtrack_ros.training",
+                     "langtrack_ros/tracking/b.py imports langtrack_ros.training.checkpoint"]

@@ -1,0 +1,78 @@
+"""One partial user file gives the same tracker on every adapter (issue 7): the rclpy node's
+parameter dict, ``langtrack dds`` and ``langtrack replay`` (shared tracker options) and the
+CLI/eval factory all end at config/tracker.yaml with the user's keys over it, nothing from code."""
+import argparse
+
+import pytest
+
+from fake_mvlm import FakeBackend, FakeEncoder
+from langtrack_ros.config import from_dict, load_section
+from langtrack_ros.ros_msgs import parameters as params
+from langtrack_ros.tracking.gate import GateConfig
+from langtrack_ros.tracking.tracker import NODE, TrackerSettings, load_settings
+from packaged import tracker_yaml
+
+USER = "langtrack_tracker:\n  ros__parameters:\n    gate: {tau: 0.2}\n    search: {roi_factor: 3.0}\n"
+
+
+@pytest.fixture
+def no_models(monkeypatch):
+    """A fake backend and encoder and no priors: the test is about settings, not networks."""
+    from langtrack_ros import builder
+
+    monkeypatch.setattr(builder, "make_backend", lambda kind, path, **kw: FakeBackend())
+    monkeypatch.setattr(builder, "text_encoder_for", lambda backend, tokens: FakeEncoder())
+    monkeypatch.setattr(builder, "build_priors", lambda parts=None, threads=None: None)
+
+
+def expected_settings() -> TrackerSettings:
+    """config/tracker.yaml, read as plain YAML, with the user's two keys over it."""
+    raw = tracker_yaml()
+    raw["gate"] = GateConfig.from_params({**raw["gate"], "tau": 0.2})
+    raw["search"] = {**raw["search"], "roi_factor": 3.0}
+    return from_dict(TrackerSettings, raw)
+
+
+def node_path(user, tmp_path):
+    """rclpy node: declared defaults overridden by ``--params-file``, then the node's loader."""
+    values = {**params.declared_defaults(), **params.flatten(load_section(user, NODE))}
+    path = params.write_tracker_yaml(values, tmp_path)
+    from langtrack_ros.ros_msgs.session import make_tracker
+
+    tracker = make_tracker(config=str(path), model=values["model"], backend=values["backend"])
+    return load_settings(path), tracker
+
+
+def shared_options_path(user):
+    """``langtrack dds`` and ``langtrack replay``: commands/tracker_options.tracker_and_settings."""
+    from langtrack_ros.commands.tracker_options import tracker_and_settings
+
+    args = argparse.Namespace(config=str(user), model=None, backend=None, tracker=None, tracker_factory=None,
+                              query=None)
+    tracker, _, _ = tracker_and_settings(args)
+    return load_settings(args.config), tracker
+
+
+def eval_path(user):
+    """CLI/eval: the registry's ``mvlm`` factory with ``config_path``."""
+    from langtrack_ros.evaluation.registry import make_tracker
+
+    return load_settings(user), make_tracker("mvlm", config_path=str(user))
+
+
+def test_a_partial_user_file_gives_the_same_tracker_on_every_adapter(tmp_path, no_models):
+    user = tmp_path / "user.yaml"
+    user.write_text(USER)
+    expected = expected_settings()
+    assert expected.gate.alpha == 0.7  # tracker.yaml's, where code defaults once said 1.0
+    paths = {"node": node_path(user, tmp_path), "dds/replay": shared_options_path(user), "eval": eval_path(user)}
+    for name, (settings, tracker) in paths.items():
+        assert settings == expected, name
+        assert (tracker.gate_cfg, tracker.search_cfg) == (expected.gate, expected.search), name
+
+
+def test_an_unknown_key_in_a_user_file_names_the_key_and_the_file(tmp_path):
+    user = tmp_path / "user.yaml"
+    user.write_text("gate: {tua: 0.2}\n")
+    with pytest.raises(Exception, match=r"user\.yaml: unknown key 'gate\.tua'"):
+        load_settings(user)
