@@ -218,30 +218,34 @@ def bench_tracker(model_path: Path, frames: int, images: list[np.ndarray], query
 
 def bench_priors(model_path: Path, frames: int, images: list[np.ndarray], query: str, tmp: Path) -> list[Row]:
     """The full ONNX Runtime step at 640x480 without and with the real-world priors (config/priors.yaml),
-    ROI and GLOBAL mode, 1 and 2 threads, for a detector category ("person": SSD in both modes, ImageNet
-    evidence in global search) and an ImageNet-only one ("bird": ImageNet evidence in both modes);
-    ratio = with priors / without."""
+    ROI and GLOBAL mode, for a detector category ("person": SSD in both modes, ImageNet evidence in
+    global search) and an ImageNet-only one ("bird"). Threads "network+priors": everything on one
+    thread, and the shipped configuration (tracker.yaml threads for the network, priors.yaml threads,
+    not spinning, for the prior nets). Ratio = with priors / without."""
     import cv2
 
-    from langtrack_ros.inference.backends import make_backend
     from langtrack_ros.builder import build_priors, load_tracker
+    from langtrack_ros.inference.backends import make_backend
+    from langtrack_ros.tracking.tracker import load_settings
 
     vga = [cv2.resize(im, (640, 480), interpolation=cv2.INTER_LINEAR) for im in images]
+    configured = build_priors("all").cfg.threads
     rows = []
-    for threads in (1, 2):
-        backend = make_backend("onnxruntime", model_path, cache_dir=tmp, threads=threads)
+    for net_threads, prior_threads in ((1, 1), (load_settings().threads, configured)):
+        backend = make_backend("onnxruntime", model_path, cache_dir=tmp, threads=net_threads)
+        label = f"{net_threads}+{prior_threads}"
         for mode in ("roi", "global"):
             plain = load_tracker(model_path, backend=backend, mode=mode, priors="none")
             plain.set_query(PRIOR_QUERIES[0])
             rows.append(measure(lambda i: plain.step(vga[i % len(vga)]), frames, "full step",
-                                f"{mode.upper()} mode, 640x480, no priors", "onnxruntime", threads))
+                                f"{mode.upper()} mode, 640x480, no priors", "onnxruntime", label))
             base = rows[-1]
             for text in PRIOR_QUERIES:
                 tracker = load_tracker(model_path, backend=backend, mode=mode, priors="none")
-                tracker.priors = build_priors("all", threads=threads)
+                tracker.priors = build_priors("all", threads=prior_threads)
                 tracker.set_query(text)
                 rows.append(measure(lambda i: tracker.step(vga[i % len(vga)]), frames, "full step",
-                                    f"{mode.upper()} mode, 640x480, priors, \"{text}\"", "onnxruntime", threads))
+                                    f"{mode.upper()} mode, 640x480, priors, \"{text}\"", "onnxruntime", label))
                 rows[-1].ratio = rows[-1].median / base.median
     return rows
 
@@ -284,7 +288,7 @@ def render(rows: list[Row], model_note: str, frames: int) -> str:
         f"- torch {torch.__version__}, onnxruntime {onnxruntime.__version__}, {frames} timed calls per row "
         f"after {WARMUP} warm-up calls; text length {TEXT_TOKENS} tokens for the network rows",
         "- ratio = ONNX Runtime median / torch median (below 1: ONNX Runtime is faster); in the 'full step' "
-        "rows: with priors / without priors",
+        "rows: with priors / without priors; their threads column is network+prior nets",
         f"- RSS = resident memory of the whole bench process after the row (everything loaded so far); "
         f"peak RSS of the run {peak_rss_mb():.0f} MB (includes the ONNX exports)", "",
         "| part | what | backend | threads | median ms | p90 ms | FPS | ratio | RSS MB |",

@@ -32,7 +32,7 @@ def default_providers() -> list[str]:
     return [p for p in GPU_PROVIDERS if p in available] + ["CPUExecutionProvider"]
 
 
-def open_session(path: str | Path, providers: list[str] | None = None, threads: int = 1):
+def open_session(path: str | Path, providers: list[str] | None = None, threads: int = 1, spin: bool = True):
     """An ``InferenceSession`` for ``path``; missing or unparsable files raise naming the file."""
     import onnxruntime as ort
 
@@ -42,6 +42,8 @@ def open_session(path: str | Path, providers: list[str] | None = None, threads: 
     options = ort.SessionOptions()
     options.intra_op_num_threads = int(threads)
     options.inter_op_num_threads = 1
+    if not spin:  # idle pool threads sleep instead of spinning: several sessions share the cores
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3
     chosen = list(providers or default_providers())
     try:
@@ -49,7 +51,7 @@ def open_session(path: str | Path, providers: list[str] | None = None, threads: 
     except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... types
         if providers is None and chosen != ["CPUExecutionProvider"]:
             log.warning("%s: onnxruntime GPU providers %s failed (%s); using the CPU", path, chosen[:-1], exc)
-            return open_session(path, ["CPUExecutionProvider"], threads)
+            return open_session(path, ["CPUExecutionProvider"], threads, spin)
         raise ValueError(f"{path}: not a valid ONNX model for onnxruntime ({type(exc).__name__}: {exc})") from exc
     log.debug("%s: onnxruntime providers %s, %d intra-op threads", path, session.get_providers(), threads)
     return session

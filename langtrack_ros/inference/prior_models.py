@@ -34,7 +34,7 @@ def _providers() -> list[str]:
 
 def _session(path: Path, threads: int, what: str):
     try:
-        return open_session(path, providers=_providers(), threads=threads)
+        return open_session(path, providers=_providers(), threads=threads, spin=False)
     except (FileNotFoundError, ValueError) as exc:
         raise PriorModelError(f"{what} {path}: {exc}") from exc
 
