@@ -76,7 +76,7 @@ def _checks(results: list[dict]) -> list[str]:
 
 
 def write_results(results: list[dict], rows: list[dict], cfg: dict, path: Path, command: str, seconds: float) -> None:
-    from langtrack_ros.evaluation.results_md import _table, plot
+    from langtrack_ros.evaluation.results_md import dataset_sections, plot
 
     img = path.parent / "img" / "vlt_ablation_auc.png"
     plot(results, rows, img)
@@ -102,10 +102,7 @@ def write_results(results: list[dict], rows: list[dict], cfg: dict, path: Path, 
         "",
         f"![honest AUC per configuration]({img.relative_to(path.parent)})",
     ]
-    for d in cfg["datasets"]:
-        conv = next((r["convention"] for r in results if r["dataset"] == d["key"]), "?")
-        n = next((r["sequences"] for r in results if r["dataset"] == d["key"]), 0)
-        lines += ["", f"## {d['key']} ({n} sequences, convention {conv})", "", *_table(results, rows, d["key"])]
+    lines += dataset_sections(results, rows, cfg["datasets"])
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
 

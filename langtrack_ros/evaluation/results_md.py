@@ -102,6 +102,18 @@ def plot(results: list[dict], rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
+def dataset_sections(results: list[dict], rows: list[dict], datasets: list[dict]) -> list[str]:
+    """One table per dataset (and per-sequence scores where the dataset asks for them)."""
+    lines: list[str] = []
+    for d in datasets:
+        conv = next((r["convention"] for r in results if r["dataset"] == d["key"]), "?")
+        n = next((r["sequences"] for r in results if r["dataset"] == d["key"]), 0)
+        lines += ["", f"## {d['key']} ({n} sequences, convention {conv})", "", *_table(results, rows, d["key"])]
+        if d.get("per_sequence"):
+            lines += ["", "Per sequence, honest AUC / PRE@20 (%):", "", *_per_sequence(results, rows, d["key"])]
+    return lines
+
+
 def write_results(results: list[dict], rows: list[dict], cfg: dict, path: Path, command: str, seconds: float) -> None:
     img = path.parent / "img" / "ablation_auc.png"
     plot(results, rows, img)
@@ -130,11 +142,6 @@ def write_results(results: list[dict], rows: list[dict], cfg: dict, path: Path, 
         "",
         f"![honest AUC per configuration]({img.relative_to(path.parent)})",
     ]
-    for d in cfg["datasets"]:
-        conv = next((r["convention"] for r in results if r["dataset"] == d["key"]), "?")
-        n = next((r["sequences"] for r in results if r["dataset"] == d["key"]), 0)
-        lines += ["", f"## {d['key']} ({n} sequences, convention {conv})", "", *_table(results, rows, d["key"])]
-        if d.get("per_sequence"):
-            lines += ["", f"Per sequence, honest AUC / PRE@20 (%):", "", *_per_sequence(results, rows, d["key"])]
+    lines += dataset_sections(results, rows, cfg["datasets"])
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
