@@ -15,7 +15,7 @@ from launch.actions import (
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration
 
-OUTPUT_TOPICS = ("target", "relocalization", "detections")
+from langtrack_ros.adapters import topics
 
 
 def _processes(context):
@@ -25,9 +25,8 @@ def _processes(context):
     play = ExecuteProcess(cmd=["ros2", "bag", "play", arg("bag"), "--rate", arg("rate")], output="screen")
     actions = [TimerAction(period=float(arg("start_delay")), actions=[play])]
     if arg("record"):
-        namespace = arg("namespace").strip("/")
-        topics = ["/" + "/".join(p for p in (namespace, t) if p) for t in OUTPUT_TOPICS]
-        actions.append(ExecuteProcess(cmd=["ros2", "bag", "record", "-o", arg("record"), *topics], output="screen"))
+        names = [topics.resolve(t, arg("namespace")) for t in topics.OUTPUTS]
+        actions.append(ExecuteProcess(cmd=["ros2", "bag", "record", "-o", arg("record"), *names], output="screen"))
     return actions
 
 
@@ -40,8 +39,9 @@ def generate_launch_description():
         DeclareLaunchArgument("rate", default_value="1.0"),
         DeclareLaunchArgument("start_delay", default_value="5.0", description="seconds before playback starts"),
         DeclareLaunchArgument("record", default_value="", description="output bag of the tracker topics; empty: none"),
-        DeclareLaunchArgument("image_topic", default_value="/camera/image_raw"),
-        DeclareLaunchArgument("query_topic", default_value="/query", description="absolute: bags record /query"),
+        DeclareLaunchArgument("image_topic", default_value=topics.CAMERA),
+        # absolute: a bag holds absolute names, and a namespaced node would miss it under `query`
+        DeclareLaunchArgument("query_topic", default_value=topics.resolve(topics.QUERY)),
         DeclareLaunchArgument("query", default_value=""),
         DeclareLaunchArgument("config", default_value=os.path.join(share, "config", "tracker.yaml")),
         DeclareLaunchArgument("namespace", default_value=""),

@@ -15,14 +15,16 @@ from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import LifecycleNode, Node
 
+from langtrack_ros.adapters import topics
+
 PACKAGE = "langtrack_ros"
 NODE_NAME = "langtrack_tracker"
 SHARE = get_package_share_directory(PACKAGE)
 
 
 ARGUMENTS = [  # name, default ("" keeps the config value), description
-    ("image_topic", "/camera/image_raw", "sensor_msgs/Image topic; <topic>/compressed carries CompressedImage"),
-    ("query_topic", "query", "std_msgs/String topic with the target sentence"),
+    ("image_topic", topics.CAMERA, "remap of `image`: sensor_msgs/Image topic; <topic>/compressed too"),
+    ("query_topic", topics.QUERY, "remap of `query`: std_msgs/String topic with the target sentence"),
     ("query", "", "initial sentence; empty keeps initial_query from the config"),
     ("namespace", "", "namespace of the node and its topics"),
     ("backend", "", "auto | tensorrt | onnxruntime | torch; empty keeps the config"),
@@ -51,7 +53,8 @@ def _node(context):
         namespace=arg("namespace"),
         parameters=[arg("config"), os.path.join(SHARE, "config", "tracker_node.yaml"),
                     {**overrides, "autostart": not managed}],
-        remappings=[("image", image), ("image/compressed", image + "/compressed"), ("query", arg("query_topic"))],
+        remappings=[(topics.IMAGE, image), (topics.COMPRESSED, topics.compressed_of(image)),
+                    (topics.QUERY, arg("query_topic"))],
         arguments=["--ros-args", "--log-level", arg("log_level")],
         output="screen",
     )

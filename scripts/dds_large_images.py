@@ -28,11 +28,12 @@ def camera(domain: int, width: int, height: int, frames: int, rate: float) -> No
 
     from langtrack_ros.dds.transport import Endpoints
     from langtrack_ros.dds.types import dds_array, make
-    from langtrack_ros.ros_msgs import conversions as conv
-    from langtrack_ros.ros_msgs import definitions as defs
-    from langtrack_ros.ros_msgs.image_codec import encode_image
+    from langtrack_ros.adapters import conversions as conv
+    from langtrack_ros.adapters import definitions as defs
+    from langtrack_ros.adapters import topics
+    from langtrack_ros.adapters.image_codec import encode_image
 
-    writer = Endpoints(domain).writer("/camera/image_raw", defs.IMAGE, "sensor_data")
+    writer = Endpoints(domain).writer(topics.CAMERA, defs.IMAGE, "sensor_data")
     end = time.monotonic() + 20
     while not writer.get_matched_subscriptions() and time.monotonic() < end:
         time.sleep(0.05)
@@ -46,10 +47,11 @@ def camera(domain: int, width: int, height: int, frames: int, rate: float) -> No
 
 def count(domain: int, size: str, frames: int, rate: float, uri: str) -> int:
     from langtrack_ros.dds.transport import Endpoints
-    from langtrack_ros.ros_msgs import definitions as defs
+    from langtrack_ros.adapters import definitions as defs
+    from langtrack_ros.adapters import topics
 
     os.environ["CYCLONEDDS_URI"] = uri
-    reader = Endpoints(domain).reader("/camera/image_raw", defs.IMAGE, "sensor_data")
+    reader = Endpoints(domain).reader(topics.CAMERA, defs.IMAGE, "sensor_data")
     width, height = SIZES[size]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     sender = subprocess.Popen([sys.executable, __file__, "--camera", str(domain), str(width), str(height),
@@ -71,7 +73,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=5.0)
     args = parser.parse_args()
     shipped = f"file://{ROOT / 'config' / 'cyclonedds.xml'}"
-    print(f"| image | Cyclone defaults | config/cyclonedds.xml |\n|---|---|---|")
+    print("| image | Cyclone defaults | config/cyclonedds.xml |\n|---|---|---|")
     for n, size in enumerate(SIZES):
         cells = []
         for k, uri in enumerate((LOOPBACK, f"{shipped},{LOOPBACK}")):

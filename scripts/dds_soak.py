@@ -43,15 +43,16 @@ def main() -> None:
     os.environ.setdefault("CYCLONEDDS_URI", LOOPBACK)
     from langtrack_ros.dds.transport import Endpoints
     from langtrack_ros.dds.types import dds_array, make
-    from langtrack_ros.ros_msgs import conversions as conv
-    from langtrack_ros.ros_msgs import definitions as defs
-    from langtrack_ros.ros_msgs.image_codec import encode_image
+    from langtrack_ros.adapters import conversions as conv
+    from langtrack_ros.adapters import definitions as defs
+    from langtrack_ros.adapters import topics
+    from langtrack_ros.adapters.image_codec import encode_image
 
     domain = 20 + os.getpid() % 40
     endpoints = Endpoints(domain)
-    images = endpoints.writer("/camera/image_raw", defs.IMAGE, "sensor_data")
-    queries = endpoints.writer("/query", defs.STRING)
-    targets = endpoints.reader("/target", defs.TRACKED_TARGET)
+    images = endpoints.writer(topics.CAMERA, defs.IMAGE, "sensor_data")
+    queries = endpoints.writer(topics.resolve(topics.QUERY), defs.STRING)
+    targets = endpoints.reader(topics.resolve(topics.TARGET), defs.TRACKED_TARGET)
     cmd = [sys.executable, "-m", "langtrack_ros.cli", "dds", "--domain-id", str(domain), "--backend", "onnxruntime"]
     cmd += ["--model", args.model] if args.model else []
     child = subprocess.Popen(cmd, env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"},

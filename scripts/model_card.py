@@ -62,7 +62,7 @@ def model_section(path: Path, name: str) -> list[str]:
         + (f"ROI crops stretched with p {stretch} up to x{tc['sampling'].get('max_stretch')} in aspect "
            "(the size head learns non-square targets)" if stretch else "no stretch augmentation (square targets)"),
         f"- wall time {info['wall_s'] / 60:.1f} min on the 2-core CPU (threads={tc['threads']}, two trainings side by side)",
-        f"- validation at the end: " + ", ".join(f"{k}={v:.3f}" for k, v in sorted(info.get("val", {}).items())),
+        "- validation at the end: " + ", ".join(f"{k}={v:.3f}" for k, v in sorted(info.get("val", {}).items())),
         f"- reproduce: `{command}`", "",
     ]
 

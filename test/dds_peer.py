@@ -6,6 +6,7 @@ Waits until the tracker's readers have matched, sends "the red square", FRAMES f
 (test/colour_tracker.frame) numbered from FIRST, and "the blue square" just before frame
 SWITCH_AT. Frame BAD_AT, if given, is an odd-width yuyv image (a frame the codec must refuse).
 """
+import os
 import sys
 import time
 from pathlib import Path
@@ -16,9 +17,9 @@ from colour_tracker import frame  # noqa: E402
 
 from langtrack_ros.dds.transport import Endpoints  # noqa: E402
 from langtrack_ros.dds.types import dds_array, make  # noqa: E402
-from langtrack_ros.ros_msgs import conversions as conv  # noqa: E402
-from langtrack_ros.ros_msgs import definitions as defs  # noqa: E402
-from langtrack_ros.ros_msgs.image_codec import encode_image  # noqa: E402
+from langtrack_ros.adapters import conversions as conv  # noqa: E402
+from langtrack_ros.adapters import definitions as defs  # noqa: E402
+from langtrack_ros.adapters.image_codec import encode_image  # noqa: E402
 
 
 def wait_matched(writers, timeout: float = 15.0) -> None:
@@ -32,7 +33,8 @@ def wait_matched(writers, timeout: float = 15.0) -> None:
 def main(domain: int, frames: int, switch_at: int, first: int = 0, bad_at: int = -1, period: float = 0.06) -> None:
     endpoints = Endpoints(domain)
     images = endpoints.writer("/camera/image_raw", defs.IMAGE, "sensor_data")
-    queries = endpoints.writer("/query", defs.STRING)
+    # the tracker's relative `query` under its namespace (test_dds), or a remap target (test_faults)
+    queries = endpoints.writer(os.environ.get("PEER_QUERY_TOPIC", "/query"), defs.STRING)
     wait_matched([images, queries])
     time.sleep(0.3)  # let the tracker's side of discovery settle too
     send = lambda text: queries.write(make(defs.STRING)(data=text))  # noqa: E731

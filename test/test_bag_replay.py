@@ -9,9 +9,9 @@ from rosbags.typesys import Stores, get_typestore
 from colour_tracker import ColourTracker, frame
 from langtrack_ros.cli import main as cli_main
 from langtrack_ros.evaluation.bag_replay import replay_bag
-from langtrack_ros.ros_msgs import conversions as conv
-from langtrack_ros.ros_msgs import definitions as defs
-from langtrack_ros.ros_msgs.image_codec import encode_compressed, encode_image
+from langtrack_ros.adapters import conversions as conv
+from langtrack_ros.adapters import definitions as defs
+from langtrack_ros.adapters.image_codec import encode_compressed, encode_image
 
 FRAMES, SWITCH_AT = 10, 6
 SECOND = 1_000_000_000

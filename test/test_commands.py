@@ -44,7 +44,7 @@ def test_demo_with_the_embedded_default_model(tmp_path):
 
 
 def _write_video(path: Path, n: int = 12) -> None:
-    from langtrack_ros.evaluation.video import VideoWriter
+    from langtrack_ros.adapters.overlay import VideoWriter
 
     with VideoWriter(path, 10) as video:
         for i in range(n):

@@ -16,9 +16,9 @@ pytest.importorskip("cyclonedds")
 from colour_tracker import frame  # noqa: E402
 
 from langtrack_ros.dds import types as dds_types  # noqa: E402
-from langtrack_ros.ros_msgs import conversions as conv  # noqa: E402
-from langtrack_ros.ros_msgs import definitions as defs  # noqa: E402
-from langtrack_ros.ros_msgs.image_codec import encode_image  # noqa: E402
+from langtrack_ros.adapters import conversions as conv  # noqa: E402
+from langtrack_ros.adapters import definitions as defs  # noqa: E402
+from langtrack_ros.adapters.image_codec import encode_image  # noqa: E402
 from langtrack_ros.tracking.result import Event, SearchMode, TrackResult  # noqa: E402
 
 HERE = Path(__file__).parent
@@ -97,8 +97,9 @@ def test_tracker_process_over_dds(monkeypatch):
          "--tracker-factory", f"{HERE / 'colour_tracker.py'}:make", "--duration", "40"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
+        # no --query-topic: the tracker's relative `query` resolves under its namespace, as a ROS node's
         camera = subprocess.Popen([sys.executable, str(HERE / "dds_peer.py"), str(domain), str(frames), str(switch_at)],
-                                  env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                                  env={**env, "PEER_QUERY_TOPIC": "/langtrack/query"}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         targets, events, detections = [], [], []
         deadline = time.monotonic() + 45
         while time.monotonic() < deadline and min(len(targets), len(detections)) < frames:

@@ -8,8 +8,9 @@ import pytest
 
 import fake_rclpy
 from colour_tracker import ColourTracker, frame
-from langtrack_ros.ros_msgs.image_codec import ImageCodecError, image_fields_to_rgb
-from langtrack_ros.ros_msgs.session import TrackingSession
+from langtrack_ros.adapters import topics
+from langtrack_ros.adapters.image_codec import ImageCodecError, image_fields_to_rgb
+from langtrack_ros.adapters.session import TrackingSession
 
 
 def _yuyv(width, height=4, encoding="yuyv"):
@@ -55,7 +56,7 @@ def _tracker_node(monkeypatch):
 
     node = tracker_node.TrackerNode()
     node.session = TrackingSession(ColourTracker())
-    node.publishers_ = {t: types.SimpleNamespace(publish=lambda m: None) for t in tracker_node.OUTPUTS}
+    node.publishers_ = {t: types.SimpleNamespace(publish=lambda m: None) for t in topics.OUTPUTS}
     monkeypatch.setattr(tracker_node.conv, "build", lambda *a, **k: None)
     return node
 
@@ -107,9 +108,9 @@ def _bag(path, frames=6, period_ms=100, strings=(("/query", 0, "the red square")
     just before that frame; ``bad_at``: odd-width yuyv images; ``garbage_at``: bytes that are no CDR."""
     from rosbags.rosbag2 import StoragePlugin, Writer
 
-    from langtrack_ros.ros_msgs import conversions as conv
-    from langtrack_ros.ros_msgs import definitions as defs
-    from langtrack_ros.ros_msgs.image_codec import encode_image
+    from langtrack_ros.adapters import conversions as conv
+    from langtrack_ros.adapters import definitions as defs
+    from langtrack_ros.adapters.image_codec import encode_image
 
     store = defs.typestore()
     make = lambda n: store.types[n]  # noqa: E731
@@ -151,6 +152,18 @@ def test_replay_with_queries_only_after_the_images_is_an_error(tmp_path, capsys,
     bag = _bag(tmp_path / "late", frames=3, strings=(("/query", 2, "   "),))
     rc, out = _replay(["--bag", str(bag), "--out", str(tmp_path / "o")], capsys)
     assert rc == 1 and "0 tracked" in out.out and "no image was tracked" in caplog.text
+
+
+def test_replay_keeps_its_target_when_the_tracker_refuses_a_query(tmp_path, capsys, caplog):
+    """A sentence the tracker raises on (here: no colour word) was an uncaught exception in replay;
+    the shared session now refuses it and the previous target stays in force."""
+    bag = _bag(tmp_path / "r", strings=(("/query", 0, "the red square"), ("/query", 3, "the square")))
+    rc, out = _replay(["--bag", str(bag), "--out", str(tmp_path / "o")], capsys)
+    assert rc == 0 and "6 tracked" in out.out, out.out
+    assert "query refused (ValueError: colour tracker needs a colour word" in caplog.text
+    assert "still tracking 'the red square'" in caplog.text
+    boxes = np.loadtxt(tmp_path / "o" / "r.txt", delimiter=",")
+    assert (boxes[5] == frame(5)[1]["red"]).all()
 
 
 def test_replay_drops_bad_frames_and_tracks_the_rest(tmp_path, capsys, caplog):
@@ -457,6 +470,7 @@ def _tracker_process(domain, env, here):
 
     return subprocess.Popen(
         [sys.executable, "-m", "langtrack_ros.cli", "dds", "--domain-id", str(domain), "--namespace", "/lt",
+         "--query-topic", "/query",  # a remap: the peer publishes the un-namespaced /query
          "--tracker-factory", f"{here / 'colour_tracker.py'}:make", "--query", "the red square", "--duration", "60"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
@@ -486,7 +500,7 @@ def test_dds_tracker_survives_a_bad_frame_and_a_camera_restart(monkeypatch):
 
     pytest.importorskip("cyclonedds")
     from langtrack_ros.dds.transport import Endpoints
-    from langtrack_ros.ros_msgs import definitions as defs
+    from langtrack_ros.adapters import definitions as defs
 
     env, here = _dds_env(monkeypatch)
     domain = 40 + os.getpid() % 50
@@ -514,7 +528,7 @@ def test_dds_tracker_killed_and_started_again_publishes_again(monkeypatch):
 
     pytest.importorskip("cyclonedds")
     from langtrack_ros.dds.transport import Endpoints
-    from langtrack_ros.ros_msgs import definitions as defs
+    from langtrack_ros.adapters import definitions as defs
 
     env, here = _dds_env(monkeypatch)
     domain = 90 + os.getpid() % 50

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from langtrack_ros.ros_msgs.image_codec import (
-    ImageCodecError, decode_compressed, decode_image, encode_compressed, encode_image, image_fields_to_rgb, to_rgb,
+from langtrack_ros.adapters.image_codec import (
+    ImageCodecError, decode_compressed, decode_image, encode_compressed, encode_image, image_fields_to_rgb,
 )
 
 

@@ -6,10 +6,10 @@ import pytest
 
 from colour_tracker import ColourTracker, frame
 from langtrack_ros.config import ConfigError
-from langtrack_ros.ros_msgs import definitions as defs
-from langtrack_ros.ros_msgs import parameters as params
-from langtrack_ros.ros_msgs.progress import ProgressMeter
-from langtrack_ros.ros_msgs.session import TrackingSession, load_factory
+from langtrack_ros.adapters import definitions as defs
+from langtrack_ros.adapters import parameters as params
+from langtrack_ros.adapters.progress import ProgressMeter
+from langtrack_ros.adapters.session import TrackingSession, load_factory
 from langtrack_ros.tracking.tracker import load_settings
 
 
@@ -67,7 +67,7 @@ def test_event_constants_come_from_the_msg_files():
 
 
 def test_only_the_other_transports_twin_of_a_frame_is_skipped():
-    from langtrack_ros.ros_msgs.session import is_twin
+    from langtrack_ros.adapters.session import is_twin
 
     assert is_twin(("raw", (5, 10)), ("compressed", (5, 10)))  # camera publishing both
     assert not is_twin(None, ("raw", (5, 10)))

@@ -25,7 +25,7 @@ from sensor_msgs.msg import Image  # noqa: E402
 from vision_msgs.msg import Detection2DArray  # noqa: E402
 
 from langtrack_ros.paths import models_dir  # noqa: E402
-from langtrack_ros.ros_msgs.image_codec import encode_image  # noqa: E402
+from langtrack_ros.adapters.image_codec import encode_image  # noqa: E402
 
 if not any(models_dir().glob("*.safetensors")):
     pytest.skip("no embedded model in models/", allow_module_level=True)

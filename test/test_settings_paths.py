@@ -7,7 +7,7 @@ import pytest
 
 from fake_mvlm import FakeBackend, FakeEncoder
 from langtrack_ros.config import from_dict, load_section
-from langtrack_ros.ros_msgs import parameters as params
+from langtrack_ros.adapters import parameters as params
 from langtrack_ros.tracking.gate import GateConfig
 from langtrack_ros.tracking.tracker import NODE, TrackerSettings, load_settings
 from packaged import tracker_yaml
@@ -37,7 +37,7 @@ def node_path(user, tmp_path):
     """rclpy node: declared defaults overridden by ``--params-file``, then the node's loader."""
     values = {**params.declared_defaults(), **params.flatten(load_section(user, NODE))}
     path = params.write_tracker_yaml(values, tmp_path)
-    from langtrack_ros.ros_msgs.session import make_tracker
+    from langtrack_ros.adapters.session import make_tracker
 
     tracker = make_tracker(config=str(path), model=values["model"], backend=values["backend"])
     return load_settings(path), tracker

@@ -1,7 +1,10 @@
 """``langtrack dds``: serve a ROS 2 robot from a machine without ROS (Cyclone DDS, same topics).
 
-    langtrack dds --image-topic /camera/image_raw --query-topic /query --namespace /langtrack
+    langtrack dds --image-topic /camera/image_raw --namespace /langtrack
 
+Topic names are relative, as the ROS node's (langtrack_ros/adapters/topics.py): with
+``--namespace /langtrack`` the query is read on ``/langtrack/query`` and the results go to
+``/langtrack/target``, ...; ``--image-topic`` and ``--query-topic`` remap them, as launch does.
 Tracker settings (model, backend, gate, image QoS, initial query) come from config/tracker.yaml
 or ``--config``, like the ROS node. ``--tracker`` picks a registry tracker instead and
 ``--tracker-factory module:function`` (or ``file.py:function``) any callable returning a tracker.
@@ -13,6 +16,7 @@ import logging
 import signal
 import threading
 
+from langtrack_ros.adapters import topics
 from langtrack_ros.commands.tracker_options import add_tracker_arguments, tracker_and_settings
 
 log = logging.getLogger("langtrack.dds")
@@ -21,9 +25,11 @@ log = logging.getLogger("langtrack.dds")
 def register(subparsers) -> None:
     parser = subparsers.add_parser("dds", help="run the tracker on ROS 2 topics over Cyclone DDS (no ROS needed)",
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--image-topic", default="/camera/image_raw", help="sensor_msgs/Image topic")
-    parser.add_argument("--query-topic", default="/query", help="std_msgs/String topic")
-    parser.add_argument("--namespace", default="/", help="namespace of the output topics (target, ...)")
+    parser.add_argument("--image-topic", default=topics.CAMERA,
+                        help="remap of `image`: the camera's sensor_msgs/Image topic (<topic>/compressed too)")
+    parser.add_argument("--query-topic", default=topics.QUERY, help="remap of `query` (std_msgs/String)")
+    parser.add_argument("--namespace", default="/",
+                        help="namespace that relative names resolve under, as a ROS node's (query, target, ...)")
     parser.add_argument("--domain-id", type=int, default=None, help="DDS domain (default: ROS_DOMAIN_ID or 0)")
     parser.add_argument("--max-frames", type=int, default=0, help="stop after N tracked frames (0: never)")
     parser.add_argument("--duration", type=float, default=0.0, help="stop after S seconds (0: never)")
@@ -39,7 +45,7 @@ def run(args) -> int:
 
     from langtrack_ros.dds.tracker_process import DdsTracker
     from langtrack_ros.dds.transport import Endpoints, large_image_config
-    from langtrack_ros.ros_msgs.session import TrackingSession
+    from langtrack_ros.adapters.session import TrackingSession
 
     if args.dds_config != "none":
         large_image_config(args.dds_config)  # before the first participant: Cyclone reads it once
@@ -51,8 +57,8 @@ def run(args) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    log.info("DDS tracker on domain %d: %s + %s -> %s/{target,relocalization,detections}",
-             domain, args.image_topic, args.query_topic, args.namespace.rstrip("/"))
+    names = [topics.resolve(t, args.namespace) for t in (args.image_topic, args.query_topic, *topics.OUTPUTS)]
+    log.info("DDS tracker on domain %d: %s + %s -> %s", domain, names[0], names[1], ", ".join(names[2:]))
     frames = node.run(stop, args.max_frames, args.duration)
     log.info("tracked %d frames", frames)
     return 0

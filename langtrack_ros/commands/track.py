@@ -60,8 +60,8 @@ def _make_tracker(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     import cv2
 
-    from langtrack_ros.evaluation.video import VideoWriter, annotate
-    from langtrack_ros.tracking.text_encoder import QueryError
+    from langtrack_ros.adapters.overlay import VideoWriter, annotate
+    from langtrack_ros.adapters.session import TrackingSession
 
     source = args.video if args.video is not None else args.camera
     if args.video is not None and "%" not in args.video and not Path(args.video).is_file():
@@ -72,8 +72,10 @@ def run(args: argparse.Namespace) -> int:
     fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
     snapshot = {int(v) for v in args.snapshot.split(",") if v.strip()}
     tracker = _make_tracker(args)
-    tracker.set_query(args.query, **({"init_box": args.init_box} if tracker.needs_box else {}))
-    query = args.query
+    session = TrackingSession(tracker)  # the query rules every adapter shares
+    accepted, why = session.set_query(args.query, **({"init_box": args.init_box} if tracker.needs_box else {}))
+    if not accepted:
+        raise ValueError(f"--query: {why}")
     pending: "queue.Queue[str]" = queue.Queue()
     if not args.no_stdin:
         threading.Thread(target=_stdin_queries, args=(pending,), daemon=True).start()
@@ -86,14 +88,12 @@ def run(args: argparse.Namespace) -> int:
             if not ok:
                 break
             while not pending.empty():
-                text = pending.get()
-                try:
-                    tracker.set_query(text)
-                    query = text
-                except (QueryError, ValueError) as exc:
-                    log.error("query refused (%s); still tracking %r", exc, query)
+                accepted, why = session.set_query(pending.get())
+                if not accepted:  # the session logs accepted ones
+                    log.error("query refused: %s", why)
             rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
             result = tracker.step(rgb)
+            query = session.query
             frame = annotate(rgb, result, query, frame=n)
             video.write(frame)
             if n in snapshot:

@@ -16,7 +16,7 @@ def add_tracker_arguments(parser: argparse.ArgumentParser) -> None:
 
 def tracker_and_settings(args):
     """(tracker, initial query, image QoS preset) from the shared options."""
-    from langtrack_ros.ros_msgs.session import make_tracker
+    from langtrack_ros.adapters.session import make_tracker
     from langtrack_ros.tracking.tracker import load_settings
 
     settings = load_settings(args.config)

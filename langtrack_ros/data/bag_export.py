@@ -13,8 +13,10 @@ from typing import Callable
 
 import numpy as np
 
-IMAGE_TOPIC = "/camera/image_raw"
-QUERY_TOPIC = "/query"
+from langtrack_ros.adapters import topics
+
+IMAGE_TOPIC = topics.CAMERA  # where a camera driver publishes: the default remap of the node's `image`
+QUERY_TOPIC = topics.resolve(topics.QUERY)
 FRAME_ID = "camera"
 START_NS = 1_700_000_000 * 1_000_000_000  # a fixed epoch so identical inputs give identical bags
 

@@ -47,8 +47,8 @@ def bag_frames(path: Path, image_topic: str | None = None) -> Iterator[np.ndarra
     from rosbags.highlevel import AnyReader
 
     from langtrack_ros.evaluation.bag_replay import IMAGE_TYPES, pick_topic
-    from langtrack_ros.ros_msgs import definitions as defs
-    from langtrack_ros.ros_msgs.image_codec import decode_compressed, image_fields_to_rgb
+    from langtrack_ros.adapters import definitions as defs
+    from langtrack_ros.adapters.image_codec import decode_compressed, image_fields_to_rgb
 
     with AnyReader([path], default_typestore=defs.typestore()) as reader:
         topic = pick_topic(reader.connections, IMAGE_TYPES, image_topic, "image")

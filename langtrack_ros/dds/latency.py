@@ -41,13 +41,14 @@ def null_tracker(**_):
 def _run_pipeline(domain: int, tracker_args: list[str], frames: int, rate: float, env: dict) -> dict:
     from langtrack_ros.dds.transport import Endpoints
     from langtrack_ros.dds.types import dds_array, make
-    from langtrack_ros.ros_msgs import conversions as conv
-    from langtrack_ros.ros_msgs import definitions as defs
-    from langtrack_ros.ros_msgs.image_codec import encode_image
+    from langtrack_ros.adapters import conversions as conv
+    from langtrack_ros.adapters import definitions as defs
+    from langtrack_ros.adapters import topics
+    from langtrack_ros.adapters.image_codec import encode_image
 
     endpoints = Endpoints(domain)
-    writer = endpoints.writer("/camera/image_raw", defs.IMAGE, "sensor_data")
-    reader = endpoints.reader("/target", defs.TRACKED_TARGET)
+    writer = endpoints.writer(topics.CAMERA, defs.IMAGE, "sensor_data")
+    reader = endpoints.reader(topics.TARGET, defs.TRACKED_TARGET)
     child = subprocess.Popen([sys.executable, "-m", "langtrack_ros.cli", "dds", "--domain-id", str(domain),
                               "--query", "the person on the left", *tracker_args], env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

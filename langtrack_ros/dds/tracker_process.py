@@ -17,18 +17,13 @@ from cyclonedds.util import duration
 
 from langtrack_ros.dds import types as dds_types
 from langtrack_ros.dds.transport import Endpoints
-from langtrack_ros.ros_msgs import conversions as conv
-from langtrack_ros.ros_msgs import definitions as defs
-from langtrack_ros.ros_msgs.image_codec import decode_compressed, image_fields_to_rgb
-from langtrack_ros.ros_msgs.session import TrackingSession, is_twin
+from langtrack_ros.adapters import conversions as conv
+from langtrack_ros.adapters import topics
+from langtrack_ros.adapters.image_codec import decode_compressed, image_fields_to_rgb
+from langtrack_ros.adapters.session import TrackingSession, is_twin
 
 log = logging.getLogger(__name__)
 _ANY = SampleState.Any | ViewState.Any | InstanceState.Any
-OUTPUT_TYPES = {
-    "target": defs.TRACKED_TARGET,
-    "relocalization": defs.RELOCALIZATION_EVENT,
-    "detections": defs.DETECTION2D_ARRAY,
-}
 
 
 def _take(reader, limit: int = 64) -> list:
@@ -43,13 +38,14 @@ def _stamp(header) -> tuple[int, int]:
 class DdsTracker:
     """Reads frames and queries, steps the session, writes the results."""
 
-    def __init__(self, session: TrackingSession, endpoints: Endpoints, image_topic: str = "image",
-                 query_topic: str = "query", image_qos: str = "sensor_data"):
+    def __init__(self, session: TrackingSession, endpoints: Endpoints, image_topic: str = topics.IMAGE,
+                 query_topic: str = topics.QUERY, image_qos: str = "sensor_data"):
         self.session = session
-        self.images = endpoints.reader(image_topic, defs.IMAGE, image_qos)
-        self.compressed = endpoints.reader(image_topic.rstrip("/") + "/compressed", defs.COMPRESSED_IMAGE, image_qos)
-        self.queries = endpoints.reader(query_topic, defs.STRING, "reliable")
-        self.writers = {topic: endpoints.writer(topic, ros_type) for topic, ros_type in OUTPUT_TYPES.items()}
+        kinds = topics.INPUTS
+        self.images = endpoints.reader(image_topic, kinds[topics.IMAGE], image_qos)
+        self.compressed = endpoints.reader(topics.compressed_of(image_topic), kinds[topics.COMPRESSED], image_qos)
+        self.queries = endpoints.reader(query_topic, kinds[topics.QUERY], "reliable")
+        self.writers = {topic: endpoints.writer(topic, ros_type) for topic, ros_type in topics.OUTPUTS.items()}
         self.waitset = WaitSet(endpoints.participant)
         for reader in (self.images, self.compressed, self.queries):
             self.waitset.attach(ReadCondition(reader, _ANY))
@@ -60,10 +56,7 @@ class DdsTracker:
         """Wait up to ``timeout_s`` for data, handle it; returns the number of frames tracked."""
         self.waitset.wait(duration(seconds=timeout_s))
         for msg in _take(self.queries):
-            try:
-                accepted, why = self.session.set_query(msg.data)
-            except Exception as exc:  # noqa: BLE001 - a bad query must not stop the process
-                accepted, why = False, str(exc)
+            accepted, why = self.session.set_query(msg.data)
             if not accepted:
                 log.warning("query rejected: %s", why)
         raw, packed = _take(self.images), _take(self.compressed)

@@ -18,7 +18,7 @@ from cyclonedds.topic import Topic
 from cyclonedds.util import duration
 
 from langtrack_ros.dds.types import struct_type
-from langtrack_ros.ros_msgs.definitions import type_hash
+from langtrack_ros.adapters.definitions import type_hash
 
 log = logging.getLogger(__name__)
 XCDR1 = Policy.DataRepresentation(use_cdrv0_representation=True)

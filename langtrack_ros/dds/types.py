@@ -15,7 +15,7 @@ from cyclonedds.idl import IdlStruct, make_idl_struct, types
 from cyclonedds.idl._machinery import BytesMachine
 from cyclonedds.idl.annotations import final
 
-from langtrack_ros.ros_msgs import definitions as defs
+from langtrack_ros.adapters import definitions as defs
 
 _BASE, _NAME, _ARRAY, _SEQUENCE = 1, 2, 3, 4
 _PRIMITIVES = {
@@ -71,7 +71,7 @@ def struct_type(ros_type: str) -> type[IdlStruct]:
 
 
 def make(ros_type: str):
-    """``make(ros_type)`` for :func:`langtrack_ros.ros_msgs.conversions.build`."""
+    """``make(ros_type)`` for :func:`langtrack_ros.adapters.conversions.build`."""
     return struct_type(ros_type)
 
 

@@ -25,14 +25,15 @@ from langtrack_ros.evaluation.delivery import Delivery
 from langtrack_ros.evaluation.harness import SequenceRun
 from langtrack_ros.evaluation.replay_gt import score_against
 from langtrack_ros.evaluation.report import write_predictions
-from langtrack_ros.ros_msgs import conversions as conv
-from langtrack_ros.ros_msgs import definitions as defs
-from langtrack_ros.ros_msgs.image_codec import decode_compressed, image_fields_to_rgb
-from langtrack_ros.ros_msgs.session import Outputs, TrackingSession
+from langtrack_ros.adapters import conversions as conv
+from langtrack_ros.adapters import definitions as defs
+from langtrack_ros.adapters.image_codec import decode_compressed, image_fields_to_rgb
+from langtrack_ros.adapters import topics as topic_table
+from langtrack_ros.adapters.session import Outputs, TrackingSession
 
 log = logging.getLogger(__name__)
-IMAGE_TYPES = (defs.IMAGE, defs.COMPRESSED_IMAGE)
-QUERY_TOPIC = "/query"  # the default query topic, as `langtrack dds` and the node use it
+IMAGE_TYPES = (topic_table.INPUTS[topic_table.IMAGE], topic_table.INPUTS[topic_table.COMPRESSED])
+QUERY_TOPIC = topic_table.resolve(topic_table.QUERY)  # what the node and `langtrack dds` read, un-namespaced
 
 
 @dataclass
@@ -98,7 +99,7 @@ class ResultBag:
 
     def write(self, outputs: Outputs, timestamp_ns: int) -> None:
         for topic, ros_type, fields in outputs.messages():
-            name = f"{self.namespace.rstrip('/')}/{topic}"
+            name = topic_table.resolve(topic, self.namespace)
             if name not in self.connections:
                 self.connections[name] = self.writer.add_connection(name, ros_type, typestore=self.store)
             msg = conv.build(ros_type, fields, lambda n: self.store.types[n])

@@ -8,7 +8,7 @@ import numpy as np
 
 from langtrack_ros.data.sequence import Sequence
 from langtrack_ros.evaluation import harness, metrics
-from langtrack_ros.evaluation.video import VideoWriter, annotate
+from langtrack_ros.adapters.overlay import VideoWriter, annotate
 
 
 def track_and_record(tracker, seq: Sequence, out: Path, fps: float, snapshot: tuple[int, ...] = ()) -> harness.SequenceRun:

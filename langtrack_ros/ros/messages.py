@@ -4,7 +4,7 @@ from __future__ import annotations
 import array
 import importlib
 
-from langtrack_ros.ros_msgs import conversions as conv
+from langtrack_ros.adapters import conversions as conv
 
 
 def ros_class(typename: str):

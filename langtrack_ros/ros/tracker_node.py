@@ -23,16 +23,14 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 
 from langtrack_ros.config import ConfigError
 from langtrack_ros.ros.messages import rclpy_array, ros_class
-from langtrack_ros.ros_msgs import conversions as conv
-from langtrack_ros.ros_msgs import definitions as defs
-from langtrack_ros.ros_msgs import parameters as params
-from langtrack_ros.ros_msgs.image_codec import decode_compressed, encode_image, image_fields_to_rgb
-from langtrack_ros.evaluation.video import annotate
-from langtrack_ros.ros_msgs.session import TrackingSession, is_twin, make_tracker
+from langtrack_ros.adapters import conversions as conv
+from langtrack_ros.adapters import parameters as params
+from langtrack_ros.adapters import topics
+from langtrack_ros.adapters.image_codec import decode_compressed, encode_image, image_fields_to_rgb
+from langtrack_ros.adapters.overlay import annotate
+from langtrack_ros.adapters.session import TrackingSession, is_twin, make_tracker
 
 IMAGE_RELIABILITY = {"sensor_data": ReliabilityPolicy.BEST_EFFORT, "reliable": ReliabilityPolicy.RELIABLE}
-OUTPUTS = {"target": defs.TRACKED_TARGET, "relocalization": defs.RELOCALIZATION_EVENT,
-           "detections": defs.DETECTION2D_ARRAY}
 
 
 def image_qos(preset: str) -> QoSProfile:
@@ -100,11 +98,11 @@ class TrackerNode(LifecycleNode):
             self.get_logger().error(f"configure failed: {exc}")
             return TransitionCallbackReturn.FAILURE
         publish = self.create_lifecycle_publisher
-        self.publishers_ = {topic: publish(self.make(t), topic, 10) for topic, t in OUTPUTS.items()}
+        self.publishers_ = {topic: publish(self.make(t), topic, 10) for topic, t in topics.OUTPUTS.items()}
         if self.get_parameter("publish_debug_image").value:
-            self.publishers_["debug_image"] = publish(self.make(defs.IMAGE), "debug_image", 1)
+            self.publishers_.update({t: publish(self.make(kind), t, 1) for t, kind in topics.DEBUG.items()})
         set_query = self.make("langtrack_msgs/srv/SetQuery")
-        self.service = self.create_service(set_query, "set_query", self._on_set_query)
+        self.service = self.create_service(set_query, topics.SET_QUERY, self._on_set_query)
         self.get_logger().info(f"configured: tracker {self.session.tracker.name}")
         return TransitionCallbackReturn.SUCCESS
 
@@ -117,10 +115,10 @@ class TrackerNode(LifecycleNode):
                 return TransitionCallbackReturn.FAILURE
         qos = image_qos(self.get_parameter("image_qos").value)
         self.subscriptions_ = [
-            self.create_subscription(self.make(defs.IMAGE), "image", self._on_image, qos),
-            self.create_subscription(self.make(defs.COMPRESSED_IMAGE), "image/compressed",
+            self.create_subscription(self.make(topics.INPUTS[topics.IMAGE]), topics.IMAGE, self._on_image, qos),
+            self.create_subscription(self.make(topics.INPUTS[topics.COMPRESSED]), topics.COMPRESSED,
                                      self._on_compressed, qos),
-            self.create_subscription(self.make(defs.STRING), "query", self._on_query, 10),
+            self.create_subscription(self.make(topics.INPUTS[topics.QUERY]), topics.QUERY, self._on_query, 10),
         ]
         return super().on_activate(state)
 
@@ -163,10 +161,7 @@ class TrackerNode(LifecycleNode):
                 return False, "empty query ignored"
             self.query = text.strip()
             return True, "tracker inactive: query kept for the next activation"
-        try:
-            accepted, why = self.session.set_query(text)
-        except Exception as exc:  # noqa: BLE001 - a bad query must not take the node down
-            return False, f"query refused: {exc}"
+        accepted, why = self.session.set_query(text)
         if accepted:
             self.query = self.session.query
         return accepted, why
@@ -209,11 +204,10 @@ class TrackerNode(LifecycleNode):
     def _publish(self, outputs, header) -> None:
         for topic, ros_type, fields in outputs.messages():
             self.publishers_[topic].publish(conv.build(ros_type, fields, self.make, rclpy_array))
-        if "debug_image" in self.publishers_:
+        if topics.DEBUG_IMAGE in self.publishers_:
             overlay = encode_image(annotate(outputs.image, outputs.result, self.session.query), "rgb8")
-            self.publishers_["debug_image"].publish(
-                conv.build(defs.IMAGE, {**overlay, "header": header}, self.make, rclpy_array))
-
+            self.publishers_[topics.DEBUG_IMAGE].publish(
+                conv.build(topics.DEBUG[topics.DEBUG_IMAGE], {**overlay, "header": header}, self.make, rclpy_array))
 
     def _frame_error(self, why: str) -> None:
         self.get_logger().error(why, throttle_duration_sec=5.0)

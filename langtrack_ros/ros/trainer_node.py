@@ -20,9 +20,10 @@ from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 
 from langtrack_ros.ros.messages import ros_class
-from langtrack_ros.ros_msgs import conversions as conv
-from langtrack_ros.ros_msgs import definitions as defs
-from langtrack_ros.ros_msgs.progress import ProgressMeter
+from langtrack_ros.adapters import conversions as conv
+from langtrack_ros.adapters import definitions as defs
+from langtrack_ros.adapters import topics
+from langtrack_ros.adapters.progress import ProgressMeter
 
 
 
@@ -37,7 +38,7 @@ class TrainerNode(Node):
         self.declare_parameter("export", "")
         # launch passes `progress_period:=2` as an int: accept any number, use it as seconds
         self.declare_parameter("progress_period", 1.0, ParameterDescriptor(dynamic_typing=True))
-        self.publisher = self.create_publisher(ros_class(defs.TRAINING_PROGRESS), "training_progress", 10)
+        self.publisher = self.create_publisher(ros_class(defs.TRAINING_PROGRESS), topics.TRAINING_PROGRESS, 10)
         self.meter = ProgressMeter()
         model, stage = self.get_parameter("model").value, self.get_parameter("stage").value
         self.stage = f"vlt-{stage}" if model == "vlt" else model

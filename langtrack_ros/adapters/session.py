@@ -1,5 +1,6 @@
-"""What every adapter does with a query and a frame: one place, so the rclpy node, the DDS process
-and the bag replayer behave the same (same query rules, same events, same messages).
+"""What every adapter does with a query and a frame: one place, so the rclpy node, the DDS process,
+the bag replayer and ``langtrack track`` behave the same (same query rules, same events, same
+messages).
 """
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from typing import Callable
 
 import numpy as np
 
-from langtrack_ros.ros_msgs import conversions as conv
-from langtrack_ros.ros_msgs import definitions as defs
+from langtrack_ros.adapters import conversions as conv
+from langtrack_ros.adapters import topics
 from langtrack_ros.tracking.result import TrackResult
 
 log = logging.getLogger(__name__)
@@ -31,9 +32,10 @@ class Outputs:
 
     def messages(self) -> list[tuple[str, str, dict]]:
         """``(topic, ros_type, fields)`` in publishing order (topics relative, as the node uses them)."""
-        out = [("target", defs.TRACKED_TARGET, self.target)]
-        out += [("relocalization", defs.RELOCALIZATION_EVENT, event) for event in self.relocalization]
-        return out + [("detections", defs.DETECTION2D_ARRAY, self.detections)]
+        types = topics.OUTPUTS
+        out = [(topics.TARGET, types[topics.TARGET], self.target)]
+        out += [(topics.RELOCALIZATION, types[topics.RELOCALIZATION], event) for event in self.relocalization]
+        return out + [(topics.DETECTIONS, types[topics.DETECTIONS], self.detections)]
 
 
 class TrackingSession:
@@ -46,12 +48,19 @@ class TrackingSession:
         if initial_query.strip():
             self.set_query(initial_query)
 
-    def set_query(self, text: str) -> tuple[bool, str]:
-        """Switch target. Empty text is refused (it would silently drop the target)."""
+    def set_query(self, text: str, **extra) -> tuple[bool, str]:
+        """Switch target; ``(accepted, why)``. Empty text is refused (it would silently drop the
+        target); a sentence the tracker refuses (too long, unknown characters, a failing text
+        encoder) keeps the previous one in force, so no adapter loses its target or its loop to a
+        bad query. ``extra`` goes to the tracker (``init_box`` for box+language trackers)."""
         text = (text or "").strip()
         if not text:
             return False, "empty query ignored"
-        self.tracker.set_query(text)
+        try:
+            self.tracker.set_query(text, **extra)
+        except Exception as exc:  # noqa: BLE001 - the one guard every adapter shares
+            kept = f"; still tracking {self.query!r}" if self.query else ""
+            return False, f"query refused ({type(exc).__name__}: {exc}){kept}"
         self.query = text
         log.info("tracking %r", text)
         return True, f"tracking {text!r}"
@@ -67,7 +76,6 @@ class TrackingSession:
             detections=conv.detections_fields(result, self.query, header),
             relocalization=[conv.event_fields(result, self.query, header, r) for r in conv.event_reasons(result)],
         )
-
 
     def process(self, decode: Callable[[], np.ndarray], header,
                 report: Callable[[str], None] | None = None) -> Outputs | None:

@@ -9,7 +9,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from langtrack_ros.ros_msgs import definitions as defs
+from langtrack_ros.adapters import definitions as defs
 from langtrack_ros.tracking.result import Event, SearchMode, TrackResult
 
 # The four node types of rosbags' parse tree.
