@@ -67,6 +67,9 @@ class Node:
     def get_parameter(self, name):
         return Parameter(self.params[name])
 
+    def get_name(self):
+        return self.name
+
     def get_logger(self):
         return self.logger
 

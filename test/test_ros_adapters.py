@@ -23,12 +23,16 @@ def test_session_waits_for_a_query_and_refuses_empty_ones():
     assert out.target["x"] == 40.0 and out.target["query"] == "the blue square"
 
 
-def test_parameters_round_trip_through_the_core_loader(tmp_path):
+def test_parameters_round_trip_through_the_core_loader():
     values = params.declared_defaults()
     assert {"gate.tau", "gate.lambda", "search.mode", "autostart", "publish_debug_image"} <= set(values)
+    assert params.tracker_settings(values) == load_settings()  # the declared defaults are the YAML's
     values["gate.tau"], values["max_query_tokens"] = 0.25, 12
-    settings = load_settings(params.write_tracker_yaml(values, tmp_path))
+    settings = params.tracker_settings(values)
     assert (settings.gate.tau, settings.max_query_tokens) == (0.25, 12)
+    values["gate.tau"] = "high"  # dynamic typing lets any type through rclpy: the loader must refuse it
+    with pytest.raises(ConfigError, match="tau"):
+        params.tracker_settings(values)
 
 
 def test_only_gate_changes_build_a_new_gate():

@@ -33,14 +33,14 @@ def expected_settings() -> TrackerSettings:
     return from_dict(TrackerSettings, raw)
 
 
-def node_path(user, tmp_path):
-    """rclpy node: declared defaults overridden by ``--params-file``, then the node's loader."""
+def node_path(user):
+    """rclpy node: declared defaults overridden by ``--params-file``, then the node's own loader
+    (TrackerNode._load: the parameter dict goes straight to the settings, no file)."""
     values = {**params.declared_defaults(), **params.flatten(load_section(user, NODE))}
-    path = params.write_tracker_yaml(values, tmp_path)
     from langtrack_ros.adapters.session import make_tracker
 
-    tracker = make_tracker(config=str(path), model=values["model"], backend=values["backend"])
-    return load_settings(path), tracker
+    settings = params.tracker_settings(values)
+    return settings, make_tracker(settings=settings)
 
 
 def shared_options_path(user):
@@ -65,7 +65,7 @@ def test_a_partial_user_file_gives_the_same_tracker_on_every_adapter(tmp_path, n
     user.write_text(USER)
     expected = expected_settings()
     assert expected.gate.alpha == 0.7  # tracker.yaml's, where code defaults once said 1.0
-    paths = {"node": node_path(user, tmp_path), "dds/replay": shared_options_path(user), "eval": eval_path(user)}
+    paths = {"node": node_path(user), "dds/replay": shared_options_path(user), "eval": eval_path(user)}
     for name, (settings, tracker) in paths.items():
         assert settings == expected, name
         assert (tracker.gate_cfg, tracker.search_cfg) == (expected.gate, expected.search), name

@@ -1,22 +1,19 @@
-"""ROS parameters <-> the tracker's YAML, without rclpy.
+"""ROS parameters <-> the tracker's settings, without rclpy.
 
 The node declares exactly the parameters found in config/tracker.yaml and config/tracker_node.yaml
 (nested mappings become dotted names: ``gate.tau``), so the YAML stays the one source of truth.
-To build the tracker it writes its current values back in the same ``ros__parameters`` form and
-hands that file to the core loader, which validates it like any config file.
+To build the tracker it nests its current values back into the YAML's shape and hands that
+mapping to the same typed loader the files go through (no temporary file).
 """
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 from typing import Any, Mapping
-
-import yaml
 
 from langtrack_ros.config import load_section
 from langtrack_ros.paths import config_file
 from langtrack_ros.tracking.gate import GateConfig
-from langtrack_ros.tracking.tracker import NODE
+from langtrack_ros.tracking.tracker import NODE, TrackerSettings, settings_from
+
 RUNTIME_PREFIX = "gate."  # only the MVLM gate may change while tracking
 
 
@@ -54,14 +51,10 @@ def tracker_keys() -> set[str]:
     return set(flatten(load_section(config_file("tracker"), NODE)))
 
 
-def write_tracker_yaml(values: Mapping[str, Any], folder: str | Path | None = None) -> Path:
-    """Current tracker parameters as a ``ros__parameters`` file the core loader reads."""
+def tracker_settings(values: Mapping[str, Any], where: str = "ROS parameters") -> TrackerSettings:
+    """The node's current (dotted) parameters as TrackerSettings; adapter-only keys are left out."""
     keys = tracker_keys()
-    data = {NODE: {"ros__parameters": nest({k: v for k, v in values.items() if k in keys})}}
-    handle = tempfile.NamedTemporaryFile("w", suffix=".yaml", prefix="langtrack_tracker_", dir=folder, delete=False)
-    with handle:
-        yaml.safe_dump(data, handle)
-    return Path(handle.name)
+    return settings_from(nest({k: v for k, v in values.items() if k in keys}), where)
 
 
 def gate_from(values: Mapping[str, Any]) -> GateConfig:

@@ -127,16 +127,19 @@ def load_factory(spec: str):
         raise ValueError(f"tracker factory {spec!r}: {target} has no attribute {attr!r}") from None
 
 
-def make_tracker(name: str | None = None, factory: str | None = None, config: str | None = None,
+def make_tracker(name: str | None = None, factory: str | None = None, settings=None,
                  model: str | None = None, backend: str | None = None, **options):
     """The tracker an adapter drives: a factory, a registry name, or (default) the MVLM tracker
-    configured by ``config`` (config/tracker.yaml when None)."""
+    built from ``settings`` (TrackerSettings; config/tracker.yaml when None); ``model`` and
+    ``backend`` override the settings' (CLI flags)."""
     if factory:
         return load_factory(factory)(**options)
     if name:
         from langtrack_ros.evaluation.registry import make_tracker as registry_tracker
 
         return registry_tracker(name, **options)
-    from langtrack_ros.builder import load_tracker
+    from langtrack_ros.builder import build_tracker, with_overrides
+    from langtrack_ros.tracking.tracker import load_settings
 
-    return load_tracker(model or None, backend or None, config, **options)
+    settings = with_overrides(settings or load_settings(), options)
+    return build_tracker(settings, model or None, backend or None)

@@ -19,7 +19,7 @@ def tracker_and_settings(args):
     from langtrack_ros.adapters.session import make_tracker
     from langtrack_ros.tracking.tracker import load_settings
 
-    settings = load_settings(args.config)
-    tracker = make_tracker(args.tracker, args.tracker_factory, args.config, args.model, args.backend)
+    settings = load_settings(args.config)  # read once: the tracker is built from these settings
+    tracker = make_tracker(args.tracker, args.tracker_factory, settings, args.model, args.backend)
     query = args.query if args.query is not None else settings.initial_query
     return tracker, query, settings.image_qos

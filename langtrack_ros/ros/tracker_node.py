@@ -12,7 +12,6 @@ Only ``gate.*`` parameters change at run time; the others apply at the next conf
 """
 from __future__ import annotations
 
-import os
 import sys
 
 import rclpy
@@ -83,11 +82,7 @@ class TrackerNode(LifecycleNode):
     # --- lifecycle -----------------------------------------------------------------------------
     def _load(self) -> None:
         values = self.values()
-        path = params.write_tracker_yaml(values)
-        try:
-            tracker = make_tracker(config=str(path), model=values["model"], backend=values["backend"])
-        finally:
-            os.unlink(path)
+        tracker = make_tracker(settings=params.tracker_settings(values, f"parameters of {self.get_name()}"))
         self.session = TrackingSession(tracker, self.query or values["initial_query"])
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Mapping, Protocol
 
 import numpy as np
 
@@ -87,8 +87,12 @@ class Backend(Protocol):
 def load_settings(path: str | Path | None = None, node: str = NODE) -> TrackerSettings:
     """config/tracker.yaml with the user's file ``path`` merged over it once (a partial file only
     changes the keys it names; unknown keys raise). The gate section uses the paper's ``lambda``."""
-    params = load_merged("tracker", path, node)
-    where = str(path or config_file("tracker"))
+    return settings_from(load_merged("tracker", path, node), str(path or config_file("tracker")))
+
+
+def settings_from(params: Mapping, where: str) -> TrackerSettings:
+    """TrackerSettings from a complete mapping (a merged file, or a node's current parameters)."""
+    params = dict(params)
     params["gate"] = GateConfig.from_params(params.get("gate"), f"{where}: gate")
     return from_dict(TrackerSettings, params, where)
 
