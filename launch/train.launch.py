@@ -4,42 +4,54 @@
     ros2 launch langtrack_ros train.launch.py model:=vlt stage:=supernet config:=config/train_vlt.yaml run_dir:=runs/vlt
 
 The job itself is the same as ``langtrack train --config ...``; a killed job resumes from its
-last checkpoint when started again with the same output folder.
+last checkpoint when started again with the same output folder (resume:=true). Every default
+lives in config/trainer_node.yaml; an argument left empty keeps the YAML value.
 """
+import os
+
+from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, EmitEvent, RegisterEventHandler
+from launch.actions import DeclareLaunchArgument, EmitEvent, OpaqueFunction, RegisterEventHandler
 from launch.event_handlers import OnProcessExit
 from launch.events import Shutdown
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
-from launch_ros.parameter_descriptions import ParameterValue
 
-TYPES = {"config": str, "run_dir": str, "model": str, "stage": str, "resume": bool, "export": str,
-         "progress_period": float}
-PARAMETERS = tuple(TYPES)
+from langtrack_ros.adapters.parameters import declared_defaults
+
+PACKAGE = "langtrack_ros"
+NODE_NAME = "langtrack_trainer"
+DEFAULTS = declared_defaults(("trainer_node",), NODE_NAME)  # name -> value (its type types the argument)
+TRUE = ("1", "true", "yes")
+
+
+def _typed(name: str, text: str):
+    """A launch argument's text as the YAML default's type: `progress_period:=2` must reach the
+    node as 2.0 (a float parameter), `resume:=true` as a bool."""
+    kind = type(DEFAULTS[name])
+    return text.lower() in TRUE if kind is bool else kind(text)
+
+
+def _trainer(context):
+    given = {name: LaunchConfiguration(name).perform(context) for name in DEFAULTS}
+    overrides = {name: _typed(name, text) for name, text in given.items() if text != ""}
+    share = get_package_share_directory(PACKAGE)
+    trainer = Node(
+        package=PACKAGE,
+        executable="trainer_node",
+        name=NODE_NAME,
+        namespace=LaunchConfiguration("namespace").perform(context),
+        parameters=[os.path.join(share, "config", "trainer_node.yaml"), overrides],
+        output="screen",
+    )
+    done = RegisterEventHandler(OnProcessExit(
+        target_action=trainer, on_exit=[EmitEvent(event=Shutdown(reason="training finished"))],
+    ))
+    return [trainer, done]
 
 
 def generate_launch_description():
-    trainer = Node(
-        package="langtrack_ros",
-        executable="trainer_node",
-        name="langtrack_trainer",
-        namespace=LaunchConfiguration("namespace"),
-        # typed: `progress_period:=2` must reach the node as 2.0 (a float parameter), not the int 2
-        parameters=[{name: ParameterValue(LaunchConfiguration(name), value_type=TYPES[name]) for name in PARAMETERS}],
-        output="screen",
-    )
-    return LaunchDescription([
-        DeclareLaunchArgument("config", description="training YAML config (required)"),
-        DeclareLaunchArgument("run_dir", description="checkpoint and log folder (required)"),
-        DeclareLaunchArgument("model", default_value="mvlm", description="mvlm | vlt"),
-        DeclareLaunchArgument("stage", default_value="", description="vlt: supernet | search | retrain"),
-        DeclareLaunchArgument("resume", default_value="false", description="continue from the newest checkpoint"),
-        DeclareLaunchArgument("export", default_value="", description="also write the final model here"),
-        DeclareLaunchArgument("namespace", default_value=""),
-        DeclareLaunchArgument("progress_period", default_value="1.0", description="seconds between progress messages"),
-        trainer,
-        RegisterEventHandler(OnProcessExit(
-            target_action=trainer, on_exit=[EmitEvent(event=Shutdown(reason="training finished"))],
-        )),
-    ])
+    arguments = [DeclareLaunchArgument(name, default_value="", description=f"config/trainer_node.yaml: {value!r}")
+                 for name, value in DEFAULTS.items()]
+    arguments.append(DeclareLaunchArgument("namespace", default_value=""))
+    return LaunchDescription(arguments + [OpaqueFunction(function=_trainer)])

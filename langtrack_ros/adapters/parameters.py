@@ -38,11 +38,11 @@ def nest(flat: Mapping[str, Any]) -> dict:
     return out
 
 
-def declared_defaults(names: tuple[str, ...] = ("tracker", "tracker_node")) -> dict[str, Any]:
+def declared_defaults(names: tuple[str, ...] = ("tracker", "tracker_node"), node: str = NODE) -> dict[str, Any]:
     """Dotted parameter name -> value, from the packaged YAML files (later files win)."""
     out = {}
     for name in names:
-        out.update(flatten(load_section(config_file(name), NODE)))
+        out.update(flatten(load_section(config_file(name), node)))
     return out
 
 

@@ -3,9 +3,10 @@ publishes langtrack_msgs/TrainingProgress on ``training_progress`` (stage "mvlm"
 "vlt-search" or "vlt-retrain"; epoch stays 0: the jobs count steps, or generations for the search,
 whose "loss" field carries the best fitness so far).
 
-Parameters: ``config`` (training YAML) and ``run_dir`` (checkpoints, logs), both required, ``model``
-(mvlm | vlt), ``stage`` (vlt: supernet | search | retrain), ``resume`` (continue from the newest checkpoint), ``export`` (also write
-the final model there), ``progress_period`` (s). Checkpoints are written atomically by the
+Parameters (declared from config/trainer_node.yaml, their one table of defaults): ``config``
+(training YAML) and ``run_dir`` (checkpoints, logs), both required, ``model`` (mvlm | vlt),
+``stage`` (vlt: supernet | search | retrain), ``resume`` (continue from the newest checkpoint),
+``export`` (also write the final model there), ``progress_period`` (s). Checkpoints are written atomically by the
 trainer, so a killed node resumes with ``resume:=true``. Shutting the node down asks the trainer to
 finish its step and write a checkpoint.
 """
@@ -22,22 +23,20 @@ from rclpy.node import Node
 from langtrack_ros.ros.messages import ros_class
 from langtrack_ros.adapters import conversions as conv
 from langtrack_ros.adapters import definitions as defs
+from langtrack_ros.adapters import parameters as params
 from langtrack_ros.adapters import topics
 from langtrack_ros.adapters.progress import ProgressMeter
 
+NODE = "langtrack_trainer"
 
 
 class TrainerNode(Node):
     def __init__(self):
-        super().__init__("langtrack_trainer")
-        self.declare_parameter("config", "")
-        self.declare_parameter("run_dir", "")
-        self.declare_parameter("model", "mvlm")
-        self.declare_parameter("stage", "")
-        self.declare_parameter("resume", False)
-        self.declare_parameter("export", "")
-        # launch passes `progress_period:=2` as an int: accept any number, use it as seconds
-        self.declare_parameter("progress_period", 1.0, ParameterDescriptor(dynamic_typing=True))
+        super().__init__(NODE)
+        for key, value in params.declared_defaults(("trainer_node",), NODE).items():
+            # launch passes `progress_period:=2` as an int: accept any number, use it as seconds
+            typing = ParameterDescriptor(dynamic_typing=isinstance(value, float))
+            self.declare_parameter(key, value, typing)
         self.publisher = self.create_publisher(ros_class(defs.TRAINING_PROGRESS), topics.TRAINING_PROGRESS, 10)
         self.meter = ProgressMeter()
         model, stage = self.get_parameter("model").value, self.get_parameter("stage").value
