@@ -9,7 +9,8 @@ from langtrack_ros.config import ConfigError
 from langtrack_ros.adapters import definitions as defs
 from langtrack_ros.adapters import parameters as params
 from langtrack_ros.adapters.progress import ProgressMeter
-from langtrack_ros.adapters.session import TrackingSession, load_factory
+from langtrack_ros.adapters.session import TrackingSession
+from langtrack_ros.evaluation.registry import load_factory
 from langtrack_ros.tracking.tracker import load_settings
 
 

@@ -37,10 +37,10 @@ def node_path(user):
     """rclpy node: declared defaults overridden by ``--params-file``, then the node's own loader
     (TrackerNode._load: the parameter dict goes straight to the settings, no file)."""
     values = {**params.declared_defaults(), **params.flatten(load_section(user, NODE))}
-    from langtrack_ros.adapters.session import make_tracker
+    from langtrack_ros.builder import build_tracker
 
     settings = params.tracker_settings(values)
-    return settings, make_tracker(settings=settings)
+    return settings, build_tracker(settings)
 
 
 def shared_options_path(user):
@@ -76,3 +76,17 @@ def test_an_unknown_key_in_a_user_file_names_the_key_and_the_file(tmp_path):
     user.write_text("gate: {tua: 0.2}\n")
     with pytest.raises(Exception, match=r"user\.yaml: unknown key 'gate\.tua'"):
         load_settings(user)
+
+
+def test_tracker_opt_overrides_the_user_file_on_dds_and_replay(tmp_path, no_models):
+    from langtrack_ros.commands.tracker_options import tracker_and_settings
+
+    user = tmp_path / "user.yaml"
+    user.write_text(USER)
+    args = argparse.Namespace(config=str(user), model=None, backend=None, tracker=None, tracker_factory=None,
+                              query=None, tracker_opt=["tau=0.3"])
+    tracker, _, _ = tracker_and_settings(args)
+    assert (tracker.gate_cfg.tau, tracker.search_cfg.roi_factor) == (0.3, 3.0)
+    args.tracker_opt = ["taw=0.3"]
+    with pytest.raises(Exception, match="unknown tracker override"):
+        tracker_and_settings(args)

@@ -4,11 +4,8 @@ messages).
 """
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import logging
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -105,41 +102,3 @@ def is_twin(last: tuple[str, tuple[int, int]] | None, current: tuple[str, tuple[
     stamp): the only frames an adapter skips. Zero, repeated or backwards stamps on one transport
     (hand-made publishers, looping bags, sim-time resets) are real frames and are tracked."""
     return last is not None and last[0] != current[0] and last[1] == current[1] and current[1] != (0, 0)
-
-
-def load_factory(spec: str):
-    """``package.module:function`` or ``path/to/file.py:function`` -> the callable."""
-    target, sep, attr = spec.rpartition(":")
-    if not sep or not target or not attr:
-        raise ValueError(f"tracker factory {spec!r} must look like 'module:function' or 'file.py:function'")
-    if target.endswith(".py"):
-        path = Path(target)
-        if not path.is_file():
-            raise FileNotFoundError(f"tracker factory file not found: {path}")
-        module_spec = importlib.util.spec_from_file_location(f"_langtrack_factory_{path.stem}", path)
-        module = importlib.util.module_from_spec(module_spec)
-        module_spec.loader.exec_module(module)
-    else:
-        module = importlib.import_module(target)
-    try:
-        return getattr(module, attr)
-    except AttributeError:
-        raise ValueError(f"tracker factory {spec!r}: {target} has no attribute {attr!r}") from None
-
-
-def make_tracker(name: str | None = None, factory: str | None = None, settings=None,
-                 model: str | None = None, backend: str | None = None, **options):
-    """The tracker an adapter drives: a factory, a registry name, or (default) the MVLM tracker
-    built from ``settings`` (TrackerSettings; config/tracker.yaml when None); ``model`` and
-    ``backend`` override the settings' (CLI flags)."""
-    if factory:
-        return load_factory(factory)(**options)
-    if name:
-        from langtrack_ros.evaluation.registry import make_tracker as registry_tracker
-
-        return registry_tracker(name, **options)
-    from langtrack_ros.builder import build_tracker, with_overrides
-    from langtrack_ros.tracking.tracker import load_settings
-
-    settings = with_overrides(settings or load_settings(), options)
-    return build_tracker(settings, model or None, backend or None)

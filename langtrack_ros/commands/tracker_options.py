@@ -11,15 +11,25 @@ def add_tracker_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", help="auto | tensorrt | onnxruntime | torch (default: the config's)")
     parser.add_argument("--tracker", help="registry tracker name instead of the configured MVLM tracker")
     parser.add_argument("--tracker-factory", help="'module:function' or 'file.py:function' returning a tracker")
+    parser.add_argument("--tracker-opt", action="append", metavar="KEY=VALUE",
+                        help="option for --tracker / --tracker-factory (repeatable)")
     parser.add_argument("--query", help="initial sentence (default: the config's initial_query)")
 
 
 def tracker_and_settings(args):
-    """(tracker, initial query, image QoS preset) from the shared options."""
-    from langtrack_ros.adapters.session import make_tracker
+    """(tracker, initial query, image QoS preset) from the shared options: the MVLM tracker built
+    from the settings (config/tracker.yaml + --config, read once), or --tracker / --tracker-factory
+    from the registry with --tracker-opt options."""
+    from langtrack_ros.builder import build_tracker, with_overrides
+    from langtrack_ros.evaluation.registry import make_tracker, parse_options
     from langtrack_ros.tracking.tracker import load_settings
 
-    settings = load_settings(args.config)  # read once: the tracker is built from these settings
-    tracker = make_tracker(args.tracker, args.tracker_factory, settings, args.model, args.backend)
+    settings = load_settings(args.config)
+    name = args.tracker_factory or args.tracker or "mvlm"
+    options = parse_options(getattr(args, "tracker_opt", None))
+    if name == "mvlm":  # options are gate/search overrides, e.g. tau=0.1
+        tracker = build_tracker(with_overrides(settings, options), args.model or None, args.backend or None)
+    else:
+        tracker = make_tracker(name, **options)
     query = args.query if args.query is not None else settings.initial_query
     return tracker, query, settings.image_qos

@@ -27,7 +27,8 @@ from langtrack_ros.adapters import parameters as params
 from langtrack_ros.adapters import topics
 from langtrack_ros.adapters.image_codec import decode_compressed, encode_image, image_fields_to_rgb
 from langtrack_ros.adapters.overlay import annotate
-from langtrack_ros.adapters.session import TrackingSession, is_twin, make_tracker
+from langtrack_ros.adapters.session import TrackingSession, is_twin
+from langtrack_ros.builder import build_tracker
 
 IMAGE_RELIABILITY = {"sensor_data": ReliabilityPolicy.BEST_EFFORT, "reliable": ReliabilityPolicy.RELIABLE}
 
@@ -82,7 +83,7 @@ class TrackerNode(LifecycleNode):
     # --- lifecycle -----------------------------------------------------------------------------
     def _load(self) -> None:
         values = self.values()
-        tracker = make_tracker(settings=params.tracker_settings(values, f"parameters of {self.get_name()}"))
+        tracker = build_tracker(params.tracker_settings(values, f"parameters of {self.get_name()}"))
         self.session = TrackingSession(tracker, self.query or values["initial_query"])
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
