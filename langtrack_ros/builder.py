@@ -1,8 +1,8 @@
 """The one place that builds an MVLM tracker from settings (issue 7, docs/ARCHITECTURE.md).
 
-Every adapter ends here: the rclpy node and ``langtrack dds``/``replay`` (through
-``adapters.session.make_tracker``), ``langtrack track``/``demo``/``bench``, and the evaluation
-registry's ``mvlm`` entry. It joins the layers the ROS-free tracking core must not import: the
+Every adapter ends here: the rclpy node (settings from its parameter dict), ``langtrack dds``/
+``replay`` (commands/tracker_options.py), ``langtrack track``/``demo``/``bench``, and the
+evaluation registry's ``mvlm`` entry. It joins the layers the ROS-free tracking core must not import: the
 model file and the inference backend (``inference.backends.make_backend`` chooses it, falling back
 tensorrt -> onnxruntime -> torch under ``auto`` and recording why each was skipped in
 ``backend.skipped``), the text encoder the model was trained with, the gate and search settings,
