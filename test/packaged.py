@@ -1,10 +1,11 @@
 """Settings for tests, built from the packaged config/*.yaml (the settings dataclasses have no code
 defaults): a test names only the values it is about, the rest are the shipped defaults."""
-from langtrack_ros.config import from_dict, load_merged, merge
+from langtrack_ros.config import from_dict, load_merged, merge, to_dict
 from langtrack_ros.tracking.gate import GateConfig
+from langtrack_ros.tracking.network import MVLMConfig, load_mvlm_config
 from langtrack_ros.tracking.tracker import SearchConfig
 from langtrack_ros.training.losses import LossWeights
-from langtrack_ros.training.sampling import SamplingConfig
+from langtrack_ros.training.sampling import SamplingConfig, SourceConfig
 
 # The reference's main gate (alpha 1.0, tau 0.1, omega 0.4, lambda 0.4, psi_out 0): what the gate
 # tests were written against, given explicitly now that GateConfig has no code defaults.
@@ -48,8 +49,12 @@ def train_yaml(data: dict | None = None) -> dict:
 
 
 def sampling_config(**values) -> SamplingConfig:
-    search_size = values.pop("search_size", None)
-    return from_dict(SamplingConfig, {**train_yaml({"sampling": values})["sampling"], "search_size": search_size})
+    return from_dict(SamplingConfig, train_yaml({"sampling": values})["sampling"])
+
+
+def source_config(**values) -> SourceConfig:
+    """config/train_mvlm.yaml's data.source_defaults with ``values`` over it."""
+    return from_dict(SourceConfig, merge(load_merged("train_mvlm")["data"]["source_defaults"], values, "test source"))
 
 
 def loss_weights(**values) -> LossWeights:
@@ -59,3 +64,26 @@ def loss_weights(**values) -> LossWeights:
 def reference_gate(**values) -> GateConfig:
     """The reference's main gate (REFERENCE_GATE) with ``values`` over it."""
     return gate_config(**{**REFERENCE_GATE, **values})
+
+
+def mvlm_config(**values) -> MVLMConfig:
+    """config/mvlm_model.yaml's ``small`` preset (what MVLMConfig's code defaults were) with ``values`` over it."""
+    return from_dict(MVLMConfig, merge(to_dict(load_mvlm_config("small")), values, "test model"))
+
+
+def vlt_yaml(data: dict | None = None) -> dict:
+    """config/train_vlt.yaml with the test's (partial) mapping over it."""
+    return merge(load_merged("train_vlt"), data or {}, "test vlt config")
+
+
+def pair_sampling(**values):
+    """config/train_vlt.yaml's sampling with ``values`` over it."""
+    from langtrack_ros.vlt.data import PairSamplingConfig
+
+    return from_dict(PairSamplingConfig, vlt_yaml({"sampling": values})["sampling"])
+
+
+def vlt_loss_weights(**values):
+    from langtrack_ros.vlt.loss import VLTLossWeights
+
+    return from_dict(VLTLossWeights, vlt_yaml({"loss": values})["loss"])

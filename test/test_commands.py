@@ -19,11 +19,12 @@ def tiny_model(tmp_path_factory):
     """A tiny untrained MVLM checkpoint: the commands' plumbing, not accuracy, is under test."""
     import torch
 
-    from langtrack_ros.tracking.network import MVLM, MVLMConfig
+    from langtrack_ros.tracking.network import MVLM
     from langtrack_ros.training.checkpoint import save_model
+    from packaged import mvlm_config
 
     torch.manual_seed(0)
-    cfg = MVLMConfig(search_size=64, width=32, depth=1, heads=2, tokenizer="patch", head_channels=8)
+    cfg = mvlm_config(search_size=64, width=32, depth=1, heads=2, tokenizer="patch", head_channels=8)
     return save_model(MVLM(cfg, pretrained_tokenizer=False), cfg, tmp_path_factory.mktemp("m") / "tiny.safetensors")
 
 

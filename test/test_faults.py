@@ -324,10 +324,12 @@ def test_resume_with_every_checkpoint_damaged_says_what_to_do(tmp_path):
 def test_flipped_bytes_in_a_model_file_are_caught_on_load(tmp_path):
     import torch
 
-    from langtrack_ros.tracking.network import MVLM, MVLMConfig
+    from langtrack_ros.tracking.network import MVLM
+
+    from packaged import mvlm_config
     from langtrack_ros.training import checkpoint as ckpt
 
-    cfg = MVLMConfig(search_size=64, width=32, depth=1, heads=2, head_channels=16, max_text_tokens=16)
+    cfg = mvlm_config(search_size=64, width=32, depth=1, heads=2, head_channels=16, max_text_tokens=16)
     torch.manual_seed(0)
     path = ckpt.save_model(MVLM(cfg, pretrained_tokenizer=False), cfg, tmp_path / "m.safetensors")
     ckpt.load_model(path)  # intact: loads

@@ -99,7 +99,7 @@ def test_queries_switches_and_tracker_failures():
     np.testing.assert_allclose(trk.queries[1][2], seq.boxes[6])
     assert run.errors and run.errors[0][0] == 3 and "boom" in run.errors[0][1]
     assert np.isnan(run.boxes[3]).all() and np.isfinite(run.boxes[4]).all()
-    scored = harness.score_run(run, seq, CONVENTIONS["pytracking"], harness.EventSettings())
+    scored = harness.score_run(run, seq, CONVENTIONS["pytracking"], harness.load_settings().events)
     assert scored["scores"]["honest"].n_counted == 10
     assert scored["events"]["lock_delays"] == [0]
 

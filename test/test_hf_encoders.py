@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from hf_tiny import TINY_TEXT, save_tiny
-from packaged import train_yaml
+from packaged import mvlm_config, train_yaml
 from langtrack_ros.tracking.hf_encoders import EncoderNotFoundError
-from langtrack_ros.tracking.network import MVLM, MVLMConfig
+from langtrack_ros.tracking.network import MVLM
 from langtrack_ros.tracking.text_encoder import HFTextEncoder, build_text_encoder
 from langtrack_ros.training import checkpoint as ckpt
 from langtrack_ros.training.sampling import list_source
@@ -68,7 +68,7 @@ def test_onnx_export_matches_torch(tiny_dirs, tmp_path, kind):
     from langtrack_ros.inference.onnx_export import export_mvlm, export_text_encoder
     from langtrack_ros.inference.ort_backend import OrtTextEncoder
 
-    cfg = MVLMConfig(**model_fields(kind, tiny_dirs[kind]))
+    cfg = mvlm_config(**model_fields(kind, tiny_dirs[kind]))
     model = MVLM(cfg).eval()
     report = export_mvlm(model, tmp_path / "m.onnx")
     assert set(report.max_abs_diff) == {"score_map", "offset", "size", "corr_map"} and report.worst < 1e-4
@@ -88,7 +88,7 @@ def test_onnx_export_matches_torch(tiny_dirs, tmp_path, kind):
 
 
 def test_text_features_are_per_token_and_query_alone(tiny_dirs):
-    enc = build_text_encoder(MVLMConfig(**model_fields("clip", tiny_dirs["clip"])))
+    enc = build_text_encoder(mvlm_config(**model_fields("clip", tiny_dirs["clip"])))
     feats, mask = enc.encode_batch(["a dog", "the man in a dark jacket"])
     assert feats.shape == (2, 8, TINY_TEXT["hidden_size"]) and mask.sum(1).tolist() == [4, 8]
     alone, _ = enc.encode("a dog")
@@ -100,18 +100,18 @@ def test_missing_encoder_is_a_named_error(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty_cache"))
     missing = tmp_path / "no_such_clip"
     with pytest.raises(EncoderNotFoundError, match="no_such_clip.*does not exist.*hf download"):
-        MVLM(MVLMConfig(**model_fields("clip", missing)))
+        MVLM(mvlm_config(**model_fields("clip", missing)))
     name = "openai/clip-vit-base-patch16"
     with pytest.raises(EncoderNotFoundError, match=f"'{name}' is not in the Hugging Face cache.*offline.*hf download {name}"):
-        build_text_encoder(MVLMConfig(**model_fields("clip", name)))
+        build_text_encoder(mvlm_config(**model_fields("clip", name)))
     (tmp_path / "empty").mkdir()
     with pytest.raises(EncoderNotFoundError, match="no config.json"):
-        MVLM(MVLMConfig(**model_fields("siglip", tmp_path / "empty")))
+        MVLM(mvlm_config(**model_fields("siglip", tmp_path / "empty")))
 
 
 def test_wrong_family_weights_are_refused(tiny_dirs):
     with pytest.raises(EncoderNotFoundError, match="refusing random weights"):
-        MVLM(MVLMConfig(**model_fields("siglip", tiny_dirs["clip"])))
+        MVLM(mvlm_config(**model_fields("siglip", tiny_dirs["clip"])))
 
 
 def test_presets_name_the_paper_encoders():
@@ -145,7 +145,7 @@ def test_tracker_uses_the_models_own_text_tower(tiny_dirs, tmp_path):
 
     from langtrack_ros.builder import load_tracker
 
-    cfg = MVLMConfig(**model_fields("clip", tiny_dirs["clip"]))
+    cfg = mvlm_config(**model_fields("clip", tiny_dirs["clip"]))
     path = ckpt.save_model(MVLM(cfg), cfg, tmp_path / "clip.safetensors")
     tracker = load_tracker(path, backend="torch")
     assert isinstance(tracker.text_encoder, HFTextEncoder) and tracker.text_encoder.name == str(tiny_dirs["clip"])

@@ -10,10 +10,11 @@ from langtrack_ros.inference.backends import BackendUnavailable, cached_onnx, ma
 from langtrack_ros.inference.engine_cache import EngineCache, EngineKey, sha256_bytes
 from langtrack_ros.inference.onnx_export import DeployWrapper, ExportError, verify_mvlm
 from langtrack_ros.inference.ort_backend import OrtBackend
-from langtrack_ros.tracking.network import MVLM, MVLMConfig
+from langtrack_ros.tracking.network import MVLM
 from langtrack_ros.training.checkpoint import save_model
+from packaged import mvlm_config
 
-TINY = MVLMConfig(search_size=64, width=32, depth=1, heads=2, head_channels=16, max_text_tokens=16)
+TINY = mvlm_config(search_size=64, width=32, depth=1, heads=2, head_channels=16, max_text_tokens=16)
 
 
 @pytest.fixture(scope="module")

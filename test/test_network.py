@@ -7,6 +7,7 @@ import torch
 
 from langtrack_ros.config import ConfigError
 from langtrack_ros.tracking.network import MVLM, MVLMConfig, load_mvlm_config, preset_names
+from packaged import mvlm_config
 from langtrack_ros.tracking.tokenizers import (
     MobileNetTokenizer, load_mobilenet_stem, mobilenet_v2_stem, mobilenet_weights_path)
 
@@ -16,7 +17,7 @@ torch.set_num_threads(1)
 def small_cfg(**kw) -> MVLMConfig:
     base = dict(search_size=64, width=32, depth=2, heads=2, head_channels=16, template_size=32)
     base.update(kw)
-    return MVLMConfig(**base)
+    return mvlm_config(**base)
 
 
 def text(b: int, length: int, seed: int = 0):
@@ -125,7 +126,7 @@ def test_presets_load_and_validate():
     with pytest.raises(ConfigError, match="unknown MVLM preset"):
         load_mvlm_config("no_such_preset")
     with pytest.raises(ConfigError, match="multiple of patch"):
-        MVLMConfig(search_size=100)
+        mvlm_config(search_size=100)
     with pytest.raises(ValueError, match="tokenizer"):
         MVLM(small_cfg(tokenizer="resnet"), pretrained_tokenizer=False)
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from packaged import reference_gate, search_config
+from packaged import mvlm_config, reference_gate, search_config
 from fake_mvlm import FakeBackend, FakeEncoder, scene
 from langtrack_ros.config import ConfigError
 from langtrack_ros.tracking.images import ImageError, to_rgb_uint8
@@ -207,10 +207,10 @@ def test_bad_search_mode_and_unknown_keys_are_config_errors(tmp_path):
 def tiny_model_file(tmp_path_factory):
     torch = pytest.importorskip("torch")
     from langtrack_ros.training.checkpoint import save_model
-    from langtrack_ros.tracking.network import MVLM, MVLMConfig
+    from langtrack_ros.tracking.network import MVLM
 
     torch.manual_seed(0)
-    cfg = MVLMConfig(search_size=64, width=32, depth=1, heads=2, tokenizer="patch", head_channels=8)
+    cfg = mvlm_config(search_size=64, width=32, depth=1, heads=2, tokenizer="patch", head_channels=8)
     path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
     return save_model(MVLM(cfg, pretrained_tokenizer=False), cfg, path)
 

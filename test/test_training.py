@@ -11,7 +11,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from packaged import sampling_config, train_yaml
+from packaged import mvlm_config, sampling_config, source_config, train_yaml
 from langtrack_ros.config import ConfigError
 from langtrack_ros.data.sequence import Sequence
 from langtrack_ros.tracking.geometry import letterbox_transform
@@ -47,9 +47,9 @@ def make_sequence(name: str = "toy") -> Sequence:
 
 
 def dataset(**sampling) -> MVLMSamples:
-    cfg = sampling_config(**{"search_size": 64, **sampling})
+    cfg = sampling_config(**sampling)
     absent = lambda i, rng: "the green triangle"  # noqa: E731  (not in the toy scene)
-    return MVLMSamples([list_source([make_sequence()], negative_sentence=absent)], cfg, seed=7)
+    return MVLMSamples([list_source([make_sequence()], negative_sentence=absent)], cfg, seed=7, search_size=64)
 
 
 class HashEncoder:
@@ -100,7 +100,7 @@ def test_negatives_without_absent_frames_or_sentences_use_away_crops():
     seq = make_sequence()
     seq.visible[:] = True
     seq.boxes[9:] = [_box(i) for i in range(9, N)]
-    ds = MVLMSamples([list_source([seq])], sampling_config(search_size=64, p_roi=0, p_whole=0, p_negative=1), 0)
+    ds = MVLMSamples([list_source([seq])], sampling_config(p_roi=0, p_whole=0, p_negative=1), 0, search_size=64)
     assert {ds[k]["kind"] for k in range(10)} == {"negative_away"}
 
 
@@ -153,16 +153,16 @@ def test_color_jitter_keeps_hue():
 def test_synth_source_pickles_as_its_config():
     import pickle
 
-    from langtrack_ros.training.sampling import SourceConfig, build_source
+    from langtrack_ros.training.sampling import build_source
 
-    src = build_source(SourceConfig(kind="synth", split="val", num_sequences=5), cache_size=2)
+    src = build_source(source_config(kind="synth", split="val", num_sequences=5), cache_size=2)
     copy = pickle.loads(pickle.dumps(src))
     a, b = src[3], copy[3]
     assert a.name == b.name and np.array_equal(a.boxes, b.boxes, equal_nan=True)
     assert np.array_equal(a.image(0), b.image(0))
     assert src.negative_sentence(3, np.random.default_rng(0)) == copy.negative_sentence(3, np.random.default_rng(0))
     with pytest.raises(ConfigError, match="kind"):
-        build_source(SourceConfig(kind="video"))
+        build_source(source_config(kind="video"))
 
 
 def test_text_cache_pads_and_encodes_each_sentence_once():
@@ -181,9 +181,9 @@ def test_text_cache_pads_and_encodes_each_sentence_once():
 # ----------------------------------------------------------------------------- checkpoints
 
 def tiny_model():
-    from langtrack_ros.tracking.network import MVLM, MVLMConfig
+    from langtrack_ros.tracking.network import MVLM
 
-    cfg = MVLMConfig(**{**TINY_MODEL, "patch": 16})
+    cfg = mvlm_config(**TINY_MODEL)
     torch.manual_seed(0)
     return MVLM(cfg, pretrained_tokenizer=False), cfg
 

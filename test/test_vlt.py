@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from langtrack_ros.config import ConfigError
+from langtrack_ros.config import ConfigError, from_dict
 from langtrack_ros.training import checkpoint as ckpt
 from langtrack_ros.training.sampling import list_source
 from langtrack_ros.training.trainer import CheckpointSection, DataSection, LoggingSection
@@ -15,15 +15,22 @@ from langtrack_ros.vlt.arch import CHOICES, GENES, Architecture
 from langtrack_ros.vlt.blocks import ChoiceBlock, ModaMixer
 from langtrack_ros.vlt.config import (VLT_FORMAT, RetrainSection, SearchSection, StageConfig, StageSection,
                                      VLTFileConfig, VLTOptimSection)
-from langtrack_ros.vlt.data import PairSamplingConfig, VLTPairs, collate_pairs
-from langtrack_ros.vlt.loss import VLTLossWeights, complete_iou, vlt_loss
+from langtrack_ros.vlt.data import VLTPairs, collate_pairs
+from langtrack_ros.vlt.loss import complete_iou, vlt_loss
 from langtrack_ros.vlt.model import VLTConfig, VLTNet, grid_points
-from packaged import SMALL_RUN
+from packaged import SMALL_RUN, pair_sampling, vlt_loss_weights, vlt_yaml
 from test_training import HashEncoder, make_sequence
 
 BLOCKS = (1, 1, 2, 1)
 TINY = VLTConfig(stem_channels=8, stage_channels=(16, 24, 32, 32), stage_blocks=BLOCKS, template_size=32,
-                 search_size=64, template_crop=2, neck_channels=16, head_layers=1)
+                 search_size=64, template_crop=2, neck_channels=16, head_layers=1, text_dim=384, max_text_tokens=32,
+                 language=True, architecture=None)
+
+
+def tiny_pairs(seed: int, **sampling) -> VLTPairs:
+    """Pairs from the toy sequence at TINY's sizes; one pair per sequence draw unless told."""
+    cfg = pair_sampling(**{"pairs_per_sequence": 1, **sampling})
+    return VLTPairs([list_source([make_sequence()])], cfg, seed, TINY.template_size, TINY.search_size)
 
 
 class Encoder(HashEncoder):
@@ -107,7 +114,7 @@ def test_ciou_and_loss_behave():
     boxes = torch.tensor([[0.4, 0.4, 0.2, 0.2]])
     g = len(points)
     out = {"cls": torch.zeros(1, 2, g, g), "cen": torch.zeros(1, 1, g, g), "ltrb": torch.full((1, 4, g, g), 6.0)}
-    loss, parts = vlt_loss(out, boxes, points, 64, VLTLossWeights())
+    loss, parts = vlt_loss(out, boxes, points, 64, vlt_loss_weights())
     assert np.isclose(parts["cls"], np.log(2), atol=1e-5) and torch.isfinite(loss)
 
 
@@ -115,21 +122,22 @@ def test_ciou_and_loss_behave():
 def vlt_optim(**values) -> VLTOptimSection:
     """Small-run optimiser settings (the shared sections have no code defaults: SMALL_RUN names them)."""
     return VLTOptimSection(**{**SMALL_RUN["optim"], "betas": (0.9, 0.999), "steps": 4, "batch_size": 2, "lr": 0.01,
-                              "kind": "sgd", **values})
+                              "kind": "sgd", "momentum": 0.9, **values})
 
 
 def data_section(**values) -> DataSection:
-    return DataSection(**{**SMALL_RUN["data"], "sources": [], **values})
+    return DataSection(**{**SMALL_RUN["data"], "source_defaults": vlt_yaml()["data"]["source_defaults"],
+                          "sources": [], **values})
 
 
 QUIET = dict(every=10, val_every=0, progress=False)
 
 
 def stage_cfg(steps=4, arch=None, init="", **optim) -> StageConfig:
-    return StageConfig(seed=1, threads=1, stage="retrain" if arch else "supernet",
+    return StageConfig(seed=1, threads=1, device="auto", precision="fp32", stage="retrain" if arch else "supernet",
                        model=dataclasses.replace(TINY, architecture=arch), data=data_section(val_samples=4),
-                       sampling=PairSamplingConfig(template_size=32, search_size=64, pairs_per_sequence=2),
-                       optim=vlt_optim(steps=steps, **optim),
+                       sampling=pair_sampling(pairs_per_sequence=2), optim=vlt_optim(steps=steps, **optim),
+                       loss=vlt_loss_weights(),
                        checkpoint=CheckpointSection(every=2, keep=3), logging=LoggingSection(**QUIET), init=init)
 
 
@@ -158,7 +166,7 @@ def kill_and_resume(tmp_path, cfg):
 
 
 def test_pairs_are_deterministic_and_drop_sentences():
-    pairs = VLTPairs([list_source([make_sequence()])], PairSamplingConfig(32, 64, p_no_sentence=0.5), seed=3)
+    pairs = tiny_pairs(3, p_no_sentence=0.5)
     a, b = pairs[4], pairs[4]
     assert np.array_equal(a["search"], b["search"]) and a["sentence"] == b["sentence"]
     batch = collate_pairs([pairs[i] for i in range(12)])
@@ -192,13 +200,15 @@ def search_job(tmp_path, supernet, resume=False, **search):
     from langtrack_ros.vlt.search import SearchJob
 
     seq = make_sequence()
-    cfg = VLTFileConfig(threads=1, model=TINY, data=data_section(sources=[{}]),
-                        sampling=PairSamplingConfig(32, 64, pairs_per_sequence=2),
-                        supernet=StageSection(optim=vlt_optim()), retrain=RetrainSection(optim=vlt_optim()),
-                        checkpoint=CheckpointSection(every=0, keep=3),
-                        search=SearchSection(**{"population": 4, "top_k": 2, "mutations": 2, "crossovers": 2,
-                                                "generations": 3, "bn_batches": 1, "bn_batch_size": 2, **search}),
-                        logging=LoggingSection(**QUIET))
+    packaged = vlt_yaml({"search": {"population": 4, "top_k": 2, "mutations": 2, "crossovers": 2, "generations": 3,
+                                    "bn_batches": 1, "bn_batch_size": 2, **search}})
+    retrain = {k: v for k, v in packaged["retrain"].items() if k != "optim"}
+    cfg = VLTFileConfig(seed=0, threads=1, device="auto", precision="fp32", model=TINY,
+                        data=data_section(sources=[{}]), sampling=pair_sampling(pairs_per_sequence=2),
+                        loss=vlt_loss_weights(), supernet=StageSection(optim=vlt_optim()),
+                        retrain=RetrainSection(optim=vlt_optim(), **retrain),
+                        search=from_dict(SearchSection, packaged["search"]), checkpoint=CheckpointSection(every=0, keep=3),
+                        logging=LoggingSection(**QUIET), tracker={})
     job = SearchJob(cfg, tmp_path, supernet, resume=resume, text_encoder=Encoder(), val_sequences=[seq])
     job._sources = [list_source([seq])]
     return job
@@ -322,7 +332,7 @@ def test_flops_grow_with_kernel_and_bn_recalibration_fits_the_path():
     net = VLTNet(TINY)
     k3, k7 = (count_mflops(net, Architecture.uniform(c, BLOCKS)) for c in ("k3", "k7"))
     assert 0 < k3 < k7
-    batch = collate_pairs([VLTPairs([list_source([make_sequence()])], PairSamplingConfig(32, 64), 0)[i] for i in range(2)])
+    batch = collate_pairs([tiny_pairs(0)[i] for i in range(2)])
     recalibrate_bn(net, Architecture.uniform("k5", BLOCKS), [batch], lambda s: (torch.zeros(2, 384), torch.ones(2, dtype=torch.bool)))
     used = net.backbone.blocks[0].units["k5"].main[1]
     unused = net.backbone.blocks[0].units["k3"].main[1]

@@ -82,7 +82,7 @@ def _job(args: tuple) -> dict:
                                priors=row.get("priors", "none"))
     else:
         tracker = make_tracker(row["tracker"])
-    conv = settings.conventions.get(data_spec["dataset"], "got10k")
+    conv = settings.convention_for(data_spec["dataset"])
     result = evaluate(tracker, seqs, conv, "honest", Path(out) / data_spec["key"], dataset=data_spec["key"],
                       tracker_name=row["key"], settings=settings, progress=False)
     return {"dataset": data_spec["key"], "row": row["key"], "label": row["label"],

@@ -12,13 +12,15 @@ from pathlib import Path
 
 @dataclass
 class DemoConfig:
-    split: str = "test"
-    seed: int = 0
-    length: int = 120
-    min_switch_frame: int = 30
-    fps: float = 15.0
-    out: str = "demo_out"
-    snapshot_frames: tuple = (0, 20)  # frames of the first query in the snapshot (switch frames are added)
+    """config/demo.yaml (the one table of its defaults; a --config file is merged over it)."""
+
+    split: str
+    seed: int
+    length: int
+    min_switch_frame: int
+    fps: float
+    out: str
+    snapshot_frames: tuple  # frames of the first query in the snapshot (switch frames are added)
 
 
 def register(sub) -> None:
@@ -29,6 +31,13 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, help="first synth sequence index to try")
     p.add_argument("--config", default=None, help="demo config (default: config/demo.yaml)")
     p.set_defaults(func=run)
+
+
+def load_demo_config(path: str | Path | None = None) -> DemoConfig:
+    """config/demo.yaml with the user's file ``path`` (if any) merged over it once."""
+    from langtrack_ros.config import from_dict, load_merged
+
+    return from_dict(DemoConfig, load_merged("demo", path), str(path or "config/demo.yaml"))
 
 
 def pick_sample(cfg: DemoConfig):
@@ -43,10 +52,7 @@ def pick_sample(cfg: DemoConfig):
 
 
 def run(args: argparse.Namespace) -> int:
-    from langtrack_ros.config import from_dict, read_yaml
-    from langtrack_ros.paths import config_file
-
-    cfg = from_dict(DemoConfig, read_yaml(args.config or config_file("demo")), "demo.yaml")
+    cfg = load_demo_config(args.config)
     if args.seed is not None:
         cfg.seed = args.seed
     out = Path(args.out or cfg.out)

@@ -37,9 +37,7 @@ def run(args) -> int:
     from langtrack_ros.evaluation.registry import make_tracker, parse_options
 
     settings = harness.load_settings(args.config)
-    convention = args.convention or settings.conventions.get(args.dataset)
-    if not convention:
-        raise ValueError(f"no --convention given and eval.yaml has no default for dataset {args.dataset!r}")
+    convention = args.convention or settings.convention_for(args.dataset)
     names = [s.strip() for s in args.sequences.split(",") if s.strip()] if args.sequences else None
     sequences = load_dataset(args.dataset, args.root, split=args.split, sequences=names)
     options = parse_options(args.tracker_opt)

@@ -42,7 +42,7 @@ def _job(args: tuple) -> dict:
     settings = load_settings()
     seqs = load_sequences(data_spec, count)
     tracker = make_tracker("vlt", model_path=row["model_path"], language=row.get("language", True), threads=1)
-    conv = settings.conventions.get(data_spec["dataset"], "got10k")
+    conv = settings.convention_for(data_spec["dataset"])
     result = evaluate(tracker, seqs, conv, "honest", Path(out) / data_spec["key"], dataset=data_spec["key"],
                       tracker_name=row["key"], settings=settings, progress=False)
     return {"dataset": data_spec["key"], "row": row["key"], "label": row["label"],

@@ -17,7 +17,7 @@ from typing import Callable, Iterable, Union
 
 import numpy as np
 
-from langtrack_ros.config import from_dict, load_section
+from langtrack_ros.config import ConfigError, from_dict, load_merged
 from langtrack_ros.data.sequence import QuerySwitch, Sequence
 from langtrack_ros.evaluation import events, metrics
 from langtrack_ros.tracking.result import Tracker, TrackResult
@@ -29,25 +29,31 @@ TrackerOrFactory = Union[Tracker, Callable[[], Tracker]]
 
 @dataclass
 class EventSettings:
-    iou_threshold: float = 0.5
-    lock_window: int = 5
+    iou_threshold: float  # a frame is "on target" when IoU > this
+    lock_window: int  # a query switch counts as locked when the delay is < this many frames
 
 
 @dataclass
 class EvalSettings:
-    """``config/eval.yaml``; the YAML is the source of the defaults."""
+    """``config/eval.yaml``, the one table of evaluation defaults (no defaults here)."""
 
-    mode: str = "honest"
-    conventions: dict = field(default_factory=dict)  # dataset -> default convention
-    events: EventSettings = field(default_factory=EventSettings)
-    plots: bool = True
-    reference: dict = field(default_factory=dict)  # dataset -> {tracker: [PRE, AUC]} published numbers
+    mode: str
+    conventions: dict  # dataset -> default convention
+    events: EventSettings
+    plots: bool
+    reference: dict  # dataset -> {tracker: [PRE, AUC]} published numbers
+
+    def convention_for(self, dataset: str) -> str:
+        """The convention config/eval.yaml names for ``dataset``; none named is a ConfigError."""
+        if dataset not in self.conventions:
+            raise ConfigError(f"eval.yaml conventions has no default for dataset {dataset!r} "
+                              f"(has {sorted(self.conventions)}); add one or pass --convention")
+        return self.conventions[dataset]
 
 
 def load_settings(path: str | Path | None = None) -> EvalSettings:
-    from langtrack_ros.paths import config_file
-
-    return from_dict(EvalSettings, load_section(path or config_file("eval"), "langtrack_eval"), "eval.yaml")
+    """config/eval.yaml with the user's file ``path`` (if any) merged over it once."""
+    return from_dict(EvalSettings, load_merged("eval", path, "langtrack_eval"), str(path or "config/eval.yaml"))
 
 
 @dataclass
@@ -172,7 +178,7 @@ def evaluate(tracker: TrackerOrFactory, sequences: Iterable[Sequence], conventio
     if mode not in metrics.MODES:
         raise ValueError(f"mode must be one of {metrics.MODES}, got {mode!r}")
     conv = metrics.get_convention(convention)
-    settings = settings or EvalSettings()
+    settings = settings or load_settings()
     seqs = [truncate(s, max_frames) for s in sequences]
     if not seqs:
         raise ValueError("no sequences to evaluate")

@@ -38,7 +38,14 @@ _FAIL_IOU = -1.0  # an IoU no threshold accepts (thresholds start at 0 with ">")
 
 @dataclass(frozen=True)
 class Convention:
-    """How one toolkit turns boxes into curves and scores."""
+    """How one toolkit turns boxes into curves and scores.
+
+    These are fixed definitions of published metric protocols, not settings: a number is only
+    comparable with a paper's when it was computed exactly as that toolkit computes it, so no
+    field may be tuned and none lives in config/*.yaml. Each protocol is one named constant in
+    :data:`CONVENTIONS` that spells out every field (the dataclass has no defaults, so a protocol
+    cannot silently inherit another's choice); config/eval.yaml only picks one per dataset.
+    """
 
     name: str
     iou_thresholds: tuple  # success curve thresholds
@@ -47,18 +54,18 @@ class Convention:
     precision_strict: bool  # True: error < t ; False: error <= t
     precision_at: float  # PRE is the curve value at this pixel threshold
     npre_kind: str  # "offset": centre offset / GT size ; "in_box": predicted centre inside GT box
-    npre_thresholds: tuple = ()  # normalized precision curve thresholds ("offset" only)
-    npre_size_floor: float = 0.0  # divide by max(floor, GT w|h) per axis (0: plain GT size)
-    npre_score: str = "at"  # "at": curve value at npre_at ; "mean": mean of the curve
-    npre_at: float = 0.2
-    npre_average_nonzero: bool = False  # average NPRE only over sequences with a non-zero score
-    invisible: str = "failure"  # invisible frames: "failure" (full denominator) | "drop" | "score"
-    unknown_gt: str = "failure"  # unknown GT rows: "failure" | "drop"
-    nonpositive_gt_unknown: bool = True  # GT with w or h <= 0 is unknown (else: scored as it is)
-    overwrite_first: bool = True  # toolkit mode: prediction of frame 0 := GT
-    degenerate: str = "keep"  # "keep" | "zero_to_previous" | "nonpositive_to_previous" (NaN too)
-    centre_minus_one: bool = True  # centre = x + (w - 1) / 2 (else x + w / 2)
-    clip_to_image: bool = False  # clip predictions to the image before scoring
+    npre_thresholds: tuple  # normalized precision curve thresholds ("offset" only)
+    npre_size_floor: float  # divide by max(floor, GT w|h) per axis (0: plain GT size)
+    npre_score: str  # "at": curve value at npre_at ; "mean": mean of the curve
+    npre_at: float
+    npre_average_nonzero: bool  # average NPRE only over sequences with a non-zero score
+    invisible: str  # invisible frames: "failure" (full denominator) | "drop" | "score"
+    unknown_gt: str  # unknown GT rows: "failure" | "drop"
+    nonpositive_gt_unknown: bool  # GT with w or h <= 0 is unknown (else: scored as it is)
+    overwrite_first: bool  # toolkit mode: prediction of frame 0 := GT
+    degenerate: str  # "keep" | "zero_to_previous" | "nonpositive_to_previous" (NaN too)
+    centre_minus_one: bool  # centre = x + (w - 1) / 2 (else x + w / 2)
+    clip_to_image: bool  # clip predictions to the image before scoring
 
     def __post_init__(self):
         _check(self.npre_kind, ("offset", "in_box"), "npre_kind")
@@ -87,27 +94,43 @@ def _bins(start, stop, n):
 _IOU21 = _bins(0.0, 1.0, 21)
 _PIX51 = tuple(float(v) for v in range(51))
 
+_NPRE51 = _bins(0.0, 0.5, 51)
+
 CONVENTIONS: dict[str, Convention] = {
     "pytracking": Convention(
-        "pytracking", _IOU21, True, _PIX51, False, 20.0, "offset", _bins(0.0, 0.5, 51),
-        invisible="failure", unknown_gt="failure", degenerate="zero_to_previous",
+        name="pytracking", iou_thresholds=_IOU21, success_strict=True, pixel_thresholds=_PIX51,
+        precision_strict=False, precision_at=20.0, npre_kind="offset", npre_thresholds=_NPRE51,
+        npre_size_floor=0.0, npre_score="at", npre_at=0.2, npre_average_nonzero=False,
+        invisible="failure", unknown_gt="failure", nonpositive_gt_unknown=True, overwrite_first=True,
+        degenerate="zero_to_previous", centre_minus_one=True, clip_to_image=False,
     ),
     "got10k": Convention(
-        "got10k", _IOU21, True, _PIX51, False, 20.0, "offset", _bins(0.0, 0.5, 51),
-        npre_size_floor=1.0, npre_score="mean", invisible="score", unknown_gt="drop", nonpositive_gt_unknown=False,
+        name="got10k", iou_thresholds=_IOU21, success_strict=True, pixel_thresholds=_PIX51,
+        precision_strict=False, precision_at=20.0, npre_kind="offset", npre_thresholds=_NPRE51,
+        npre_size_floor=1.0, npre_score="mean", npre_at=0.2, npre_average_nonzero=False,
+        invisible="score", unknown_gt="drop", nonpositive_gt_unknown=False, overwrite_first=True,
+        degenerate="keep", centre_minus_one=True, clip_to_image=False,
     ),
     "lasot_matlab": Convention(
-        "lasot_matlab", _IOU21, True, _PIX51, False, 20.0, "offset", _bins(0.0, 0.5, 51),
-        invisible="failure", unknown_gt="failure", degenerate="nonpositive_to_previous",
+        name="lasot_matlab", iou_thresholds=_IOU21, success_strict=True, pixel_thresholds=_PIX51,
+        precision_strict=False, precision_at=20.0, npre_kind="offset", npre_thresholds=_NPRE51,
+        npre_size_floor=0.0, npre_score="at", npre_at=0.2, npre_average_nonzero=False,
+        invisible="failure", unknown_gt="failure", nonpositive_gt_unknown=True, overwrite_first=True,
+        degenerate="nonpositive_to_previous", centre_minus_one=True, clip_to_image=False,
     ),
     "tnl2k_matlab": Convention(
-        "tnl2k_matlab", _IOU21, True, _PIX51, False, 20.0, "offset", _bins(0.0, 0.5, 51),
-        invisible="failure", unknown_gt="failure", degenerate="nonpositive_to_previous",
+        name="tnl2k_matlab", iou_thresholds=_IOU21, success_strict=True, pixel_thresholds=_PIX51,
+        precision_strict=False, precision_at=20.0, npre_kind="offset", npre_thresholds=_NPRE51,
+        npre_size_floor=0.0, npre_score="at", npre_at=0.2, npre_average_nonzero=False,
+        invisible="failure", unknown_gt="failure", nonpositive_gt_unknown=True, overwrite_first=True,
+        degenerate="nonpositive_to_previous", centre_minus_one=True, clip_to_image=False,
     ),
     "mgit": Convention(
-        "mgit", _bins(0.0, 1.0, 101), True, tuple(float(v) for v in range(401)), True, 20.0, "in_box",
+        name="mgit", iou_thresholds=_bins(0.0, 1.0, 101), success_strict=True,
+        pixel_thresholds=tuple(float(v) for v in range(401)), precision_strict=True, precision_at=20.0,
+        npre_kind="in_box", npre_thresholds=(), npre_size_floor=0.0, npre_score="at", npre_at=0.2,
         npre_average_nonzero=True, invisible="drop", unknown_gt="drop", nonpositive_gt_unknown=False,
-        overwrite_first=False, clip_to_image=True,
+        overwrite_first=False, degenerate="keep", centre_minus_one=True, clip_to_image=True,
     ),
 }
 

@@ -43,7 +43,7 @@ def grid(frames: list[np.ndarray], cols: int = 2) -> np.ndarray:
 def print_scores(run: harness.SequenceRun, seq: Sequence) -> dict:
     """Print AUC / PRE@20 in honest and toolkit modes and the query-switch lock delays."""
     settings = harness.load_settings()
-    conv = metrics.get_convention(settings.conventions.get("synth", "got10k"))
+    conv = metrics.get_convention(settings.convention_for("synth"))
     scored = harness.score_run(run, seq, conv, settings.events)
     for mode, score in scored["scores"].items():
         print(f"{mode:>7} ({conv.name}): AUC={score.auc:.3f} PRE@20={score.pre:.3f}")

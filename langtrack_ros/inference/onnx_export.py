@@ -70,9 +70,9 @@ def export_mvlm(model: nn.Module, path: str | Path, *, weights_sha256: str = "",
                 verify: bool = True, atol: float = 1e-4, trace_len: int = 8) -> ExportReport:
     """Write ``model`` (an MVLM in language-only mode) to ``path`` as one ONNX file and verify it."""
     cfg = _config_of(model)
-    if cfg.get("template"):
+    if cfg["template"]:
         raise ExportError("MVLM with template=True needs a template input; only language-only models export")
-    size, max_len, dim = int(cfg["search_size"]), int(cfg["max_text_tokens"]), int(cfg.get("text_dim", 384))
+    size, max_len, dim = int(cfg["search_size"]), int(cfg["max_text_tokens"]), int(cfg["text_dim"])
     wrapper = DeployWrapper(model).eval()
     trace_len = min(trace_len, max_len)
     example = _random_inputs(size, trace_len, pad=0, seed=0, dim=dim)

@@ -20,6 +20,7 @@ trace it.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,32 +34,37 @@ from langtrack_ros.config import ConfigError, from_dict, read_yaml
 from langtrack_ros.paths import config_file
 from langtrack_ros.tracking.tokenizers import build_tokenizer
 
+log = logging.getLogger(__name__)
 FOCAL_PRIOR_BIAS = -2.19  # sigmoid(-2.19) ~= 0.1: the usual focal-loss prior for a sparse heatmap
 TOKEN_TYPES = ("cls", "search", "template", "text")
 HF_FAMILIES = ("clip", "siglip")
-# MVLMConfig fields added after format mvlm-1 was fixed, with the value older model files imply
-FIELDS_ADDED_LATER = {"hf_model": "", "text_encoder": "minilm"}
+# The one table of keys MVLMConfig gained after format mvlm-1 was fixed, with the value a file
+# written before them implies (every shipped model and models/mvlm_default.safetensors at git
+# 840aa53 predate both: MiniLM text features, no CLIP/SigLIP folder). Model files are read through
+# fill_keys_added_later, which logs what it filled; nothing else supplies these values.
+KEYS_ADDED_AFTER_MVLM_1 = {"hf_model": "", "text_encoder": "minilm"}
 
 
 @dataclass
 class MVLMConfig:
-    """Network sizes; presets live in ``config/mvlm_model.yaml`` (the YAML is the source of truth)."""
+    """Network sizes. No defaults here: presets live in ``config/mvlm_model.yaml`` (the one table),
+    and a model file carries its own config (older files: :func:`fill_keys_added_later`)."""
 
-    search_size: int = 160
-    patch: int = 16
-    width: int = 128
-    depth: int = 4
-    heads: int = 4
-    mlp_ratio: float = 2.0
-    tokenizer: str = "mobilenet"
-    text_dim: int = 384
-    max_text_tokens: int = 32
-    template: bool = False
-    template_size: int = 80
-    head_channels: int = 64
-    dropout: float = 0.0
-    hf_model: str = ""  # CLIP/SigLIP folder or Hub name (tokenizer clip/siglip, text_encoder clip/siglip)
-    text_encoder: str = "minilm"  # minilm (offline default) | clip | siglip: the text tower of hf_model
+    search_size: int
+    patch: int
+    width: int
+    depth: int
+    heads: int
+    mlp_ratio: float
+    tokenizer: str  # mobilenet | patch | clip | siglip
+    text_dim: int
+    max_text_tokens: int
+    template: bool
+    template_size: int
+    head_channels: int
+    dropout: float
+    hf_model: str  # CLIP/SigLIP folder or Hub name (tokenizer clip/siglip, text_encoder clip/siglip)
+    text_encoder: str  # minilm (offline) | clip | siglip: the text tower of hf_model
 
     def __post_init__(self):
         for name in ("search_size", "template_size"):
@@ -80,6 +86,14 @@ class MVLMConfig:
     @property
     def template_grid(self) -> int:
         return self.template_size // self.patch
+
+
+def fill_keys_added_later(data: dict, where: str) -> dict:
+    """A model file's config with the keys it predates (KEYS_ADDED_AFTER_MVLM_1) filled, logged."""
+    missing = {k: v for k, v in KEYS_ADDED_AFTER_MVLM_1.items() if k not in data}
+    if missing:
+        log.info("%s: model config predates %s; using their mvlm-1 values %s", where, sorted(missing), missing)
+    return {**missing, **data}
 
 
 def load_mvlm_config(preset: str | None = None, path: str | Path | None = None) -> MVLMConfig:

@@ -6,6 +6,7 @@ they are computed once per query and cached (LRU).
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections import OrderedDict
@@ -153,33 +154,45 @@ class HFTextEncoder(TextEncoder):
 
 
 def build_text_encoder(model_cfg, max_tokens: int | None = None) -> TextEncoder:
-    """The text encoder a model config names (MVLMConfig or its dict): MiniLM, or the CLIP/SigLIP text tower."""
-    get = model_cfg.get if isinstance(model_cfg, dict) else lambda k, d=None: getattr(model_cfg, k, d)
-    kind = get("text_encoder", "minilm") or "minilm"
-    max_tokens = int(max_tokens or get("max_text_tokens", 32))
-    if kind == "minilm":
-        return TextEncoder(max_tokens=max_tokens)
-    return HFTextEncoder(kind, get("hf_model", ""), max_tokens)
+    """The text encoder a model config names (MVLMConfig or its dict): MiniLM, or the CLIP/SigLIP text tower.
+
+    ``max_tokens`` None: the model's ``max_text_tokens``. A dict (an exported file's metadata) gets
+    the keys it predates from ``network.KEYS_ADDED_AFTER_MVLM_1`` (see :func:`backend_model_config`).
+    """
+    cfg = model_cfg if isinstance(model_cfg, dict) else dataclasses.asdict(model_cfg)
+    if not max_tokens:
+        if "max_text_tokens" not in cfg:
+            raise ValueError("the model config names no max_text_tokens; pass max_tokens")
+        max_tokens = cfg["max_text_tokens"]
+    if cfg["text_encoder"] == "minilm":
+        return TextEncoder(max_tokens=int(max_tokens))
+    return HFTextEncoder(cfg["text_encoder"], cfg["hf_model"], int(max_tokens))
 
 
 def backend_model_config(backend) -> dict:
-    """The MVLMConfig (as a dict) behind a backend: torch module, or the ONNX file's metadata."""
-    import dataclasses
+    """The MVLMConfig (as a dict) behind a backend: torch module, or the ONNX file's metadata.
+
+    An exported file's config may predate keys (or be absent: ``{}``): those come from the one
+    table ``network.KEYS_ADDED_AFTER_MVLM_1`` (MiniLM), logged.
+    """
     import json
+
+    from langtrack_ros.tracking.network import fill_keys_added_later
 
     model = getattr(backend, "model", None)
     if model is not None and dataclasses.is_dataclass(getattr(model, "cfg", None)):
         return dataclasses.asdict(model.cfg)
     config = getattr(backend, "config", None)
+    where = str(getattr(backend, "path", None) or getattr(backend, "onnx_path", None) or type(backend).__name__)
     if isinstance(config, dict):
-        return config
+        return fill_keys_added_later(config, where)
     onnx_path = getattr(backend, "onnx_path", None)
     if onnx_path is not None:
         import onnx
 
         meta = {p.key: p.value for p in onnx.load(str(onnx_path), load_external_data=False).metadata_props}
-        return json.loads(meta.get("config", "{}"))
-    return {}
+        return fill_keys_added_later(json.loads(meta.get("config", "{}")), where)
+    return fill_keys_added_later({}, where)
 
 
 def text_encoder_for(backend, max_tokens: int) -> TextEncoder:

@@ -108,16 +108,21 @@ def read_model_file(path: str | Path, fmt: str = FORMAT) -> tuple[dict[str, torc
 
 
 def model_config_from_metadata(path: Path, metadata: dict[str, str]):
-    """MVLMConfig from the file's metadata; keys that do not match the code's fields are listed."""
-    from langtrack_ros.tracking.network import FIELDS_ADDED_LATER, MVLMConfig
+    """MVLMConfig from the file's metadata; keys that do not match the code's fields are listed.
+
+    Keys MVLMConfig gained after the file was written are filled from the one documented table,
+    ``network.KEYS_ADDED_AFTER_MVLM_1`` (logged); any other missing key is an error.
+    """
+    from langtrack_ros.tracking.network import MVLMConfig, fill_keys_added_later
 
     try:
         data = json.loads(metadata.get("config", ""))
     except json.JSONDecodeError as exc:
         raise CheckpointError(f"{path}: config metadata is not valid JSON ({exc})") from exc
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path}: config metadata is not a mapping")
+    data = fill_keys_added_later(data, str(path))
     fields = {f.name for f in dataclasses.fields(MVLMConfig)}
-    if isinstance(data, dict):  # files written before these fields existed mean their defaults
-        data = {**FIELDS_ADDED_LATER, **data}
     unknown, missing = sorted(set(data) - fields), sorted(fields - set(data))
     if unknown or missing:
         raise CheckpointError(f"{path}: checkpoint config does not match MVLMConfig: "

@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 import torch
 
-from langtrack_ros.config import ConfigError
+from langtrack_ros.config import ConfigError, from_dict, merge, to_dict
 from langtrack_ros.data.sequence import Sequence
 from langtrack_ros.tracking.geometry import letterbox, roi_crop, roi_transform, warp
 
@@ -29,8 +29,8 @@ from langtrack_ros.tracking.geometry import letterbox, roi_crop, roi_transform, 
 @dataclass
 class SamplingConfig:
     """How one training sample is cut from a frame (values come from config/train_mvlm.yaml, which
-    is the only table of defaults). ``search_size`` is not a setting: the trainer copies it from
-    the model preset, so it alone may be left out of a mapping."""
+    is the only table of defaults). The patch side is not a setting: it is the model's
+    ``search_size``, given to :class:`MVLMSamples` by the trainer."""
 
     p_roi: float  # kinds: ROI crop / whole frame / negative (normalised to sum 1)
     p_whole: float
@@ -49,20 +49,36 @@ class SamplingConfig:
     contrast: float
     max_attempts: int  # draws of another sequence when the chosen one cannot give the kind
     samples_per_sequence: int  # consecutive samples cut from one sequence (making one costs ~80 ms)
-    search_size: int | None = None  # the model preset's (set by the trainer)
 
 
 @dataclass
 class SourceConfig:
-    """One data source: synthetic sequences made on the fly, or a real dataset via the loaders."""
+    """One data source: synthetic sequences made on the fly, or a real dataset via the loaders.
 
-    kind: str = "synth"  # "synth" | "dataset"
-    weight: float = 1.0
-    split: str = "train"
-    num_sequences: int = 1000  # synth: seeds seed_offset .. seed_offset + num_sequences - 1
-    seed_offset: int = 0
-    name: str = ""  # dataset: loader name (load_dataset)
-    root: str = ""  # dataset: folder
+    An entry of ``data.sources`` / ``data.val_sources`` names only what it needs; the rest comes
+    from ``data.source_defaults`` of the same training YAML (:func:`resolve_sources`).
+    """
+
+    kind: str  # "synth" | "dataset"
+    weight: float
+    split: str
+    num_sequences: int  # synth: seeds seed_offset .. seed_offset + num_sequences - 1
+    seed_offset: int
+    name: str  # dataset: loader name (load_dataset)
+    root: str  # dataset: folder
+
+
+def resolve_sources(data, where: str) -> None:
+    """Fill every entry of ``data.sources`` and ``data.val_sources`` (a DataSection) from
+    ``data.source_defaults``, in place: each becomes a complete SourceConfig mapping; an unknown
+    key raises naming the entry and ``where``."""
+    defaults = to_dict(from_dict(SourceConfig, data.source_defaults, f"{where}:data.source_defaults"))
+    for name in ("sources", "val_sources"):
+        entries = []
+        for i, entry in enumerate(getattr(data, name)):
+            label = f"{where}:data.{name}[{i}]"
+            entries.append(to_dict(from_dict(SourceConfig, merge(defaults, entry, label), label)))
+        setattr(data, name, entries)
 
 
 class SequenceSource:
@@ -207,7 +223,7 @@ class MVLMSamples(torch.utils.data.Dataset):
     patch (zeros for negatives), positive, sentence, kind, and for inspection sequence, frame and the
     PatchTransform from patch to (unflipped) image."""
 
-    def __init__(self, sources: list[SequenceSource], cfg: SamplingConfig, seed: int):
+    def __init__(self, sources: list[SequenceSource], cfg: SamplingConfig, seed: int, search_size: int):
         weights = np.array([s.weight for s in sources], dtype=np.float64)
         if not sources or np.any(weights < 0) or weights.sum() <= 0:
             raise ConfigError(f"data sources need non-negative weights with a positive sum, got {weights.tolist()}")
@@ -215,6 +231,7 @@ class MVLMSamples(torch.utils.data.Dataset):
         if np.any(kinds < 0) or kinds.sum() <= 0:
             raise ConfigError(f"sampling p_roi/p_whole/p_negative must be >= 0 with a positive sum, got {kinds}")
         self.sources, self.cfg, self.seed = sources, cfg, int(seed)
+        self.search_size = int(search_size)  # the model's search input side
         self.source_p = weights / weights.sum()
         self.kind_p = kinds / kinds.sum()
 
@@ -280,7 +297,7 @@ class MVLMSamples(torch.utils.data.Dataset):
         size = box[2:] * np.exp(rng.normal(0.0, c.scale_jitter, 2))
         for _ in range(tries):
             centre = rng.uniform([0.0, 0.0], [w, h])
-            t = roi_transform(np.concatenate([centre - size / 2, size]), c.roi_factor, c.search_size)
+            t = roi_transform(np.concatenate([centre - size / 2, size]), c.roi_factor, self.search_size)
             inside = t.box_to_patch(box)
             x0, y0 = np.clip(inside[:2], 0, 1)
             x1, y1 = np.clip(inside[:2] + inside[2:], 0, 1)
@@ -302,8 +319,8 @@ class MVLMSamples(torch.utils.data.Dataset):
         c = self.cfg
         if roi:
             return roi_crop(image, jitter_box(np.asarray(box, float), rng, c.center_jitter, c.scale_jitter),
-                            c.roi_factor, c.search_size)
-        return letterbox(image, c.search_size)
+                            c.roi_factor, self.search_size)
+        return letterbox(image, self.search_size)
 
     def _augment(self, sample: dict, rng: np.random.Generator) -> dict:
         c = self.cfg

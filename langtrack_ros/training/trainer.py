@@ -33,15 +33,19 @@ import numpy as np
 import torch
 import yaml
 
-from langtrack_ros.config import ConfigError, diff_keys, from_dict, load_merged, to_dict
+from langtrack_ros.config import ConfigError, diff_keys, from_dict, load_merged, load_section, merge, to_dict
 from langtrack_ros.training import checkpoint as ckpt
 from langtrack_ros.training import distributed
 from langtrack_ros.training.losses import LossWeights, loss_counts, mvlm_loss
 from langtrack_ros.training.sampling import (MVLMSamples, SamplingConfig, SourceConfig, StepBatches,
-                                             TextFeatureCache, build_source, collate_images, fixed_batches)
+                                             TextFeatureCache, build_source, collate_images, fixed_batches,
+                                             resolve_sources)
 
 LOG = logging.getLogger(__name__)
 RUN_CONFIG = "train_config.yaml"
+# Keys of run configs saved before they stopped being settings (the model's input sizes, derived
+# from the model config): dropped, with a log line, when such a file is read or compared.
+FORMER_SAMPLING_KEYS = ("search_size", "template_size")
 PARTS = ("total", "focal", "l1", "giou", "cm")
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -57,7 +61,8 @@ class ModelSection:
 @dataclass
 class DataSection:
     seed: int
-    sources: list  # SourceConfig mappings
+    source_defaults: dict  # SourceConfig keys an entry of sources / val_sources leaves out
+    sources: list  # SourceConfig mappings (complete once resolve_sources has run)
     val_sources: list
     val_samples: int
     num_workers: int
@@ -143,20 +148,32 @@ def apply_overrides(data: dict, assignments: list[str]) -> dict:
     return data
 
 
-def load_train_config(path: str | Path, overrides: list[str] | None = None, steps: int | None = None) -> TrainConfig:
-    """TrainConfig from config/train_mvlm.yaml with the user's file ``path`` merged over it once,
-    then ``--set`` overrides (+ ``--steps``); unknown keys raise ConfigError naming key and file."""
-    data = apply_overrides(load_merged("train_mvlm", path), overrides or [])
+def load_train_config(path: str | Path | None, overrides: list[str] | None = None,
+                      steps: int | None = None) -> TrainConfig:
+    """TrainConfig from config/train_mvlm.yaml with the user's file ``path`` (if any; a run's saved
+    config too) merged over it once, then ``--set`` overrides (+ ``--steps``); unknown keys raise
+    ConfigError naming key and file."""
+    where = str(path or "config/train_mvlm.yaml")
+    user = drop_former_keys(load_section(path), where) if path is not None else {}
+    data = apply_overrides(merge(load_merged("train_mvlm"), user, where), overrides or [])
     if steps is not None:
         data.setdefault("optim", {})["steps"] = int(steps)
-    return make_train_config(data, str(path))
+    return make_train_config(data, where)
+
+
+def drop_former_keys(data: dict, where: str) -> dict:
+    """``data`` without FORMER_SAMPLING_KEYS (a run's saved config from before they left the settings)."""
+    sampling = data.get("sampling")
+    dropped = sorted(k for k in FORMER_SAMPLING_KEYS if isinstance(sampling, dict) and k in sampling)
+    if dropped:
+        LOG.info("%s: ignoring sampling.%s: the model's input sizes, no longer training settings", where, dropped)
+        data = {**data, "sampling": {k: v for k, v in sampling.items() if k not in dropped}}
+    return data
 
 
 def make_train_config(data: dict, where: str = "TrainConfig") -> TrainConfig:
     cfg = from_dict(TrainConfig, data, where)
-    for name in ("sources", "val_sources"):
-        setattr(cfg.data, name, [to_dict(from_dict(SourceConfig, s, f"{where}:data.{name}"))
-                                 for s in getattr(cfg.data, name)])
+    resolve_sources(cfg.data, where)
     o = cfg.optim
     if o.steps <= 0 or o.batch_size <= 0 or o.lr <= 0:
         raise ConfigError(f"{where}: optim.steps, optim.batch_size and optim.lr must be > 0")
@@ -295,18 +312,19 @@ class Trainer:
         saved = self.run_dir / RUN_CONFIG
         current = plain_config(self.cfg)
         if resume and saved.is_file():
-            previous = yaml.safe_load(saved.read_text())
+            previous = drop_former_keys(yaml.safe_load(saved.read_text()), str(saved))
             old_steps = previous.get("optim", {}).pop("steps", None)
             previous.get("optim", {}).pop("accum_steps", None)  # memory trade-off, same gradients
-            previous.get("sampling", {}).pop("search_size", None)  # the model preset's, not a setting
+            # the resolved sources are compared; the table they were filled from is not (older runs lack it)
+            previous.get("data", {}).pop("source_defaults", None)
             if old_steps != self.cfg.optim.steps:
                 LOG.warning("--resume with optim.steps %s -> %d: the lr schedule changes from here on, so the "
                             "result differs from a run made with %d steps throughout",
                             old_steps, self.cfg.optim.steps, self.cfg.optim.steps)
             diffs = diff_keys(previous, {**current, "optim": {k: v for k, v in current["optim"].items()
                                                                if k not in ("steps", "accum_steps")},
-                                         "sampling": {k: v for k, v in current["sampling"].items()
-                                                      if k != "search_size"}})
+                                         "data": {k: v for k, v in current["data"].items()
+                                                  if k != "source_defaults"}})
             if diffs:
                 raise ConfigError(f"--resume: config differs from the run's {saved}: " + "; ".join(diffs))
         elif not resume and ckpt.list_checkpoints(self.run_dir):
@@ -334,8 +352,7 @@ class Trainer:
         if sources is None:
             sources = [build_source(from_dict(SourceConfig, s), self.cfg.data.sequence_cache)
                        for s in source_cfgs if s["weight"] > 0]
-        sampling = dataclasses.replace(self.cfg.sampling, search_size=self.model_cfg.search_size)
-        return MVLMSamples(sources, sampling, seed)
+        return MVLMSamples(sources, self.cfg.sampling, seed, self.model_cfg.search_size)
 
     def _val_batches(self, val_sources) -> list[dict]:
         d = self.cfg.data

@@ -22,27 +22,30 @@ from langtrack_ros.training.sampling import (SequenceSource, _positive_frames, c
 
 @dataclass
 class PairSamplingConfig:
-    template_size: int = 127  # set from the model config
-    search_size: int = 255
-    template_factor: float = 2.0  # template side = factor * sqrt(w*h) (SiamCAR context ~ 2x)
-    search_factor: float = 4.0  # search side = factor * sqrt(w*h)
-    max_gap: int = 50  # frames between template and search
-    center_jitter: float = 1.0  # search-crop centre shift (sampling.jitter_box)
-    scale_jitter: float = 0.15
-    p_flip: float = 0.5
-    brightness: float = 0.2
-    contrast: float = 0.2
-    p_no_sentence: float = 0.1  # pairs trained with the template embedding instead of the sentence
-    max_attempts: int = 20
-    pairs_per_sequence: int = 1  # consecutive pairs cut from one sequence (a synthetic one costs ~80 ms)
+    """``sampling`` of config/train_vlt.yaml (the one table). The crop sides are not settings: they
+    are the model's template_size / search_size, given to :class:`VLTPairs`."""
+
+    template_factor: float  # template side = factor * sqrt(w*h) (SiamCAR context ~ 2x)
+    search_factor: float  # search side = factor * sqrt(w*h)
+    max_gap: int  # frames between template and search
+    center_jitter: float  # search-crop centre shift (sampling.jitter_box)
+    scale_jitter: float
+    p_flip: float
+    brightness: float
+    contrast: float
+    p_no_sentence: float  # pairs trained with the template embedding instead of the sentence
+    max_attempts: int
+    pairs_per_sequence: int  # consecutive pairs cut from one sequence (a synthetic one costs ~80 ms)
 
 
 class VLTPairs(torch.utils.data.Dataset):
-    def __init__(self, sources: list[SequenceSource], cfg: PairSamplingConfig, seed: int):
+    def __init__(self, sources: list[SequenceSource], cfg: PairSamplingConfig, seed: int,
+                 template_size: int, search_size: int):
         weights = np.array([s.weight for s in sources], dtype=np.float64)
         if not sources or np.any(weights < 0) or weights.sum() <= 0:
             raise ConfigError(f"data sources need non-negative weights with a positive sum, got {weights.tolist()}")
         self.sources, self.cfg, self.seed = sources, cfg, int(seed)
+        self.template_size, self.search_size = int(template_size), int(search_size)  # the model's input sides
         self.source_p = weights / weights.sum()
 
     def __len__(self) -> int:
@@ -69,9 +72,9 @@ class VLTPairs(torch.utils.data.Dataset):
         near = [int(f) for f in frames if abs(int(f) - t) <= self.cfg.max_gap and seq.query_at(int(f)) == sentence]
         s = near[rng.integers(len(near))]
         c = self.cfg
-        template, tt = roi_crop(seq.image(t), seq.boxes[t], c.template_factor, c.template_size)
+        template, tt = roi_crop(seq.image(t), seq.boxes[t], c.template_factor, self.template_size)
         box = jitter_box(np.asarray(seq.boxes[s], float), rng, c.center_jitter, c.scale_jitter)
-        search, st = roi_crop(seq.image(s), box, c.search_factor, c.search_size)
+        search, st = roi_crop(seq.image(s), box, c.search_factor, self.search_size)
         sample = {"template": template, "search": search, "template_box": tt.box_to_patch(seq.boxes[t]),
                   "box": st.box_to_patch(seq.boxes[s]), "sentence": sentence or ""}
         if rng.random() < c.p_no_sentence:

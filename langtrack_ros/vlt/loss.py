@@ -15,10 +15,12 @@ from langtrack_ros.training.losses import xywh_to_xyxy
 
 @dataclass
 class VLTLossWeights:
-    cls: float = 1.0
-    ciou: float = 3.0
-    cen: float = 1.0
-    pos_ratio: float = 0.6  # positives: points inside the central 60% of the box (each side)
+    """``loss`` of config/train_vlt.yaml (the one table of its values)."""
+
+    cls: float
+    ciou: float
+    cen: float
+    pos_ratio: float  # positives: points inside the central pos_ratio of the box (each side)
 
 
 def complete_iou(a: torch.Tensor, b: torch.Tensor, eps: float = 1e-7) -> torch.Tensor:

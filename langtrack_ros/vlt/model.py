@@ -27,18 +27,21 @@ STAGE_STRIDES = (2, 2, 1, 1)  # after the stride-2 stem: total stride 8
 
 @dataclass
 class VLTConfig:
-    stem_channels: int = 16
-    stage_channels: tuple = (64, 160, 320, 640)  # reference widths; config/train_vlt.yaml scales them down
-    stage_blocks: tuple = (4, 4, 8, 4)
-    template_size: int = 127
-    search_size: int = 255
-    template_crop: int = 7  # centre cells of the template map used as correlation kernel
-    neck_channels: int = 256
-    head_layers: int = 4  # conv + GroupNorm + ReLU per tower
-    text_dim: int = 384
-    max_text_tokens: int = 32
-    language: bool = True  # False: the SiamCAR baseline (no ModaMixer, no language)
-    architecture: dict | None = None  # None: supernet; else Architecture.to_dict() of the fixed model
+    """Network sizes: ``model`` of config/train_vlt.yaml (the one table; its "GPU:" comments give the
+    reference values), or a model file's embedded config (vlt-1 files carry every field)."""
+
+    stem_channels: int
+    stage_channels: tuple
+    stage_blocks: tuple
+    template_size: int
+    search_size: int
+    template_crop: int  # centre cells of the template map used as correlation kernel
+    neck_channels: int
+    head_layers: int  # conv + GroupNorm + ReLU per tower
+    text_dim: int
+    max_text_tokens: int
+    language: bool  # False: the SiamCAR baseline (no ModaMixer, no language)
+    architecture: dict | None  # None: supernet; else Architecture.to_dict() of the fixed model
 
     def __post_init__(self):
         if len(self.stage_channels) != 4 or len(self.stage_blocks) != 4:

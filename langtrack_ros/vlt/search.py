@@ -118,7 +118,8 @@ class SearchJob:
         self.vectors = SentenceVectors(TextFeatureCache(encoder))
         sources = self._sources or [build_source(from_dict(SourceConfig, s), self.cfg.data.sequence_cache)
                                     for s in self.cfg.data.sources if s["weight"] > 0]
-        pairs = VLTPairs(sources, self.cfg.sampling, self.cfg.data.seed + 2)
+        m = self.cfg.model
+        pairs = VLTPairs(sources, self.cfg.sampling, self.cfg.data.seed + 2, m.template_size, m.search_size)
         self.bn_batches = fixed_batches(pairs, self.s.bn_batches * self.s.bn_batch_size, self.s.bn_batch_size,
                                         collate_pairs)
         if self._val_sequences is None:

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import torch
 
-from langtrack_ros.config import ConfigError, from_dict, load_section
+from langtrack_ros.config import ConfigError, from_dict, load_merged
 from langtrack_ros.paths import config_file, models_dir
 from langtrack_ros.tracking.geometry import roi_crop
 from langtrack_ros.tracking.images import to_rgb_uint8
@@ -30,16 +30,18 @@ FIRST_BOX = ("user", "mvlm")
 
 @dataclass
 class VLTTrackerConfig:
-    model: str = ""  # "" = models/vlt/vlt_searched.safetensors
-    penalty_k: float = 0.04  # scale/ratio change penalty (reference LaSOT 0.04, OTB 0.2)
-    window_influence: float = 0.3  # Hann window blend (LaSOT 0.3, OTB 0.45)
-    lr: float = 0.33  # size learning rate (LaSOT 0.33, OTB 0.35)
-    upsample: int = 4  # score map upsampling factor for the peak
-    template_factor: float = 2.0  # as in training (config/train_vlt.yaml sampling)
-    search_factor: float = 4.0
-    language: bool = True  # False: the sentence is ignored (template embedding), the "no language" ablation
-    first_box: str = "user"  # user: init_box from the caller | mvlm: MVLM's language-only first-frame box
-    threads: int = 1
+    """config/vlt_tracker.yaml (the one table of its defaults)."""
+
+    model: str  # "" = models/vlt/vlt_searched.safetensors
+    penalty_k: float  # scale/ratio change penalty (reference LaSOT 0.04, OTB 0.2)
+    window_influence: float  # Hann window blend (LaSOT 0.3, OTB 0.45)
+    lr: float  # size learning rate (LaSOT 0.33, OTB 0.35)
+    upsample: int  # score map upsampling factor for the peak
+    template_factor: float  # as in training (config/train_vlt.yaml sampling)
+    search_factor: float
+    language: bool  # False: the sentence is ignored (template embedding), the "no language" ablation
+    first_box: str  # user: init_box from the caller | mvlm: MVLM's language-only first-frame box
+    threads: int
 
     def __post_init__(self):
         if self.first_box not in FIRST_BOX:
@@ -52,11 +54,12 @@ class VLTTrackerConfig:
 
 
 def load_vlt_settings(path: str | Path | None = None, **overrides) -> VLTTrackerConfig:
-    params = load_section(path or config_file("vlt_tracker"), "langtrack_vlt_tracker")
+    """config/vlt_tracker.yaml with the user's file ``path`` (if any) merged over it, then ``overrides``."""
+    params = load_merged("vlt_tracker", path, "langtrack_vlt_tracker")
     unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(VLTTrackerConfig)})
     if unknown:
         raise ConfigError(f"unknown vlt tracker option(s) {unknown}")
-    return from_dict(VLTTrackerConfig, {**params, **overrides}, str(path or "vlt_tracker.yaml"))
+    return from_dict(VLTTrackerConfig, {**params, **overrides}, str(path or config_file("vlt_tracker")))
 
 
 def _change(r: np.ndarray) -> np.ndarray:

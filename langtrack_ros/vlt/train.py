@@ -90,7 +90,7 @@ class VLTTrainer(Trainer):
         if sources is None:
             sources = [build_source(from_dict(SourceConfig, s), self.cfg.data.sequence_cache)
                        for s in source_cfgs if s["weight"] > 0]
-        return VLTPairs(sources, self.cfg.sampling, seed)
+        return VLTPairs(sources, self.cfg.sampling, seed, self.model_cfg.template_size, self.model_cfg.search_size)
 
     def _arch(self, step: int) -> Architecture:
         return self.fixed_arch or step_arch(self.cfg.seed, step, self.model_cfg)

@@ -234,7 +234,7 @@ def shade_ball(rgb: np.ndarray) -> np.ndarray:
     return np.clip(rgb * (1.25 - 0.8 * d)[..., None], 0, 255)
 
 
-def shape_sprite(shape: str, colour: str, texture: str, rng: np.random.Generator, size: int = 128):
+def shape_sprite(shape: str, colour: str, texture: str, rng: np.random.Generator, size: int):
     """(rgb float32, alpha float32) sprite of a textured, coloured shape with a dark outline."""
     alpha = shape_alpha(shape, size)
     rgb = texture_rgb(texture, COLOURS[colour], size, rng)
@@ -246,7 +246,7 @@ def shape_sprite(shape: str, colour: str, texture: str, rng: np.random.Generator
     return trim(rgb.astype(np.float32), alpha)
 
 
-def photo_sprite(obj: PhotoObject, flip: bool, size: int = 128):
+def photo_sprite(obj: PhotoObject, flip: bool, size: int):
     """(rgb float32, alpha float32) sprite of a real object crop under a soft mask."""
     x0, y0, x1, y1 = obj.crop
     crop = load_source(obj.source)[y0:y1, x0:x1]
@@ -274,7 +274,7 @@ def soft_mask(kind: str, h: int, w: int) -> np.ndarray:
     return cv2.GaussianBlur(alpha, (5, 5), 0)
 
 
-def panel_sprite(rng: np.random.Generator, size: int = 128):
+def panel_sprite(rng: np.random.Generator, size: int):
     """An occluder: an untinted photo-texture slab (pillar / board), clearly not a target shape."""
     src = background_image(GRAY_TEXTURES[int(rng.integers(len(GRAY_TEXTURES)))], rng)
     side = int(rng.integers(96, 256))

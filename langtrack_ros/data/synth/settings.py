@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from langtrack_ros.config import ConfigError, from_dict, load_section
+from langtrack_ros.config import ConfigError, from_dict, load_merged
 
 SPLITS = ("train", "val", "val_hard", "test", "hard")
 
@@ -63,14 +63,13 @@ class SynthConfig:
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> "SynthConfig":
-        """Read ``config/synth.yaml`` (or ``path``); missing or unknown keys raise ConfigError."""
-        from langtrack_ros.paths import config_file
-
-        path = Path(path) if path else config_file("synth")
+        """``config/synth.yaml`` with the user's file ``path`` (if any) merged over it once; unknown
+        keys and bad values raise ConfigError naming the file."""
+        where = str(path or "config/synth.yaml")
         try:
-            cfg = from_dict(cls, load_section(path), str(path))
-        except TypeError as exc:
-            raise ConfigError(f"{path}: {exc}") from exc
+            cfg = from_dict(cls, load_merged("synth", path), where)
+        except TypeError as exc:  # e.g. a number where a [lo, hi] pair belongs
+            raise ConfigError(f"{where}: {exc}") from exc
         cfg.check()
         return cfg
 
