@@ -12,7 +12,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from langtrack_ros.training.checkpoint import model_train_info, read_model_file
+from langtrack_ros.model_files import model_train_info, read_model_file
 
 REPO = Path(__file__).resolve().parents[1]
 FINETUNE = ("--steps 1200 --set threads=1 --set optim.warmup_steps=50 --set optim.lr=2.5e-4 "

@@ -13,7 +13,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from langtrack_ros.training.checkpoint import model_train_info
+from langtrack_ros.model_files import model_train_info
 from langtrack_ros.vlt.config import VLT_FORMAT
 
 REPO = Path(__file__).resolve().parents[1]

@@ -34,6 +34,12 @@ def test_tracking_imports_neither_inference_nor_training():
     assert back_arrows(PACKAGE / "tracking") == []
 
 
+def test_inference_reads_model_files_without_the_trainer():
+    """Model files live in langtrack_ros/model_files.py, which training/ and inference/ share."""
+    arrows = back_arrows(PACKAGE / "inference")
+    assert [a for a in arrows if "langtrack_ros.training" in a] == []
+
+
 def test_the_check_sees_function_local_and_relative_imports(tmp_path):
     fake = tmp_path / "langtrack_ros" / "tracking"
     fake.mkdir(parents=True)

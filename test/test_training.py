@@ -231,13 +231,16 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
             raise OSError("disk full")
         return save_file(tensors, filename, metadata)
 
+    from langtrack_ros import model_files
+
     monkeypatch.setattr(ckpt, "save_file", failing_save)
+    monkeypatch.setattr(model_files, "save_file", failing_save)  # _atomic_save_file lives there
     with pytest.raises(OSError, match="disk full"):
         ckpt.save_training_state(tmp_path, 2, model, opt, {"m": 2})
     root = tmp_path / ckpt.CHECKPOINT_DIR
     assert sorted(p.name for p in root.iterdir()) == [first.name]
     assert {p.name: p.read_bytes() for p in first.iterdir()} == before
-    monkeypatch.setattr(ckpt, "save_file", lambda *a, **k: (_ for _ in ()).throw(OSError("full")))
+    monkeypatch.setattr(model_files, "save_file", lambda *a, **k: (_ for _ in ()).throw(OSError("full")))
     with pytest.raises(OSError):
         ckpt.save_model(model, tiny_model()[1], tmp_path / "y.safetensors")
     assert not list(tmp_path.glob("*y.safetensors*"))

@@ -138,7 +138,7 @@ def _random_model(preset: str | None, tmp: Path) -> Path:
     import torch
 
     from langtrack_ros.tracking.network import MVLM, load_mvlm_config
-    from langtrack_ros.training.checkpoint import save_model
+    from langtrack_ros.model_files import save_model
 
     cfg = load_mvlm_config(preset)
     torch.manual_seed(0)
@@ -179,7 +179,7 @@ def bench_network(model_path: Path, label: str, frames: int, threads: list[int],
     from langtrack_ros.inference.backends import cached_onnx
     from langtrack_ros.inference.ort_backend import OrtBackend
     from langtrack_ros.inference.torch_backend import TorchBackend
-    from langtrack_ros.training.checkpoint import load_model
+    from langtrack_ros.model_files import load_model
 
     torch_backend = TorchBackend(load_model(model_path))
     onnx_path = cached_onnx(model_path, tmp)

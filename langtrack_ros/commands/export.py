@@ -39,7 +39,7 @@ def run(args) -> int:
     from langtrack_ros.inference.engine_cache import sha256_file
     from langtrack_ros.inference.onnx_export import DEFAULT_OPSET, export_mvlm, export_text_encoder
     from langtrack_ros.tracking.tracker import load_settings
-    from langtrack_ros.training.checkpoint import load_model
+    from langtrack_ros.model_files import load_model
 
     model_path = Path(args.model) if args.model else default_model_path()
     out = Path(args.out)

@@ -69,7 +69,7 @@ def cached_onnx(model_path: str | Path, cache_dir: str | Path | None = None) -> 
     else:
         log.info("exporting %s to ONNX at %s", model_path, target)
     from langtrack_ros.inference.onnx_export import export_mvlm
-    from langtrack_ros.training.checkpoint import load_model
+    from langtrack_ros.model_files import load_model
 
     cache_guard.evict(target)
     export_mvlm(load_model(model_path), target, weights_sha256=digest)
@@ -189,7 +189,7 @@ def _torch(model_path, precision, cache_dir, threads, device):
     import torch
 
     from langtrack_ros.inference.torch_backend import TorchBackend
-    from langtrack_ros.training.checkpoint import load_model
+    from langtrack_ros.model_files import load_model
 
     return TorchBackend(load_model(model_path), device=f"cuda:{device}" if torch.cuda.is_available() else "cpu")
 
