@@ -364,12 +364,12 @@ def _tiny_onnx(path, weights_sha256):
 def test_cached_export_with_flipped_weight_bytes_is_detected_and_rebuilt(tmp_path, monkeypatch, caplog):
     from langtrack_ros.inference import backends, onnx_export
     from langtrack_ros.inference.engine_cache import sha256_file
-    from langtrack_ros.training import checkpoint
+    from langtrack_ros import model_files
 
     model = tmp_path / "m.safetensors"
     model.write_bytes(b"stand-in checkpoint: only its hash matters here")
     exports = []
-    monkeypatch.setattr(checkpoint, "load_model", lambda path: None)
+    monkeypatch.setattr(model_files, "load_model", lambda path: None)
     monkeypatch.setattr(onnx_export, "export_mvlm",
                         lambda m, path, weights_sha256: exports.append(path) or _tiny_onnx(path, weights_sha256))
     cache = tmp_path / "cache"
