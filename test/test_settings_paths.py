@@ -1,6 +1,6 @@
 """One partial user file gives the same tracker on every adapter (issue 7): the rclpy node's
 parameter dict, ``langtrack dds`` and ``langtrack replay`` (shared tracker options) and the
-CLI/eval factory all end at config/tracker.yaml with the user's keys over it, nothing from code."""
+CLI (eval factory, `langtrack track --config`) all end at config/tracker.yaml with the user's keys over it, nothing from code."""
 import argparse
 
 import pytest
@@ -60,12 +60,21 @@ def eval_path(user):
     return load_settings(user), make_tracker("mvlm", config_path=str(user))
 
 
+def track_path(user):
+    """``langtrack track --config``: video files and webcams."""
+    from langtrack_ros.commands.track import _make_tracker
+
+    args = argparse.Namespace(tracker="mvlm", init_box=None, model=None, backend=None, config=str(user), priors=None)
+    return load_settings(user), _make_tracker(args)
+
+
 def test_a_partial_user_file_gives_the_same_tracker_on_every_adapter(tmp_path, no_models):
     user = tmp_path / "user.yaml"
     user.write_text(USER)
     expected = expected_settings()
     assert expected.gate.alpha == 0.7  # tracker.yaml's, where code defaults once said 1.0
-    paths = {"node": node_path(user), "dds/replay": shared_options_path(user), "eval": eval_path(user)}
+    paths = {"node": node_path(user), "dds/replay": shared_options_path(user), "eval": eval_path(user),
+             "track": track_path(user)}
     for name, (settings, tracker) in paths.items():
         assert settings == expected, name
         assert (tracker.gate_cfg, tracker.search_cfg) == (expected.gate, expected.search), name

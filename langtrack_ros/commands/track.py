@@ -29,6 +29,7 @@ def register(sub) -> None:
     p.add_argument("--init-box", type=float, nargs=4, metavar=("X", "Y", "W", "H"),
                    help="vlt only: the target's box in the first frame instead of MVLM's grounding")
     p.add_argument("--model", help="model file (default: embedded default)")
+    p.add_argument("--config", help="tracker settings file merged over config/tracker.yaml (mvlm only)")
     p.add_argument("--backend", help="auto | tensorrt | onnxruntime | torch (default: config/tracker.yaml)")
     p.add_argument("--max-frames", type=int, default=0, help="stop after this many frames (0: until the end)")
     p.add_argument("--no-stdin", action="store_true", help="do not read new queries from stdin")
@@ -47,10 +48,12 @@ def _stdin_queries(q: "queue.Queue[str]") -> None:
 def _make_tracker(args: argparse.Namespace):
     from langtrack_ros.builder import load_tracker
 
+    if args.tracker != "mvlm" and args.config:
+        raise ValueError("--config holds MVLM tracker settings; --tracker vlt reads config/vlt_tracker.yaml")
     if args.tracker == "mvlm":
         if args.init_box is not None:
             raise ValueError("--init-box is for --tracker vlt (MVLM tracks from the sentence alone)")
-        return load_tracker(args.model, args.backend, priors=args.priors)
+        return load_tracker(args.model, args.backend, config_path=args.config, priors=args.priors)
     from langtrack_ros.vlt.tracker import load_vlt_tracker
 
     first = "user" if args.init_box is not None else "mvlm"
