@@ -101,6 +101,30 @@ def from_dict(cls: type[T], data: Mapping[str, Any] | None, where: str = "") -> 
     return cls(**kwargs)
 
 
+def flatten(mapping: Mapping, prefix: str = "") -> dict[str, Any]:
+    """Nested mapping -> dotted names (``{"gate": {"tau": 1}}`` -> ``{"gate.tau": 1}``), as ROS
+    parameters name nested YAML keys."""
+    out = {}
+    for key, value in mapping.items():
+        if isinstance(value, Mapping):
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def nest(flat: Mapping[str, Any]) -> dict:
+    """Dotted names -> nested mapping (the inverse of :func:`flatten`)."""
+    out: dict = {}
+    for name, value in flat.items():
+        *parents, leaf = name.split(".")
+        node = out
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return out
+
+
 def to_dict(obj) -> dict:
     return dataclasses.asdict(obj)
 

@@ -4,8 +4,8 @@
 
 Every default lives in config/tracker.yaml (tracker) and config/tracker_node.yaml (node adapter);
 an argument left empty keeps the YAML value.
-use_lifecycle:=true leaves the node unconfigured for a lifecycle manager to drive; otherwise it
-configures and activates itself at start.
+use_lifecycle:=true leaves the node unconfigured for a lifecycle manager to drive, false makes it
+configure and activate itself at start; empty keeps ``autostart`` from the parameter files.
 """
 import os
 
@@ -29,7 +29,7 @@ ARGUMENTS = [  # name, default ("" keeps the config value), description
     ("namespace", "", "namespace of the node and its topics"),
     ("backend", "", "auto | tensorrt | onnxruntime | torch; empty keeps the config"),
     ("model", "", "model or engine file; empty keeps the config"),
-    ("use_lifecycle", "false", "true: stay unconfigured and wait for a lifecycle manager"),
+    ("use_lifecycle", "", "true: wait for a lifecycle manager; false: autostart; empty keeps the config's autostart"),
     ("log_level", "info", "node log level"),
 ]
 
@@ -44,7 +44,10 @@ def _node(context):
     arg = lambda name: LaunchConfiguration(name).perform(context)  # noqa: E731
     renamed = {"initial_query": "query", "backend": "backend", "model": "model"}
     overrides = {key: arg(name) for key, name in renamed.items() if arg(name)}
-    managed = arg("use_lifecycle").lower() in ("1", "true", "yes")
+    lifecycle = arg("use_lifecycle").lower()
+    managed = lifecycle in ("1", "true", "yes")
+    if lifecycle:  # given: it decides autostart; empty: the parameter files do
+        overrides["autostart"] = not managed
     image = arg("image_topic")
     options = dict(
         package=PACKAGE,
@@ -52,7 +55,7 @@ def _node(context):
         name=NODE_NAME,
         namespace=arg("namespace"),
         parameters=[arg("config"), os.path.join(SHARE, "config", "tracker_node.yaml"),
-                    {**overrides, "autostart": not managed}],
+                    overrides],
         remappings=[(topics.IMAGE, image), (topics.COMPRESSED, topics.compressed_of(image)),
                     (topics.QUERY, arg("query_topic"))],
         arguments=["--ros-args", "--log-level", arg("log_level")],

@@ -17,11 +17,13 @@ from launch.events import Shutdown
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from langtrack_ros.adapters.parameters import declared_defaults
+from langtrack_ros.config import flatten, load_section
+from langtrack_ros.paths import config_file
 
 PACKAGE = "langtrack_ros"
 NODE_NAME = "langtrack_trainer"
-DEFAULTS = declared_defaults(("trainer_node",), NODE_NAME)  # name -> value (its type types the argument)
+DEFAULTS = flatten(load_section(config_file("trainer_node"), NODE_NAME))  # name -> value (its type types the argument)
+REQUIRED = ("config", "run_dir")
 TRUE = ("1", "true", "yes")
 
 
@@ -35,6 +37,10 @@ def _typed(name: str, text: str):
 def _trainer(context):
     given = {name: LaunchConfiguration(name).perform(context) for name in DEFAULTS}
     overrides = {name: _typed(name, text) for name, text in given.items() if text != ""}
+    missing = [name for name in REQUIRED if not overrides.get(name, DEFAULTS[name])]
+    if missing:
+        raise RuntimeError(f"train.launch.py needs {' and '.join(f'{n}:=...' for n in missing)} "
+                           "(training YAML and checkpoint folder)")
     share = get_package_share_directory(PACKAGE)
     trainer = Node(
         package=PACKAGE,

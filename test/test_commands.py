@@ -102,3 +102,23 @@ def test_ablation_missing_model_names_the_file(tmp_path):
                                "rows": [{"key": "A1", "label": "A1", "model": "m", "search": "global"}],
                                "baselines": [], "datasets": []}))
     assert main(["ablation", "--config", str(cfg), "--results", str(tmp_path / "R.md")]) == 2
+
+
+def test_share_folder_is_found_in_a_colcon_install_layout(tmp_path):
+    """colcon: package in <prefix>/lib/python3.X/site-packages, data in <prefix>/share/langtrack_ros,
+    and <prefix> is neither sys.prefix nor on sys.path (found by the nodes and launch files)."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    prefix = tmp_path / "install" / "langtrack_ros"
+    site = prefix / "lib" / "python3.11" / "site-packages"
+    shutil.copytree(root / "langtrack_ros", site / "langtrack_ros", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(root / "config", prefix / "share" / "langtrack_ros" / "config")
+    code = "from langtrack_ros.paths import config_file; print(config_file('trainer_node'))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env={"PYTHONPATH": str(site)},
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-1500:]
+    assert Path(out.stdout.strip()) == prefix / "share" / "langtrack_ros" / "config" / "trainer_node.yaml"

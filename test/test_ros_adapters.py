@@ -79,3 +79,9 @@ def test_only_the_other_transports_twin_of_a_frame_is_skipped():
     assert not is_twin(("raw", (5, 10)), ("raw", (5, 10)))  # repeated stamp on one transport
     assert not is_twin(("raw", (9, 0)), ("raw", (3, 0)))  # backwards: a looping bag
     assert not is_twin(("raw", (0, 0)), ("compressed", (0, 0)))  # unstamped frames are all tracked
+
+
+def test_a_refused_initial_query_is_logged_and_the_session_waits(caplog):
+    session = TrackingSession(ColourTracker(), "the square")  # no colour word: the tracker refuses it
+    assert session.query == "" and "initial query: query refused" in caplog.text
+    assert session.step(frame(0)[0], header={"frame_id": "cam"}) is None

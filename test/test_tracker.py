@@ -217,7 +217,7 @@ def tiny_model_file(tmp_path_factory):
 
 def test_torch_backend_returns_probabilities_and_maps_without_batch(tiny_model_file):
     from langtrack_ros.inference.torch_backend import TorchBackend
-    from langtrack_ros.training.checkpoint import load_model
+    from langtrack_ros.model_files import load_model
 
     backend = TorchBackend(load_model(tiny_model_file))
     out = backend.run(np.random.default_rng(0).random((1, 3, 64, 64), np.float32),

@@ -1,6 +1,9 @@
-"""ROS message layouts and conversions that need no ROS install.
+"""What every adapter shares, with no ROS install needed (docs/ARCHITECTURE.md).
 
-Shared by the three adapters (rclpy node, Cyclone DDS process, rosbag replayer): they work on
-plain message fields, so the same code serves rclpy messages, rosbags dataclasses and DDS
-structs. Message layouts come from the ``.msg`` files in ``langtrack_msgs/`` (one source of truth).
+The rclpy node, the Cyclone DDS process, bag replay and ``langtrack track`` all use: ``session``
+(TrackingSession: query rules and the per-frame guard), ``topics`` (the one topic table),
+``conversions`` (message fields for rclpy messages, rosbags dataclasses and DDS structs alike),
+``definitions`` (layouts from the ``.msg`` files of ``langtrack_msgs/``), ``image_codec``,
+``overlay`` (annotated frames and video), ``parameters`` (ROS parameters <-> settings) and
+``progress`` (the trainer node's progress message).
 """

@@ -14,14 +14,10 @@ from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
 from langtrack_ros.paths import share_dir
 
-PACKAGE = "langtrack_msgs"
-TRACKED_TARGET = "langtrack_msgs/msg/TrackedTarget"
-RELOCALIZATION_EVENT = "langtrack_msgs/msg/RelocalizationEvent"
-TRAINING_PROGRESS = "langtrack_msgs/msg/TrainingProgress"
-IMAGE = "sensor_msgs/msg/Image"
-COMPRESSED_IMAGE = "sensor_msgs/msg/CompressedImage"
-STRING = "std_msgs/msg/String"
-DETECTION2D_ARRAY = "vision_msgs/msg/Detection2DArray"
+from langtrack_ros.adapters.type_names import (  # noqa: F401 - the type names travel with the layouts
+    COMPRESSED_IMAGE, DETECTION2D_ARRAY, IMAGE, PACKAGE, RELOCALIZATION_EVENT, STRING, TRACKED_TARGET,
+    TRAINING_PROGRESS,
+)
 
 VISION_MSGS_4 = {
     "vision_msgs/msg/Point2D": "float64 x\nfloat64 y\n",

@@ -9,33 +9,12 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from langtrack_ros.config import load_section
+from langtrack_ros.config import flatten, load_section, nest
 from langtrack_ros.paths import config_file
 from langtrack_ros.tracking.gate import GateConfig
 from langtrack_ros.tracking.tracker import NODE, TrackerSettings, settings_from
 
 RUNTIME_PREFIX = "gate."  # only the MVLM gate may change while tracking
-
-
-def flatten(mapping: Mapping, prefix: str = "") -> dict[str, Any]:
-    out = {}
-    for key, value in mapping.items():
-        if isinstance(value, Mapping):
-            out.update(flatten(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
-
-
-def nest(flat: Mapping[str, Any]) -> dict:
-    out: dict = {}
-    for name, value in flat.items():
-        *parents, leaf = name.split(".")
-        node = out
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    return out
 
 
 def declared_defaults(names: tuple[str, ...] = ("tracker", "tracker_node"), node: str = NODE) -> dict[str, Any]:

@@ -43,7 +43,9 @@ class TrackingSession:
         self.query = ""
         self.dropped = 0  # frames refused by process(): undecodable or the tracker raised
         if initial_query.strip():
-            self.set_query(initial_query)
+            accepted, why = self.set_query(initial_query)
+            if not accepted:  # the node / dds / replay keep serving and wait for a query
+                log.warning("initial query: %s", why)
 
     def set_query(self, text: str, **extra) -> tuple[bool, str]:
         """Switch target; ``(accepted, why)``. Empty text is refused (it would silently drop the

@@ -7,7 +7,7 @@ files. Names are relative, as ROS resolves them under the node's namespace (``--
 """
 from __future__ import annotations
 
-from langtrack_ros.adapters import definitions as defs
+from langtrack_ros.adapters import type_names as defs  # plain strings: launch files import this table
 
 IMAGE, COMPRESSED, QUERY = "image", "image/compressed", "query"
 TARGET, RELOCALIZATION, DETECTIONS, DEBUG_IMAGE = "target", "relocalization", "detections", "debug_image"

@@ -12,7 +12,8 @@ def add_tracker_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tracker", help="registry tracker name instead of the configured MVLM tracker")
     parser.add_argument("--tracker-factory", help="'module:function' or 'file.py:function' returning a tracker")
     parser.add_argument("--tracker-opt", action="append", metavar="KEY=VALUE",
-                        help="option for --tracker / --tracker-factory (repeatable)")
+                        help="repeatable: options of --tracker / --tracker-factory; for the MVLM tracker, "
+                             "gate/search overrides such as tau=0.1 (its other settings: --config)")
     parser.add_argument("--query", help="initial sentence (default: the config's initial_query)")
 
 
@@ -21,15 +22,16 @@ def tracker_and_settings(args):
     from the settings (config/tracker.yaml + --config, read once), or --tracker / --tracker-factory
     from the registry with --tracker-opt options."""
     from langtrack_ros.builder import build_tracker, with_overrides
-    from langtrack_ros.evaluation.registry import make_tracker, parse_options
+    from langtrack_ros.evaluation.registry import load_factory, make_tracker, parse_options
     from langtrack_ros.tracking.tracker import load_settings
 
     settings = load_settings(args.config)
-    name = args.tracker_factory or args.tracker or "mvlm"
     options = parse_options(getattr(args, "tracker_opt", None))
-    if name == "mvlm":  # options are gate/search overrides, e.g. tau=0.1
+    if args.tracker_factory:  # a spec without ':' is a format error, never a registry lookup
+        tracker = load_factory(args.tracker_factory)(**options)
+    elif args.tracker and args.tracker != "mvlm":
+        tracker = make_tracker(args.tracker, **options)
+    else:  # options are gate/search overrides, e.g. tau=0.1
         tracker = build_tracker(with_overrides(settings, options), args.model or None, args.backend or None)
-    else:
-        tracker = make_tracker(name, **options)
     query = args.query if args.query is not None else settings.initial_query
     return tracker, query, settings.image_qos
