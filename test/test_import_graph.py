@@ -50,3 +50,41 @@ def test_the_check_sees_function_local_and_relative_imports(tmp_path):
                      "langtrack_ros/tracking/a.py imports langtrack_ros.inference.backends.make_backend",
                      "langtrack_ros/tracking/b.py imports langtrack_ros.training",
                      "langtrack_ros/tracking/b.py imports langtrack_ros.training.checkpoint"]
+
+
+def layer_graph(root: Path = PACKAGE.parent) -> dict[str, set[str]]:
+    """Sub-package / top-level module of langtrack_ros -> the others it imports (anywhere in a file)."""
+    graph: dict[str, set[str]] = {}
+    for path in PACKAGE.rglob("*.py"):
+        rel = path.relative_to(PACKAGE).parts
+        layer = rel[0] if len(rel) > 1 else path.stem
+        deps = {name.split(".")[1] for name in imported_modules(path, root)
+                if name.startswith("langtrack_ros.") and len(name.split(".")) > 1}
+        graph.setdefault(layer, set()).update(deps - {layer, "__init__"})
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every import cycle between layers, each as a path that returns to its start."""
+    found = []
+
+    def walk(node, path):
+        for nxt in sorted(graph.get(node, ())):
+            if nxt == path[0]:
+                found.append(path + [nxt])
+            elif nxt not in path and nxt > path[0]:  # each cycle once, from its smallest member
+                walk(nxt, path + [nxt])
+
+    for start in sorted(graph):
+        walk(start, [start])
+    return found
+
+
+def test_the_layers_import_each_other_without_cycles():
+    """docs/ARCHITECTURE.md's layer map is a one-way street (function-local imports included)."""
+    assert cycles(layer_graph()) == []
+
+
+def test_the_cycle_check_finds_a_cycle():
+    assert cycles({"data": {"evaluation"}, "evaluation": {"data"}, "cli": {"data"}}) == \
+        [["data", "evaluation", "data"]]

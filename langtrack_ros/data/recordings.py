@@ -46,7 +46,7 @@ def bag_frames(path: Path, image_topic: str | None = None) -> Iterator[np.ndarra
     """RGB frames of a ROS 2 bag's image topic (Image or CompressedImage), in log-time order."""
     from rosbags.highlevel import AnyReader
 
-    from langtrack_ros.evaluation.bag_replay import IMAGE_TYPES, pick_topic
+    from langtrack_ros.data.bag_topics import IMAGE_TYPES, pick_topic
     from langtrack_ros.adapters import definitions as defs
     from langtrack_ros.adapters.image_codec import decode_compressed, image_fields_to_rgb
 
