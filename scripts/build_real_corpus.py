@@ -6,7 +6,7 @@ reads them out of local git mirrors (the search tool's ``fetch`` puts them at
 ``/work/.mirror/<owner>+<name>/repo``) or out of plain checkouts (``--local``), writes
 
     <out>/<category>/<name>/img/00000001.jpg, groundtruth.txt, full_occlusion.txt,
-    out_of_view.txt, nlp.txt, query_switches.txt        and <out>/testing_set.txt (val split)
+    out_of_view.txt, nlp.txt, other_queries.txt         and <out>/testing_set.txt (val split)
 
 and checks every sequence against the frame count and the frame hash recorded in the manifest.
 Each sequence is written into a temporary folder and renamed into place, and a sequence folder
@@ -202,9 +202,21 @@ def write_sequence(rec: dict, built: Built, folder: Path) -> None:
     (folder / "full_occlusion.txt").write_text(",".join("0" for _ in rows) + "\n")
     (folder / "out_of_view.txt").write_text(",".join("0" if b else "1" for b in built.boxes) + "\n")
     (folder / "nlp.txt").write_text(rec["sentence"].strip() + "\n")
-    switches = [f"{s['frame']},{s['sentence'].strip()}" for s in rec.get("switches") or []]
-    if switches:
-        (folder / "query_switches.txt").write_text("\n".join(switches) + "\n")
+    write_other_queries(rec, folder)
+
+
+def write_other_queries(rec: dict, folder: Path) -> None:
+    """``other_queries.txt``: ``<frame>,<x>,<y>,<w>,<h>,<sentence>`` per second sentence naming
+    another visible object, with that object's box on that frame only. Not ``query_switches.txt``:
+    a switch means the rows after it follow the new object, and nobody annotated it there."""
+    lines = [f"{q['frame']},{','.join(fmt(v) for v in q['box'])},{q['sentence'].strip()}"
+             for q in rec.get("other_queries") or []]
+    path = folder / "other_queries.txt"
+    text = "".join(f"{ln}\n" for ln in lines)
+    if lines and (not path.is_file() or path.read_text() != text):
+        tmp = folder / "other_queries.txt.tmp"
+        tmp.write_text(text)
+        tmp.replace(path)
 
 
 def check(rec: dict, built: Built) -> None:
@@ -290,6 +302,7 @@ def build(manifest: Path, out: Path, mirrors: Path | None = None, local: Path | 
         target = out / rec["category"] / rec["name"]
         if target.exists() and not record:
             existing_ok(rec, target)
+            write_other_queries(rec, target)  # a new file beside the others, added whole
             stats["verified"] += 1
         else:
             built = read_sequence(rec, sources)
