@@ -55,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--priors", type=Path, default=ROOT / "config" / "priors.yaml")
     ap.add_argument("--models", type=Path, default=ROOT / "models" / "priors")
     ap.add_argument("--every", type=int, default=50, help="describe every n-th frame")
+    ap.add_argument("--force", action="store_true", help="also redo sequences that have the file")
     args = ap.parse_args(argv)
     data = read_yaml(args.priors)
     settings = from_dict(PriorSettings, data.get("priors"), f"{args.priors}: priors")
@@ -64,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     total = det = 0
     for seq in tqdm(load_lasot(args.corpus), desc="sequences", unit="seq", disable=None):
         folder = seq.frames[0].parent.parent
+        if (folder / OUT_FILE).is_file() and not args.force:
+            continue  # never rewrite a file others may be reading
         lines, from_det = sequence_sentences(seq, cats[seq.name], lexicon, detector, settings, args.every)
         tmp = folder / (OUT_FILE + ".tmp")
         tmp.write_text("".join(f"{ln}\n" for ln in lines))

@@ -20,6 +20,12 @@ from langtrack_ros.tracking.priors.appearance import colour_fractions
 # Open Images classes of the detector -> the noun a person would use
 NOUNS = {"Stationary bicycle": "bicycle", "High heels": "shoe", "Footwear": "shoe", "Boot": "boot",
          "Coffee cup": "cup", "Cattle": "cow"}
+# corpus category -> the detector classes that may name its targets (an octopus the detector
+# calls "Person" keeps its category noun)
+CATEGORY_CLASSES = {"person": {"Person"}, "vehicle": {"Car", "Vehicle", "Bicycle"},
+                    "animal": {"Dog", "Cat", "Cattle"},
+                    "small_object": {"Bottle", "Mug", "Coffee cup", "Box", "Book", "Camera", "Laptop",
+                                     "Computer mouse", "Footwear", "Boot", "High heels"}}
 # corpus category -> noun when the detector finds nothing on the target
 CATEGORY_NOUNS = {"person": "person", "person_part": "head", "vehicle": "vehicle", "animal": "animal",
                   "small_object": "object", "other": "object"}
@@ -72,16 +78,18 @@ def dominant_colour(image_rgb: np.ndarray, box: np.ndarray, lexicon, inner: floa
 
 def describe(image_rgb: np.ndarray, box, category: str, lexicon, detector, settings,
              min_iou: float = 0.5) -> Description:
-    """A sentence for the target in ``box`` (x, y, w, h pixels) of one frame."""
+    """A sentence for the target in ``box`` (x, y, w, h pixels) of one frame; the detector's class
+    names it only when it fits the sequence's ``category`` (given by a person)."""
     box = np.asarray(box, dtype=np.float64)
     noun, noun_from = CATEGORY_NOUNS[category], "category"
     if detector is not None:
         boxes, _, names = detect_all(image_rgb, detector, settings.detector_min_score,
                                      settings.detector_nms_iou, settings.detector_top_k)
-        if len(boxes):
-            iou = iou_matrix(boxes, box[None])[:, 0]
+        allowed = [i for i, n in enumerate(names) if n in CATEGORY_CLASSES.get(category, ())]
+        if allowed:
+            iou = iou_matrix(boxes[allowed], box[None])[:, 0]
             if iou.max() >= min_iou:
-                name = names[int(iou.argmax())]
+                name = names[allowed[int(iou.argmax())]]
                 noun, noun_from = NOUNS.get(name, name.lower()), "detector"
     colour = None  # skin is no colour a person would name a head or face by
     if category != "person_part":
