@@ -51,7 +51,8 @@ def describe(named: dict[str, list[Path]]):
     return np.array(names), np.stack(vecs), hashes
 
 
-def nearest(a: np.ndarray, b: np.ndarray, exclude_same: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def nearest(a: np.ndarray, b: np.ndarray,
+            exclude_same: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Distance to and index of the nearest row of ``b`` for each row of ``a`` (unit vectors)."""
     sim = a @ b.T
     if exclude_same is not None:

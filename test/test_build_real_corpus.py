@@ -17,10 +17,18 @@ from langtrack_ros.tracking.priors.describe import dominant_colour, position_wor
 from langtrack_ros.tracking.priors.lexicon import Lexicon
 
 ROOT = Path(__file__).resolve().parent.parent
-spec = importlib.util.spec_from_file_location("build_real_corpus", ROOT / "scripts" / "build_real_corpus.py")
-brc = importlib.util.module_from_spec(spec)
-sys.modules[spec.name] = brc  # its dataclass looks its module up
-spec.loader.exec_module(brc)
+
+
+def script(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # a dataclass looks its module up
+    spec.loader.exec_module(module)
+    return module
+
+
+brc = script("build_real_corpus")
+overlap = script("corpus_overlap")
 
 ROWS = ["10,10,20,20", "NaN,NaN,NaN,NaN", "12\t11\t20\t20", "0,0,30,0,30,20,0,20", "14,12,20,20"]
 
@@ -116,3 +124,20 @@ def test_priors_sentence_words():
     assert dominant_colour(image, np.array([10.0, 10, 30, 30]), lexicon, 0.2, 0.25) == "red"
     assert dominant_colour(np.full((60, 60, 3), 128, np.uint8), np.array([10.0, 10, 30, 30]),
                            lexicon, 0.2, 0.25) == "grey"
+
+
+def test_overlap_finds_a_resized_copy_under_another_name(tmp_path):
+    rng = np.random.default_rng(0)
+    for name, scale in (("corpus/a/clip", 1.0), ("ref/Other", 0.5)):
+        (tmp_path / name / "img").mkdir(parents=True)
+        for i in range(4):
+            img = cv2.resize(cv2.GaussianBlur(rng.integers(0, 255, (96, 128, 3), np.uint8), (0, 0), 4 + i),
+                             None, fx=scale, fy=scale)
+            cv2.imwrite(str(tmp_path / name / "img" / f"{i:04d}.jpg"), img)
+        rng = np.random.default_rng(0)  # the reference gets the same frames, half size
+    lines = overlap.report(tmp_path / "corpus", tmp_path / "ref", 1, 0.3, 0.2)
+    assert any("clip: 100% of frames match reference clip Other" in ln for ln in lines)
+    (tmp_path / "other" / "x" / "img").mkdir(parents=True)
+    cv2.imwrite(str(tmp_path / "other" / "x" / "img" / "0001.jpg"), np.tile(np.arange(128, dtype=np.uint8), (96, 1)))
+    assert overlap.main(["--corpus", str(tmp_path / "corpus"), "--reference", str(tmp_path / "other"),
+                         "--step", "1"]) == 0
