@@ -19,7 +19,6 @@ import numpy as np
 
 from langtrack_ros.adapters.session import Outputs, TrackingSession
 from langtrack_ros.console.hub import Hub
-from langtrack_ros.console.server import ConsoleServer
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +50,8 @@ class Console:
     """The page's hub and server. ``apply_query(text) -> (accepted, why)`` is the adapter's control."""
 
     def __init__(self, settings: ConsoleSettings, apply_query: Callable[[str], tuple[bool, str]]):
+        from langtrack_ros.console.server import ConsoleServer  # aiohttp only where a page is served
+
         self.hub = Hub(settings.history)
         self.server = ConsoleServer(self.hub, apply_query, settings.host, settings.port, settings.token,
                                     settings.jpeg_quality, settings.stream_max_side)
@@ -89,6 +90,21 @@ class Console:
 
     def watch(self, session: TrackingSession) -> "Watched":
         return Watched(session, self)
+
+
+def node_console(values: dict, apply_query: Callable[[str], tuple[bool, str]],
+                 report: Callable[[str], None]) -> Console | None:
+    """The rclpy node's page when its parameter ``console.enabled`` is set (``console.config``: a
+    file merged over config/console.yaml). A page that cannot start is one log line; the node goes on."""
+    if not values.get("console.enabled"):
+        return None
+    try:
+        console = Console(load_console_settings(values.get("console.config") or None), apply_query)
+        console.start()
+    except Exception as exc:  # noqa: BLE001 - the robot's tracker matters more than its page
+        report(f"operator console not started: {type(exc).__name__}: {exc}")
+        return None
+    return console
 
 
 class Watched:

@@ -139,7 +139,7 @@ class ConsoleServer:
         app.router.add_get("/ws", self._websocket)
         for route in FILES:
             app.router.add_get(route, self._file)
-        app.router.add_get("/favicon.ico", lambda _: web.Response(status=204))  # browsers ask for it
+        app.router.add_get("/favicon.ico", self._no_icon)
         return app
 
     # --- HTTP ----------------------------------------------------------------------------------
@@ -163,6 +163,9 @@ class ConsoleServer:
         if self.token and request.query.get("token"):  # the page's own requests then carry the cookie
             response.set_cookie(COOKIE, self.token, httponly=True, samesite="Strict")
         return response
+
+    async def _no_icon(self, request: web.Request) -> web.Response:
+        return web.Response(status=204)  # browsers ask for one; a 404 would be logged as an error
 
     async def _file(self, request: web.Request) -> web.Response:
         body, kind = self.files[request.path]

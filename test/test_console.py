@@ -1,0 +1,185 @@
+"""The operator console's server without a browser: token check, the query rules over the
+WebSocket, frames dropped (never queued) for a viewer that does not keep up, the node's parameter.
+The browser itself is driven in test_console_browser.py."""
+import asyncio
+import json
+import types
+
+import aiohttp
+import numpy as np
+import pytest
+
+from colour_tracker import ColourTracker, frame
+from langtrack_ros.adapters.session import TrackingSession, truncation_note
+from langtrack_ros.console.runner import Console, load_console_settings
+from langtrack_ros.console.server import token_for
+
+
+@pytest.fixture
+def console_on(request):
+    """A started console for a colour-tracker session: (console, session, base URL)."""
+    consoles = []
+
+    def start(host="127.0.0.1", token="", tracker=None):
+        session = TrackingSession(tracker or ColourTracker(), "the red square")
+        console = Console(load_console_settings(host=host, port=0, token=token), session.set_query)
+        console.start()
+        consoles.append(console)
+        return console, session, f"http://{host}:{console.server.port}"
+
+    yield start
+    for console in consoles:
+        console.stop()
+
+
+async def _get(url, **kw):
+    async with aiohttp.ClientSession() as http:
+        async with http.get(url, **kw) as response:
+            return response.status, await response.text()
+
+
+def test_a_token_is_needed_beyond_localhost_and_only_there():
+    assert token_for("127.0.0.1", "") == "" and token_for("localhost", "") == ""
+    assert len(token_for("0.0.0.0", "")) >= 20 and token_for("0.0.0.0", "") != token_for("0.0.0.0", "")
+    assert token_for("127.0.0.1", "given") == "given"
+
+
+def test_requests_without_the_token_are_refused(console_on):
+    console, _, base = console_on(host="127.0.0.2")  # loopback, but not the default: token mode
+    token = console.server.token
+    assert token and console.server.url == f"{base}/?token={token}"
+
+    async def run():
+        for path in ("/", "/console.js", "/ws", "/?token=wrong"):
+            assert (await _get(base + path))[0] == 401, path
+        assert (await _get(f"{base}/ws", headers={"Authorization": "Bearer wrong"}))[0] == 401
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:  # unsafe: an IP host
+            async with http.get(f"{base}/?token={token}") as response:  # the page sets the cookie ...
+                assert response.status == 200 and "console.js" in await response.text()
+            async with http.get(f"{base}/console.js") as response:  # ... its own requests carry it
+                assert response.status == 200
+        assert (await _get(f"{base}/console.css", headers={"Authorization": f"Bearer {token}"}))[0] == 200
+        assert (await _get(f"{base}/etc/passwd?token={token}"))[0] == 404  # no endpoint takes a path
+
+    asyncio.run(run())
+
+
+def test_localhost_refuses_foreign_host_names_and_cross_origin_sockets(console_on):
+    _, _, base = console_on()
+
+    async def run():
+        assert (await _get(base + "/"))[0] == 200
+        assert (await _get(base + "/", headers={"Host": "evil.example:80"}))[0] == 403  # DNS rebinding
+        assert (await _get(base + "/ws", headers={"Origin": "http://evil.example"}))[0] == 403
+
+    asyncio.run(run())
+
+
+async def _replies(ws, n):
+    out = []
+    while len(out) < n:
+        msg = await ws.receive()
+        if msg.type == aiohttp.WSMsgType.TEXT and json.loads(msg.data)["type"] == "reply":
+            out.append(json.loads(msg.data))
+    return out
+
+
+def test_query_rules_over_the_web(console_on):
+    """Empty refused, unusable refused (the previous target kept), long accepted with the words
+    used named, anything but query/pause/ack refused: the replies the page shows."""
+    from langtrack_ros.tracking.text_encoder import TextEncoder
+
+    tracker = ColourTracker()
+    tracker.text_encoder = TextEncoder(max_tokens=8)  # the real encoder's token rules
+    console, session, base = console_on(tracker=tracker)
+    long = "the blue square that sits below the red one near the edge"
+
+    async def run():
+        async with aiohttp.ClientSession() as http:
+            async with http.ws_connect(f"{base}/ws") as ws:
+                for request in ({"query": "   "}, {"query": "the square"}, {"query": long},
+                                {"run": "ls /"}, {"pause": True}):
+                    await ws.send_str(json.dumps(request))
+                return await _replies(ws, 5)
+
+    empty, unusable, accepted, unknown, paused = asyncio.run(run())
+    assert not empty["accepted"] and empty["message"] == "empty query ignored"
+    assert not unusable["accepted"] and "still tracking 'the red square'" in unusable["message"]
+    assert accepted["accepted"] and "too long" in accepted["message"]
+    assert "only 'the blue square that sits below' is used" in accepted["message"]
+    assert session.query == long and console.hub.latest().state["query"] == long
+    assert not unknown["accepted"] and "only query, pause and ack" in unknown["message"]
+    assert paused["accepted"] and console.paused
+
+
+def test_truncation_note_names_the_words_the_encoder_reads():
+    from langtrack_ros.tracking.text_encoder import TextEncoder
+
+    tracker = types.SimpleNamespace(text_encoder=TextEncoder(max_tokens=6))
+    assert truncation_note(tracker, "the red ball") == ""
+    note = truncation_note(tracker, "the red ball on the left of the table")
+    assert note == " (too long: 11 tokens, the limit is 6; only 'the red ball on' is used)"
+    assert truncation_note(ColourTracker(), "x " * 500) == ""  # a tracker without a text encoder
+
+
+def test_a_viewer_that_does_not_acknowledge_gets_no_queue_only_the_newest_frame(console_on):
+    """50 frames while the page has not drawn the first: it then gets frame 50 (48 skipped), and the
+    events of the skipped frames still arrive (plot points too)."""
+    console, session, base = console_on()
+
+    async def run():
+        async with aiohttp.ClientSession() as http:
+            async with http.ws_connect(f"{base}/ws") as ws:
+                console.track(session, lambda: frame(0)[0], None)
+                first = json.loads(await ws.receive_str())
+                assert first["image"] and (await ws.receive()).type == aiohttp.WSMsgType.BINARY
+                session.set_query("the blue square")  # an event in a frame this viewer will not get
+                for i in range(1, 50):
+                    console.track(session, lambda i=i: frame(i)[0], None)
+                with pytest.raises(asyncio.TimeoutError):
+                    await asyncio.wait_for(ws.receive(), 0.5)  # nothing is sent before the ack
+                await ws.send_str(json.dumps({"ack": first["seq"]}))
+                return first, json.loads(await ws.receive_str())
+
+    first, newest = asyncio.run(run())
+    assert newest["seq"] == 50 and newest["skipped"] == 48
+    assert len(newest["points"]) == 49 and [e["reason"] for e in newest["events"]] == ["query changed"]
+    assert newest["query"] == "the blue square" and newest["box"] == [40.0, 30.0, 12.0, 14.0]
+    assert console.server.viewers and list(console.server.viewers.values())[0]["skipped"] == 48
+
+
+def test_paused_frames_are_shown_untracked():
+    session = TrackingSession(ColourTracker(), "the red square")
+    console = Console(load_console_settings(port=0), session.set_query)
+    console.hub.set_paused(True)
+    assert console.track(session, lambda: frame(3)[0], None) is None
+    state = console.hub.latest().state
+    assert state["paused"] and state["box"] is None and state["width"] == 64
+    console.hub.set_paused(False)
+    assert console.track(session, lambda: frame(3)[0], None) is not None
+    assert console.hub.latest().state["box"] == [8.0, 10.0, 8.0, 10.0]
+
+
+def test_the_node_serves_the_page_only_when_its_parameter_says_so(tmp_path, monkeypatch):
+    import fake_rclpy
+
+    undo = fake_rclpy.install()
+    try:
+        from langtrack_ros.ros import tracker_node
+
+        assert tracker_node.TrackerNode().console is None  # off by default
+        settings = tmp_path / "console.yaml"
+        settings.write_text("port: 0\n")
+        monkeypatch.setattr(fake_rclpy, "OVERRIDES", {"console.enabled": True, "console.config": str(settings)})
+        node = tracker_node.TrackerNode()
+        try:
+            node.session = node.console.watch(TrackingSession(ColourTracker(), "the red square"))
+            node.publishers_ = {}
+            monkeypatch.setattr(node, "_publish", lambda *a: None)
+            node._track(lambda: frame(2)[0], None)
+            assert node.console.hub.latest().state["box"] == [6.0, 10.0, 8.0, 10.0]
+            assert node.console.server.apply_query("the blue square")[0] and node.query == "the blue square"
+        finally:
+            node.console.stop()
+    finally:
+        undo()
