@@ -249,7 +249,7 @@ class ConsoleServer:
             await ws.send_json({"type": "reply", "what": "query", "accepted": accepted, "message": why})
         elif isinstance(request.get("pause"), bool):
             self.hub.set_paused(request["pause"])
-            state = "paused" if request["pause"] else "tracking"
+            state = "paused: frames are shown, not tracked" if request["pause"] else "resumed"
             await ws.send_json({"type": "reply", "what": "pause", "accepted": True, "message": state})
         else:
             await ws.send_json({"type": "reply", "accepted": False,

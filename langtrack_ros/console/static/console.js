@@ -95,6 +95,7 @@ function facts() {
   $("pause").textContent = state.paused ? "Resume" : "Pause";
   $("pause").classList.toggle("paused", !!state.paused);
   view.dataset.frames = frames;
+  view.dataset.sourceWidth = state.width || view.width;
 }
 
 function drawPlot() {
