@@ -32,6 +32,7 @@ class ConsoleSettings:
     token: str
     jpeg_quality: int
     stream_max_side: int
+    stream_fps: float
     history: int
     pace: bool
     loop: bool
@@ -54,7 +55,7 @@ class Console:
 
         self.hub = Hub(settings.history)
         self.server = ConsoleServer(self.hub, apply_query, settings.host, settings.port, settings.token,
-                                    settings.jpeg_quality, settings.stream_max_side)
+                                    settings.jpeg_quality, settings.stream_max_side, settings.stream_fps)
 
     @property
     def paused(self) -> bool:
@@ -128,7 +129,7 @@ class Item:
     kind: str  # "image" or "query"
     t: float  # media time in seconds (pacing)
     payload: object  # image: a decode() callable; query: the text
-    header: object = None
+    header: object  # what the session puts in the messages (None: no ROS header)
 
 
 class Player:
@@ -212,7 +213,7 @@ def bag_items(bag: str | Path, image_topic: str | None, query_topic: str | None,
         state = {"failed": 0, "damaged": "", "stamps": [], "images": 0}
         for kind, stamp, _, payload in br._items(reader, topics, {}, state):
             if kind == "query":
-                yield Item("query", stamp / 1e9, payload.data)
+                yield Item("query", stamp / 1e9, payload.data, None)
             else:
                 msg, msgtype = payload
                 yield Item("image", stamp / 1e9, (lambda m=msg, k=msgtype: br._rgb(m, k)), msg.header)

@@ -77,10 +77,10 @@ class ConsoleServer:
     """Serves the page for ``hub``; ``apply_query`` is the adapter's own query control."""
 
     def __init__(self, hub: Hub, apply_query: QueryControl, host: str, port: int, token: str,
-                 jpeg_quality: int, stream_max_side: int):
+                 jpeg_quality: int, stream_max_side: int, stream_fps: float):
         self.hub, self.apply_query = hub, apply_query
         self.host, self.port, self.token = host, port, token_for(host, token)
-        self.quality, self.max_side = jpeg_quality, stream_max_side
+        self.quality, self.max_side, self.period = jpeg_quality, stream_max_side, 1.0 / stream_fps if stream_fps else 0.0
         self.files = {route: (resources.files(__package__).joinpath("static", name).read_bytes(), kind)
                       for route, (name, kind) in FILES.items()}
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -126,7 +126,7 @@ class ConsoleServer:
             self._error = exc
             ready.set()
             return
-        self.hub.listen(lambda: loop.call_soon_threadsafe(self._wake))
+        self.hub.listen(self._poke)
         ready.set()
         try:
             loop.run_forever()
@@ -172,6 +172,13 @@ class ConsoleServer:
         return web.Response(body=body, content_type=kind, headers=HEADERS)
 
     # --- WebSocket -----------------------------------------------------------------------------
+    def _poke(self) -> None:
+        """From the tracking thread: wake the viewers (a closed loop after stop() is ignored)."""
+        try:
+            self.loop.call_soon_threadsafe(self._wake)
+        except RuntimeError:
+            pass
+
     def _wake(self) -> None:
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
@@ -214,9 +221,11 @@ class ConsoleServer:
     async def _send(self, ws: web.WebSocketResponse, viewer: dict, credit: asyncio.Event) -> None:
         """The newest frame whenever the page is ready for it; the ones in between are skipped."""
         seq = image = 0
+        sent_at = 0.0
         try:
             while not ws.closed:
                 await credit.wait()
+                await asyncio.sleep(max(0.0, sent_at + self.period - self.loop.time()))  # stream_fps cap
                 await self._newer(seq)
                 frame, data = await self._jpeg()
                 points, events = self.hub.since(seq, frame.seq)
@@ -228,6 +237,7 @@ class ConsoleServer:
                                     "points": points, "events": events, "skipped": viewer["skipped"]})
                 if new_image:
                     credit.clear()  # set again by the page's ack, once this image is drawn
+                    sent_at = self.loop.time()
                     await ws.send_bytes(data)
                 seq, image = frame.seq, frame.image_id if new_image else image
         except (ConnectionError, RuntimeError):

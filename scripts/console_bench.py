@@ -1,0 +1,175 @@
+"""Does the operator console slow the tracker? Tracker FPS and frames delivered per viewer for
+0, 1 and 10 viewers (and 10 with one slow one), written to docs/BENCHMARKS_RUNTIME.md.
+
+    python scripts/console_bench.py [--seconds 15] [--backend onnxruntime] [--out docs/BENCHMARKS_RUNTIME.md]
+
+The tracker (embedded default model) plays a LangTrack-Synth clip as fast as it can (no pacing)
+through ``Console.track``, as ``langtrack console --no-pace`` does; viewers are WebSocket clients
+in a second process that decode each JPEG (cv2.imdecode, as a browser draws it) before
+acknowledging it, like the page. A slow viewer waits 200 ms more per frame. The section between
+the markers is replaced; the rest of the file is left alone.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BEGIN, END = "<!-- console-viewers: scripts/console_bench.py -->", "<!-- /console-viewers -->"
+# (viewers, of which slow, stream_fps: None = config/console.yaml's); the baseline again at the end
+ROWS = [(0, 0, None), (1, 0, None), (10, 0, None), (10, 1, None), (1, 0, 0), (10, 0, 0), (0, 0, None)]
+
+
+async def _viewer(url: str, seconds: float, slow: bool) -> dict:
+    import aiohttp
+    import cv2
+    import numpy as np
+
+    got, end = 0, time.monotonic() + seconds
+    async with aiohttp.ClientSession() as http:
+        async with http.ws_connect(url) as ws:
+            seq = 0
+            while time.monotonic() < end:
+                try:
+                    msg = await asyncio.wait_for(ws.receive(), max(0.01, end - time.monotonic()))
+                except asyncio.TimeoutError:
+                    break
+                if msg.type == aiohttp.WSMsgType.TEXT:
+                    seq = json.loads(msg.data).get("seq", seq)
+                elif msg.type == aiohttp.WSMsgType.BINARY:
+                    cv2.imdecode(np.frombuffer(msg.data, np.uint8), cv2.IMREAD_COLOR)
+                    got += 1
+                    if slow:
+                        await asyncio.sleep(0.2)
+                    await ws.send_str(json.dumps({"ack": seq}))
+                else:
+                    break
+    return {"slow": slow, "frames": got}
+
+
+async def _viewers(url: str, count: int, slow: int, seconds: float) -> list[dict]:
+    return await asyncio.gather(*(_viewer(url, seconds, i < slow) for i in range(count)))
+
+
+def _clip():
+    from langtrack_ros.data.synth.generator import generate_sequence
+
+    seq = generate_sequence(1, "test", length=60).to_sequence()
+    return [seq.image(i) for i in range(len(seq))], seq.sentence
+
+
+def _row(console, player, url: str, viewers: int, slow: int, fps_cap, seconds: float) -> dict:
+    configured = console.server.period
+    if fps_cap is not None:
+        console.server.period = 1.0 / fps_cap if fps_cap else 0.0
+    before, start = player.tracked, time.monotonic()
+    if viewers:
+        cmd = [sys.executable, __file__, "--viewers-only", url, str(viewers), str(slow), str(seconds)]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+        results = json.loads(out.strip().splitlines()[-1])
+    else:
+        time.sleep(seconds)
+        results = []
+    elapsed = time.monotonic() - start
+    fps = (player.tracked - before) / elapsed
+    cap = round(1 / console.server.period) if console.server.period else 0
+    console.server.period = configured
+    normal = [r["frames"] for r in results if not r["slow"]]
+    slowest = [r["frames"] for r in results if r["slow"]]
+    return {"viewers": viewers, "slow": slow, "cap": cap, "fps": fps, "tracked": player.tracked - before, "seconds": elapsed,
+            "normal": normal, "slow_frames": slowest}
+
+
+def measure(seconds: float, backend: str | None) -> tuple[list[dict], str]:
+    from langtrack_ros.adapters.session import TrackingSession
+    from langtrack_ros.builder import load_tracker
+    from langtrack_ros.console.runner import Console, Item, Player, load_console_settings
+
+    images, sentence = _clip()
+    tracker = load_tracker(None, backend)
+    session = TrackingSession(tracker, sentence)
+    console = Console(load_console_settings(port=0), session.set_query)
+    url = console.start().replace("http://", "ws://").split("?")[0] + "ws"
+    player, stop = Player(console, session, pace=False, live=False), threading.Event()
+
+    def forever():
+        n = 0
+        while True:
+            rgb = images[n % len(images)]
+            yield Item("image", n / 15, lambda rgb=rgb: rgb, None)
+            n += 1
+
+    threading.Thread(target=player.run, args=(forever(), stop), daemon=True).start()
+    time.sleep(3)  # warm-up
+    rows = [_row(console, player, url, v, s, cap, seconds) for v, s, cap in ROWS]
+    stop.set()
+    console.stop()
+    return rows, f"{tracker.name} tracker, backend {getattr(tracker.backend, 'name', '?')}"
+
+
+def render(rows: list[dict], what: str, seconds: float) -> str:
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    lines = [BEGIN, "## Operator console: viewers against tracker speed", "",
+             f"Produced by `python scripts/console_bench.py --seconds {seconds:g}` on "
+             f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC. {what}, a 480x360 LangTrack-Synth clip played as fast as "
+             "the tracker goes through `Console.track` (as `langtrack console --no-pace`); viewers: WebSocket clients in "
+             "a second process on the same machine that decode each JPEG before acknowledging it, as the page does; "
+             "a slow viewer takes 200 ms more per frame. Rows run one after the other in this order "
+             f"({seconds:g} s each; {platform.machine()}, {os.cpu_count()} CPU cores, load average at the end {load}: "
+             "a shared machine, compare rows of one run).", "",
+             "| viewers | stream_fps cap | tracker FPS | frames tracked | frames delivered per viewer (min / mean) | "
+             "to the slow viewer |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        normal = f"{min(r['normal'])} / {sum(r['normal']) / len(r['normal']):.0f}" if r["normal"] else "–"
+        slow = str(r["slow_frames"][0]) if r["slow_frames"] else "–"
+        label = f"{r['viewers']}" + (f" ({r['slow']} slow)" if r["slow"] else "")
+        cap = (str(r["cap"]) if r["cap"] else "none") if r["viewers"] else "–"
+        lines.append(f"| {label} | {cap} | {r['fps']:.1f} | {r['tracked']} | {normal} | {slow} |")
+    lines += ["", "Each viewer gets the newest frame once it has drawn the last one and at most `stream_fps` a second "
+              "(config/console.yaml): a slow one gets fewer frames (the others skipped, never queued) without holding "
+              "the rest back, and the JPEG is encoded once per frame whatever the number of viewers. Without the cap "
+              "(rows `none`) every tracked frame is encoded and sent and the viewers' process competes for the same "
+              "two cores: that is the cost the cap removes.", END]
+    return "\n".join(lines) + "\n"
+
+
+def write(section: str, out: Path) -> None:
+    text = out.read_text() if out.is_file() else ""
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        text = head + section + rest.split(END, 1)[1].lstrip("\n")
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    out.write_text(text)
+
+
+def main() -> int:
+    if len(sys.argv) > 1 and sys.argv[1] == "--viewers-only":
+        url, count, slow, seconds = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
+        print(json.dumps(asyncio.run(_viewers(url, count, slow, seconds))))
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=15.0, help="length of each row")
+    parser.add_argument("--backend", default=None, help="tracker backend (default: config/tracker.yaml)")
+    parser.add_argument("--out", default=str(ROOT / "docs" / "BENCHMARKS_RUNTIME.md"), help="'' to print only")
+    args = parser.parse_args()
+    rows, what = measure(args.seconds, args.backend)
+    section = render(rows, what, args.seconds)
+    print(section)
+    if args.out:
+        write(section, Path(args.out))
+        print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
