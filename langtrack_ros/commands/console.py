@@ -19,6 +19,7 @@ import logging
 import signal
 import threading
 import time
+from pathlib import Path
 
 from langtrack_ros.adapters import topics
 from langtrack_ros.commands.tracker_options import add_tracker_arguments, tracker_and_settings
@@ -77,6 +78,8 @@ def run(args) -> int:
     from langtrack_ros.adapters.session import TrackingSession
     from langtrack_ros.console.runner import Console, Player, load_console_settings
 
+    if args.video is not None and "%" not in args.video and not Path(args.video).is_file():
+        raise FileNotFoundError(f"video not found: {args.video}")
     settings = load_console_settings(args.console_config, host=args.host, port=args.port, token=args.token,
                                      loop=args.loop, pace=args.pace)
     tracker, query, image_qos = tracker_and_settings(args)
@@ -92,7 +95,8 @@ def run(args) -> int:
                 frames = _dds(args, console, session, image_qos, stop)
             else:
                 items, live = _items(args, settings, query)
-                frames = Player(console, session, settings.pace, live).run(items, stop, args.max_frames)
+                player = Player(console, session, settings.pace and not live, live)  # a camera paces itself
+                frames = player.run(items, stop, args.max_frames)
             log.info("source ended after %d tracked frames; the page keeps the last one (Ctrl-C to quit)", frames)
             console.hub.update(ended=True)
         except Exception as exc:  # noqa: BLE001 - reported by the main thread, which exits with it

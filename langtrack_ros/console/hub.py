@@ -33,11 +33,17 @@ class Frame:
     state: dict  # JSON-able: box, kappa, mode, found, query, paused, width, height, fps
 
 
+def _finite(value) -> float | None:
+    """JSON has no NaN (the page's JSON.parse would fail on the whole message)."""
+    value = float(value)
+    return value if np.isfinite(value) else None
+
+
 def result_state(result: TrackResult | None) -> dict:
     if result is None:
         return {"box": None, "kappa": None, "mode": None, "found": None}
     box = [float(v) for v in result.box] if np.all(np.isfinite(result.box)) else None
-    return {"box": box, "kappa": float(result.kappa), "mode": result.mode.value, "found": bool(result.found)}
+    return {"box": box, "kappa": _finite(result.kappa), "mode": result.mode.value, "found": bool(result.found)}
 
 
 class Hub:
@@ -66,10 +72,11 @@ class Hub:
             fps = (len(self._times) - 1) / span if span > 0 else 0.0
             state = {**result_state(result), "query": query, "paused": self.paused, "fps": round(fps, 1),
                      "width": int(rgb.shape[1]), "height": int(rgb.shape[0])}
+            if result is not None and state["kappa"] is not None:
+                self._points.append((seq, state["kappa"], bool(result.found)))
             if result is not None:
-                self._points.append((seq, float(result.kappa), bool(result.found)))
                 self._events.extend({"seq": seq, "time": time.time(), "reason": REASONS[Event(e)], "query": query,
-                                     "kappa": float(result.kappa)} for e in result.events if Event(e) in REASONS)
+                                     "kappa": state["kappa"]} for e in result.events if Event(e) in REASONS)
             self._latest = Frame(seq, self._latest.image_id + 1, rgb, state)
         self._notify()
         return seq

@@ -84,7 +84,6 @@ class ConsoleServer:
         self.files = {route: (resources.files(__package__).joinpath("static", name).read_bytes(), kind)
                       for route, (name, kind) in FILES.items()}
         self.loop: asyncio.AbstractEventLoop | None = None
-        self.viewers: dict[int, dict] = {}  # id -> frames delivered / skipped (the benchmark reads them)
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
         self._encoded: tuple[int, Frame | None, bytes | None] = (-1, None, None)
@@ -108,7 +107,7 @@ class ConsoleServer:
         return self.url
 
     def stop(self) -> None:
-        if self.loop is not None and self._thread is not None:
+        if self.loop is not None and self._thread is not None and not self.loop.is_closed():
             self.loop.call_soon_threadsafe(self.loop.stop)
             self._thread.join(timeout=10)
         self._encoder.shutdown(wait=False)
@@ -206,7 +205,7 @@ class ConsoleServer:
     async def _websocket(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(max_msg_size=MAX_MESSAGE, heartbeat=20)
         await ws.prepare(request)
-        viewer = self.viewers.setdefault(id(ws), {"delivered": 0, "skipped": 0})
+        viewer = {"delivered": 0, "skipped": 0}
         credit = asyncio.Event()
         credit.set()
         sender = asyncio.create_task(self._send(ws, viewer, credit))

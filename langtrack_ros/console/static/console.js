@@ -48,7 +48,8 @@ function remember(msg) {
     const row = document.createElement("li");
     row.className = e.reason.replace(/ /g, "");
     const when = new Date(e.time * 1000).toLocaleTimeString();
-    row.textContent = `${when} ${e.reason}: "${e.query}" (confidence ${e.kappa.toFixed(2)})`;
+    const kappa = e.kappa === null ? "–" : e.kappa.toFixed(2);
+    row.textContent = `${when} ${e.reason}: "${e.query}" (confidence ${kappa})`;
     list.insertBefore(row, list.firstChild);
     while (list.children.length > EVENT_ROWS) list.removeChild(list.lastChild);
   }
@@ -83,8 +84,8 @@ function render() {
 }
 
 function facts() {
-  const tracked = state.kappa !== null && state.kappa !== undefined && !state.paused;
-  $("kappa").textContent = tracked ? state.kappa.toFixed(2) : "–";
+  const tracked = state.mode !== null && state.mode !== undefined && !state.paused;
+  $("kappa").textContent = tracked && state.kappa !== null ? state.kappa.toFixed(2) : "–";
   $("mode").textContent = tracked ? state.mode : "–";
   $("mode").className = "badge " + (tracked ? state.mode : "");
   $("found").textContent = tracked ? (state.found ? "confident" : "low confidence") : "–";
@@ -93,6 +94,7 @@ function facts() {
   $("box").textContent = tracked && state.box ? state.box.map((v) => Math.round(v)).join(" ") : "–";
   $("query-now").textContent = state.query || "no query yet";
   $("pause").textContent = state.paused ? "Resume" : "Pause";
+  if (state.ended) $("status").textContent = "connected, source ended (last frame shown)";
   $("pause").classList.toggle("paused", !!state.paused);
   view.dataset.frames = frames;
   view.dataset.sourceWidth = state.width || view.width;
