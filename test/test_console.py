@@ -273,3 +273,29 @@ def test_a_bag_plays_through_the_console_with_its_queries(tmp_path):
     state = console.hub.latest().state
     assert state["query"] == "the blue square" and state["box"] == [40.0, 30.0, 12.0, 14.0]
     assert [e["reason"] for e in console.hub.since(0, 99)[1]] == ["query changed", "query changed"]
+
+
+def test_a_port_in_use_is_one_line_for_the_command_and_the_node_goes_on(tmp_path, caplog):
+    import socket
+
+    from colour_tracker import __file__ as colour_file
+    from langtrack_ros.cli import main
+    from langtrack_ros.console.runner import node_console
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        video = tmp_path / "clip.mp4"
+        from langtrack_ros.adapters.overlay import VideoWriter
+
+        with VideoWriter(video, 10) as writer:
+            writer.write(frame(0)[0])
+        rc = main(["console", "--video", str(video), "--port", str(port), "--tracker-factory", f"{colour_file}:make"])
+        assert rc == 2 and f"console cannot listen on 127.0.0.1:{port}" in caplog.text
+        settings = tmp_path / "console.yaml"
+        settings.write_text(f"port: {port}\n")
+        lines = []
+        assert node_console({"console.enabled": True, "console.config": str(settings)}, None, lines.append) is None
+        assert len(lines) == 1 and "operator console not started" in lines[0]
+    assert main(["console", "--video", str(tmp_path / "nope.mp4"), "--tracker-factory", f"{colour_file}:make"]) == 2
