@@ -15,6 +15,14 @@ from langtrack_ros.console.runner import Console, load_console_settings
 from langtrack_ros.console.server import token_for
 
 
+@pytest.fixture(scope="module")
+def encoder():
+    """The real MiniLM text encoder with a small token limit: its truncation rule is under test."""
+    from langtrack_ros.tracking.text_encoder import TextEncoder
+
+    return TextEncoder(max_tokens=8)
+
+
 @pytest.fixture
 def console_on(request):
     """A started console for a colour-tracker session: (console, session, base URL)."""
@@ -84,13 +92,11 @@ async def _replies(ws, n):
     return out
 
 
-def test_query_rules_over_the_web(console_on):
+def test_query_rules_over_the_web(console_on, encoder):
     """Empty refused, unusable refused (the previous target kept), long accepted with the words
     used named, anything but query/pause/ack refused: the replies the page shows."""
-    from langtrack_ros.tracking.text_encoder import TextEncoder
-
     tracker = ColourTracker()
-    tracker.text_encoder = TextEncoder(max_tokens=8)  # the real encoder's token rules
+    tracker.text_encoder = encoder  # the real encoder's token rules
     console, session, base = console_on(tracker=tracker)
     long = "the blue square that sits below the red one near the edge"
 
@@ -112,13 +118,11 @@ def test_query_rules_over_the_web(console_on):
     assert paused["accepted"] and console.paused
 
 
-def test_truncation_note_names_the_words_the_encoder_reads():
-    from langtrack_ros.tracking.text_encoder import TextEncoder
-
-    tracker = types.SimpleNamespace(text_encoder=TextEncoder(max_tokens=6))
-    assert truncation_note(tracker, "the red ball") == ""
+def test_truncation_note_names_the_words_the_encoder_reads(encoder):
+    tracker = types.SimpleNamespace(text_encoder=encoder)
+    assert truncation_note(tracker, "the red ball on the left") == ""
     note = truncation_note(tracker, "the red ball on the left of the table")
-    assert note == " (too long: 11 tokens, the limit is 6; only 'the red ball on' is used)"
+    assert note == " (too long: 11 tokens, the limit is 8; only 'the red ball on the left' is used)"
     assert truncation_note(ColourTracker(), "x " * 500) == ""  # a tracker without a text encoder
 
 
