@@ -144,13 +144,14 @@ def render(rows: list[dict], what: str, seconds: float, rounds: int) -> str:
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     lines = [BEGIN, "## Operator console: viewers against tracker speed", "",
              f"Produced by `python scripts/console_bench.py --seconds {seconds:g} --rounds {rounds}` on "
-             f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC. {what}, a 480x360 LangTrack-Synth clip played as fast as "
-             "the tracker goes through `Console.track` (as `langtrack console --no-pace`); viewers: WebSocket clients in "
-             "a second process at nice 19 on the same machine (browsers run on the operator's phone, not on the "
-             "robot) that acknowledge each image as the page does; a slow viewer takes 200 ms per frame. The rows run in turn, {rounds} rounds of {seconds:g} s each, "
-             "frames counted only while the viewers are connected; tracker FPS is the median of the rounds (range in "
-             f"brackets), frames per viewer the mean ({platform.machine()}, {os.cpu_count()} CPU cores, load average at the end {load}: "
-             "a shared machine, compare rows of one run).", "",
+             f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC. {what}, a 480x360 LangTrack-Synth clip played as "
+             "fast as the tracker goes through `Console.track` (as `langtrack console --no-pace`); viewers: "
+             "WebSocket clients in a second process at nice 19 on the same machine (browsers run on the operator's "
+             "phone, not on the robot) that acknowledge each image as the page does; a slow viewer takes 200 ms per "
+             f"frame. The rows run in turn, {rounds} rounds of {seconds:g} s each, frames counted only while the "
+             "viewers are connected; tracker FPS is the median of the rounds (range in brackets), frames per viewer "
+             f"per round min / mean ({platform.machine()}, {os.cpu_count()} CPU cores, load average at the end "
+             f"{load}: a shared machine, compare rows of one run).", "",
              "| viewers | stream_fps cap | tracker FPS | tracker thread CPU ms/frame | rest of the process CPU ms/s | "
              "frames delivered per viewer (min / mean) | to the slow viewer |", "|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -163,9 +164,11 @@ def render(rows: list[dict], what: str, seconds: float, rounds: int) -> str:
                      f"{r['rest_ms']:.0f} | {normal} | {slow} |")
     lines += ["", "Each viewer gets the newest frame once it has drawn the last one and at most `stream_fps` a second "
               "(config/console.yaml): a slow one gets fewer frames (the others skipped, never queued) without holding "
-              "the rest back, and the JPEG is encoded once per frame whatever the number of viewers. Without the cap "
-              "(rows `none`) every tracked frame is encoded and sent and the viewers' process competes for the same "
-              "two cores: that is the cost the cap removes.", END]
+              "the rest back, and the JPEG is encoded once per frame whatever the number of viewers. On a shared "
+              "machine the tracker FPS moves more between rounds than between rows; the CPU columns are steadier: "
+              "the tracker thread's CPU per frame does not grow with viewers, and 'rest of the process' (the "
+              "console's server and JPEG threads, plus the idle hub with no viewer) is the console's cost to the "
+              "robot. Rows `none` lift the cap: every tracked frame is encoded and sent.", END]
     return "\n".join(lines) + "\n"
 
 

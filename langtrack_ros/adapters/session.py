@@ -109,14 +109,17 @@ def truncation_note(tracker, text: str) -> str:
     first ``max_tokens`` tokens: tracking/text_encoder.py), naming the words that are used."""
     encoder = getattr(tracker, "text_encoder", None)
     count, limit = getattr(encoder, "token_count", None), getattr(encoder, "max_tokens", 0)
-    if count is None or not limit or (total := count(text)) <= limit:
+    try:
+        if count is None or not limit or (total := count(text)) <= limit:
+            return ""
+        words, lo, hi = text.split(), 0, len(text.split())
+        while lo < hi:  # the most leading words that fit (bisection: a sentence may have thousands)
+            mid = (lo + hi + 1) // 2
+            lo, hi = (mid, hi) if count(" ".join(words[:mid])) <= limit else (lo, mid - 1)
+    except Exception as exc:  # noqa: BLE001 - the query is in force already; only the note is lost
+        log.debug("no truncation note: %s", exc)
         return ""
-    words, lo, hi = text.split(), 0, len(text.split())
-    while lo < hi:  # the most leading words that fit (bisection: a sentence may have thousands)
-        mid = (lo + hi + 1) // 2
-        lo, hi = (mid, hi) if count(" ".join(words[:mid])) <= limit else (lo, mid - 1)
-    kept = lo
-    return f" (too long: {total} tokens, the limit is {limit}; only {' '.join(words[:kept])!r} is used)"
+    return f" (too long: {total} tokens, the limit is {limit}; only {' '.join(words[:lo])!r} is used)"
 
 
 def is_twin(last: tuple[str, tuple[int, int]] | None, current: tuple[str, tuple[int, int]]) -> bool:
