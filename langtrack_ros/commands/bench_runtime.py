@@ -42,9 +42,17 @@ def run_runtime(args) -> int:
     print(report)
     out = args.out if args.out != "docs/BENCHMARKS.md" else "docs/BENCHMARKS_RUNTIME.md"
     if out:
-        Path(out).write_text(report)
+        Path(out).write_text(report + _kept_section(Path(out)))
         print(f"wrote {out}")
     return 0
+
+
+def _kept_section(path: Path, begin: str = "<!-- console-viewers", end: str = "<!-- /console-viewers -->") -> str:
+    """The section scripts/console_bench.py writes into the same file (its own command regenerates it)."""
+    text = path.read_text() if path.is_file() else ""
+    if begin not in text or end not in text:
+        return ""
+    return "\n" + begin + text.split(begin, 1)[1].split(end, 1)[0] + end + "\n"
 
 
 def _sequence(data: str | None, count: int = 60):
