@@ -64,7 +64,7 @@ class TrackingSession:
                 self.query = text
         except Exception as exc:  # noqa: BLE001 - the one guard every adapter shares
             kept = f"; still tracking {self.query!r}" if self.query else ""
-            return False, f"query refused ({type(exc).__name__}: {exc}){kept}"
+            return False, f"query refused ({type(exc).__name__}: {one_line(exc)}){kept}"
         log.info("tracking %r", text)
         return True, f"tracking {text!r}{truncation_note(self.tracker, text)}"
 
@@ -89,11 +89,12 @@ class TrackingSession:
         try:
             rgb = decode()
         except Exception as exc:  # noqa: BLE001 - every adapter shares this one guard
-            return self._drop(report, f"dropping frame: {type(exc).__name__}: {exc}")
+            return self._drop(report, f"dropping frame: {type(exc).__name__}: {one_line(exc)}")
         try:
             outputs = self.step(rgb, header)
         except Exception as exc:  # noqa: BLE001
-            return self._drop(report, f"tracking failed on this frame ({type(exc).__name__}: {exc}); frame dropped")
+            return self._drop(report, f"tracking failed on this frame ({type(exc).__name__}: {one_line(exc)}); "
+                                      "frame dropped")
         if outputs is not None:
             outputs.image = rgb
         return outputs
@@ -120,6 +121,11 @@ def truncation_note(tracker, text: str) -> str:
         log.debug("no truncation note: %s", exc)
         return ""
     return f" (too long: {total} tokens, the limit is {limit}; only {' '.join(words[:lo])!r} is used)"
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception's message on one line (OpenCV's span several): one log line per dropped frame."""
+    return " ".join(str(exc).split())
 
 
 def is_twin(last: tuple[str, tuple[int, int]] | None, current: tuple[str, tuple[int, int]]) -> bool:

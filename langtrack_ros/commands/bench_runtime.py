@@ -21,15 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
-from langtrack_ros.commands.bench import Row, measure, peak_rss_mb
+from langtrack_ros.files import atomic_write_text
+from langtrack_ros.commands.bench_common import Row, _model_file, measure, peak_rss_mb
 
 RESOLUTIONS = ((640, 480), (1280, 720), (1920, 1080))
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_runtime(args) -> int:
-    from langtrack_ros.commands.bench import _model_file
-
     with tempfile.TemporaryDirectory(prefix="langtrack-bench-rt-") as tmp:
         tmp = Path(tmp)
         model_path, note = _model_file(args.model, tmp)
@@ -42,7 +41,7 @@ def run_runtime(args) -> int:
     print(report)
     out = args.out if args.out != "docs/BENCHMARKS.md" else "docs/BENCHMARKS_RUNTIME.md"
     if out:
-        Path(out).write_text(report + _kept_section(Path(out)))
+        atomic_write_text(out, report + _kept_section(Path(out)))
         print(f"wrote {out}")
     return 0
 
