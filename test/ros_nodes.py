@@ -30,19 +30,23 @@ HERE = Path(__file__).parent
 REPO = HERE.parent
 DOMAIN = 1 + os.getpid() % 100  # Fast DDS takes 0..232; Cyclone tests use 100..199 in test_dds.py
 LOG_DIR = tempfile.mkdtemp(prefix="langtrack-ros-log-")
+# config/fastdds.xml for every Fast DDS participant here: Fast DDS reads the profile file once per
+# process, and test_ros_interop.py needs it (Fast DDS -> Cyclone images); it changes nothing else.
 ENV = {"ROS_DOMAIN_ID": str(DOMAIN), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST", "ROS_LOG_DIR": LOG_DIR,
-       "RCUTILS_LOGGING_BUFFERED_STREAM": "0", "PYTHONUNBUFFERED": "1"}
+       "RCUTILS_LOGGING_BUFFERED_STREAM": "0", "PYTHONUNBUFFERED": "1",
+       "FASTDDS_DEFAULT_PROFILES_FILE": str(REPO / "config" / "fastdds.xml")}
 os.environ.update(ENV)  # this process's own rclpy context, and every child
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
 class NodeProcess:
-    """A node executable (``python -m module --ros-args ...``) with its log in a file."""
+    """A node executable (``python -m module --ros-args ...``) with its log in a file; ``ros=False``:
+    plain arguments (``langtrack dds``)."""
 
-    def __init__(self, module: str, ros_args: list[str], env: dict | None = None):
+    def __init__(self, module: str, args: list[str], env: dict | None = None, ros: bool = True):
         self.log_path = Path(tempfile.mkstemp(prefix="node-", suffix=".log", dir=LOG_DIR)[1])
-        self.proc = subprocess.Popen([sys.executable, "-m", module, "--ros-args", *ros_args],
+        self.proc = subprocess.Popen([sys.executable, "-m", module, *(["--ros-args"] if ros else []), *args],
                                      env={**os.environ, **(env or {})}, cwd=REPO,
                                      stdout=self.log_path.open("w"), stderr=subprocess.STDOUT)
 

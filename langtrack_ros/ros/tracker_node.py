@@ -18,6 +18,7 @@ import rclpy
 import rclpy.executors
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from langtrack_ros.config import ConfigError
@@ -27,9 +28,13 @@ from langtrack_ros.adapters import parameters as params
 from langtrack_ros.adapters import topics
 from langtrack_ros.adapters.image_codec import decode_compressed, encode_image, image_fields_to_rgb
 from langtrack_ros.adapters.overlay import annotate
-from langtrack_ros.adapters.session import TrackingSession, is_twin
+from langtrack_ros.adapters.session import QueryOnce, TrackingSession, is_twin
 from langtrack_ros.builder import build_tracker
 
+QUERY_QOS = {  # topics.QUERY_QOS; "latched" matches `ros2 topic pub` (reliable, transient local, depth 1)
+    "reliable": QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE),
+    "latched": QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL),
+}
 IMAGE_RELIABILITY = {"sensor_data": ReliabilityPolicy.BEST_EFFORT, "reliable": ReliabilityPolicy.RELIABLE}
 
 
@@ -66,6 +71,7 @@ class TrackerNode(LifecycleNode):
         self.query = ""  # the sentence in force; survives deactivate/activate
         self.make = ros_class
         self.last_error = ""  # the last frame error logged (repeats are throttled)
+        self.queries = QueryOnce()  # across activations: a latched query is applied once
         self.warned: set[str] = set()  # warnings already given (a missing optional package)
 
     # --- parameters ----------------------------------------------------------------------------
@@ -149,8 +155,13 @@ class TrackerNode(LifecycleNode):
             self.create_subscription(self.make(topics.INPUTS[topics.IMAGE]), topics.IMAGE, self._on_image, qos),
             self.create_subscription(self.make(topics.INPUTS[topics.COMPRESSED]), topics.COMPRESSED,
                                      self._on_compressed, qos),
-            self.create_subscription(self.make(topics.INPUTS[topics.QUERY]), topics.QUERY, self._on_query, 10),
         ]
+        # a volatile publisher is incompatible with the latched reader, by design: no warning for it
+        quiet = SubscriptionEventCallbacks(incompatible_qos=lambda _event: None)
+        self.subscriptions_ += [
+            self.create_subscription(self.make(topics.INPUTS[topics.QUERY]), topics.QUERY, self._on_query_sample,
+                                     QUERY_QOS[name], event_callbacks=quiet if name == "latched" else None)
+            for name in topics.QUERY_QOS]
 
     def _unsubscribe(self) -> None:
         for sub in self.subscriptions_:
@@ -193,6 +204,10 @@ class TrackerNode(LifecycleNode):
         if accepted:
             self.query = self.session.query
         return accepted, why
+
+    def _on_query_sample(self, msg, info) -> None:
+        if self.queries.first(info["source_timestamp"], msg.data):
+            self._on_query(msg)
 
     def _on_query(self, msg) -> None:
         accepted, why = self._apply_query(msg.data)
