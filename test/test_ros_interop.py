@@ -73,8 +73,12 @@ def trackers(clip):
     os.environ["CYCLONEDDS_URI"] = LOOPBACK  # this process's Cyclone participant and `langtrack dds`
     dds = NodeProcess("langtrack_ros.cli", ["dds", "--domain-id", str(DOMAIN), "--namespace", "/ix", "--image-topic",
                                             "/ix_cam/image_raw", "--backend", "torch", "--duration", "120"], ros=False)
+    # image_qos reliable: Cyclone's 1344-byte fragments of a 259 KB frame are many datagrams, and
+    # on a loaded machine one lost fragment loses a best-effort frame (what is tested here is the
+    # vendors talking, not loss; test_ros_node.py covers the default best-effort reader)
     node = NodeProcess("langtrack_ros.ros.tracker_node",
-                       ["-r", "__ns:=/iy", "-r", "image:=/iy_cam/image_raw", "-p", "backend:=torch"])
+                       ["-r", "__ns:=/iy", "-r", "image:=/iy_cam/image_raw", "-p", "backend:=torch",
+                        "-p", "image_qos:=reliable"])
     frames, query = clip
     session = TrackingSession(build_tracker(params.tracker_settings({**params.declared_defaults(), "backend": "torch"})),
                               query)
