@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -165,3 +166,14 @@ def test_cyclone_camera_and_operator_with_the_rclpy_tracker(clip, trackers):
     assert got == expected
     warnings = [line for line in node.log().splitlines() if "no `detections` topic" in line]
     assert len(warnings) == 1 and "vision-msgs" in warnings[0], node.log()
+
+
+def test_without_the_shipped_profile_fast_dds_images_never_reach_cyclone():
+    """Why config/fastdds.xml ships (the two tests above pass with it): without it Cyclone refuses
+    the type object Fast DDS propagates, and with it every image."""
+    env = {**os.environ, "CYCLONEDDS_URI": LOOPBACK, "ROS_DOMAIN_ID": str(DOMAIN + 100)}
+    env.pop("FASTDDS_DEFAULT_PROFILES_FILE")
+    out = subprocess.run([sys.executable, str(Path(__file__).parent / "fastdds_to_cyclone.py"), str(DOMAIN + 100),
+                          "30000"], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[-3:] == ["0", "of", "5"], out.stdout + out.stderr
