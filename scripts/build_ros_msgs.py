@@ -80,8 +80,15 @@ def run(step: str, cmd: list[str], log: Path) -> None:
         env = {**os.environ, "AMENT_PREFIX_PATH": sys.prefix}
         done = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
     if done.returncode != 0:
-        tail = [line for line in log.read_text().splitlines() if line.strip()][-1:]
-        raise RuntimeError(f"{step} failed (exit {done.returncode}): {tail[0] if tail else ''} (full log: {log})")
+        raise RuntimeError(f"{step} failed (exit {done.returncode}): {why(log)} (full log: {log})")
+
+
+def why(log: Path) -> str:
+    """The most telling line of a failed step: the innermost error message, else the last line."""
+    lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    errors = [line for line in lines if re.match(r"(?i)(error\b|.*\berror:|.*Error processing)", line)
+              and not line.startswith("CMake Error")]
+    return (errors or [line for line in lines if line.startswith("CMake Error")] or lines[-1:] or [""])[0]
 
 
 def build(source: Path, prefix: Path, build_root: Path) -> str:

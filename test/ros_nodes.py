@@ -9,6 +9,7 @@ LD_LIBRARY_PATH, and the children inherit it.
 from __future__ import annotations
 
 import os
+import platform
 import subprocess
 import sys
 import tempfile
@@ -18,11 +19,14 @@ from pathlib import Path
 import pytest
 
 SETUP_HINT = "run `bash scripts/setup.sh --dev` (installs requirements-ros.txt and builds langtrack_msgs into .venv)"
+WHEELS_EXIST = sys.platform == "linux" and platform.machine() == "x86_64"  # PyPI has no other ROS 2 wheels
 try:
     import rclpy
     from langtrack_msgs.msg import TrackedTarget  # noqa: F401 - built by the setup step
-except ImportError as exc:  # a missing tier is a failure, never a skip: CI must run it
-    pytest.fail(f"ROS 2 tier missing ({exc}): {SETUP_HINT}", pytrace=False)
+except ImportError as exc:
+    if not WHEELS_EXIST:  # the README's setup could not have installed it (and said so)
+        pytest.skip(f"ROS 2 wheels exist on PyPI for Linux x86_64 only ({exc})", allow_module_level=True)
+    pytest.fail(f"ROS 2 tier missing ({exc}): {SETUP_HINT}", pytrace=False)  # never a skip where it can run
 
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
 
