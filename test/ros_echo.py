@@ -30,9 +30,11 @@ def main(topic: str, typename: str, count: int, timeout: float) -> int:
     rclpy.init()
     node = rclpy.create_node("langtrack_echo")
     got = []
-    node.create_subscription(ros_class(typename), topic, got.append, 10)
-    print("ready", flush=True)
+    sub = node.create_subscription(ros_class(typename), topic, got.append, 10)
     end = time.monotonic() + timeout
+    while time.monotonic() < end and sub.get_publisher_count() == 0:  # matched: nothing sent later is lost
+        rclpy.spin_once(node, timeout_sec=0.05)
+    print("ready", flush=True)
     while len(got) < count and time.monotonic() < end:
         rclpy.spin_once(node, timeout_sec=0.05)
     for msg in got:
