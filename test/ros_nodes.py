@@ -50,9 +50,10 @@ class NodeProcess:
 
     def __init__(self, module: str, args: list[str], env: dict | None = None, ros: bool = True):
         self.log_path = Path(tempfile.mkstemp(prefix="node-", suffix=".log", dir=LOG_DIR)[1])
-        self.proc = subprocess.Popen([sys.executable, "-m", module, *(["--ros-args"] if ros else []), *args],
-                                     env={**os.environ, **(env or {})}, cwd=REPO,
-                                     stdout=self.log_path.open("w"), stderr=subprocess.STDOUT)
+        with self.log_path.open("w") as out:  # the child keeps its own descriptor
+            self.proc = subprocess.Popen([sys.executable, "-m", module, *(["--ros-args"] if ros else []), *args],
+                                         env={**os.environ, **(env or {})}, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
+        self.signalled = False
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -67,9 +68,15 @@ class NodeProcess:
             time.sleep(0.1)
         return False
 
-    def stop(self, sig=subprocess.signal.SIGINT, timeout: float = 20) -> int:
-        if self.proc.poll() is None:
+    def signal(self, sig=subprocess.signal.SIGINT) -> None:
+        if self.proc.poll() is None and not self.signalled:
             self.proc.send_signal(sig)
+            self.signalled = True
+
+    def stop(self, sig=subprocess.signal.SIGINT, timeout: float = 20) -> int:
+        """Signal (unless already done) and wait; kill after ``timeout`` s. Returns the exit status."""
+        self.signal(sig)
+        if self.proc.poll() is None:
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:

@@ -86,6 +86,8 @@ def trackers(clip):
     expected = [_box(type("T", (), session.step(rgb, {"frame_id": "cam"}).target)) for rgb in frames]
     expected = [[*np.float32(b[:5]), b[5]] for b in expected]
     yield dds, node, expected
+    dds.signal(subprocess.signal.SIGTERM)  # both shut down at once
+    node.signal()
     dds_status = dds.stop(subprocess.signal.SIGTERM)
     if saved is None:
         os.environ.pop("CYCLONEDDS_URI")

@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -188,21 +187,22 @@ def test_bad_frames_are_logged_and_the_next_good_frame_is_tracked(rig):
     assert not [t for t in rig.targets if 1030 <= t.header.stamp.sec < 1030 + len(BAD_FRAMES)]
 
 
-def test_stale_frames_are_dropped_under_a_60_hz_camera(rig):
-    """BEST_EFFORT depth 1: the node takes the newest frame; it never works through a backlog."""
+def test_stale_frames_are_dropped_and_the_newest_is_tracked(rig):
+    """BEST_EFFORT depth 1: a burst faster than any tracker (30 frames back to back, far above a 60 Hz
+    camera) leaves the node the newest frame, never a backlog. Rates and latency under a real 60 Hz
+    camera: scripts/ros_frame_drops.py -> docs/BENCHMARKS_RUNTIME.md."""
     camera = rig.probe.node.create_publisher(Image, CAMERA, qos_profile_sensor_data)
     rig.probe.until(lambda: camera.get_subscription_count() > 0, 10)
     rig.probe.spin(0.3)
-    sent = {}
-    for i in range(90):  # 1.5 s at 60 Hz
-        msg = image(i, stamp=100 + i)
-        sent[msg.header.stamp.sec] = time.monotonic()
+    burst = [image(i, stamp=100 + i) for i in range(30)]
+    for msg in burst:
         camera.publish(msg)
-        rig.probe.spin(1 / 60)
-    rig.probe.spin(2.0)
-    done = [t for t in rig.targets if t.header.stamp.sec in sent]
-    assert 0 < len(done) < len(sent), f"{len(done)} of {len(sent)} frames tracked"
-    assert max(t.header.stamp.sec for t in done) >= max(sent) - 3  # the newest frames, not a stale queue
+    newest = burst[-1].header.stamp.sec
+    assert rig.probe.until(lambda: any(t.header.stamp.sec == newest for t in rig.targets), 20), rig.node.log()
+    rig.probe.spin(0.5)
+    done = [t.header.stamp.sec for t in rig.targets if 1100 <= t.header.stamp.sec <= newest]
+    assert len(done) < len(burst) / 2, f"{len(done)} of {len(burst)} frames of the burst tracked: a queue?"
+    assert done == sorted(done)  # in camera order, ending with the newest
     rig.probe.node.destroy_publisher(camera)
 
 
