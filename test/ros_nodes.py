@@ -52,7 +52,8 @@ class NodeProcess:
         self.log_path = Path(tempfile.mkstemp(prefix="node-", suffix=".log", dir=LOG_DIR)[1])
         with self.log_path.open("w") as out:  # the child keeps its own descriptor
             self.proc = subprocess.Popen([sys.executable, "-m", module, *(["--ros-args"] if ros else []), *args],
-                                         env={**os.environ, **(env or {})}, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
+                                         env={**os.environ, **(env or {})}, cwd=REPO, stdout=out,
+                                         stderr=subprocess.STDOUT)
         self.signalled = False
 
     def log(self) -> str:

@@ -66,6 +66,11 @@ def _box(t) -> list:
     return [t.x, t.y, t.width, t.height, t.confidence, t.found]
 
 
+def _as_sent(target: dict) -> list:
+    """The core's target fields as a TrackedTarget carries them (float32)."""
+    return [*np.float32([target[k] for k in ("x", "y", "width", "height", "confidence")]), target["found"]]
+
+
 @pytest.fixture(scope="module")
 def trackers(clip):
     """Both trackers start together (their model loads overlap) while this process computes the
@@ -81,10 +86,9 @@ def trackers(clip):
                        ["-r", "__ns:=/iy", "-r", "image:=/iy_cam/image_raw", "-p", "backend:=torch",
                         "-p", "image_qos:=reliable"])
     frames, query = clip
-    session = TrackingSession(build_tracker(params.tracker_settings({**params.declared_defaults(), "backend": "torch"})),
-                              query)
-    expected = [_box(type("T", (), session.step(rgb, {"frame_id": "cam"}).target)) for rgb in frames]
-    expected = [[*np.float32(b[:5]), b[5]] for b in expected]
+    settings = params.tracker_settings({**params.declared_defaults(), "backend": "torch"})
+    session = TrackingSession(build_tracker(settings), query)
+    expected = [_as_sent(session.step(rgb, {"frame_id": "cam"}).target) for rgb in frames]
     yield dds, node, expected
     dds.signal(subprocess.signal.SIGTERM)  # both shut down at once
     node.signal()
@@ -120,10 +124,10 @@ def test_fast_dds_camera_and_operator_with_the_cyclone_tracker(clip, trackers):
         said.publish(String(data=query))  # once, before the tracker can have matched
         targets = probe.collect(TrackedTarget, "/ix/target")
         camera = probe.node.create_publisher(Image, "/ix_cam/image_raw", RELIABLE)
-        assert probe.until(lambda: camera.get_subscription_count() > 0, 60), f"langtrack dds never subscribed\n{dds.log()}"
+        assert probe.until(lambda: camera.get_subscription_count() > 0, 60), f"dds never subscribed\n{dds.log()}"
         probe_frame = conv.build(defs.IMAGE, PROBE_FRAME, ros_class, rclpy_array)
-        assert _until(lambda: "discovery-probe" in dds.log(), 30, lambda: (camera.publish(probe_frame), probe.spin(0.3))), \
-            dds.log()
+        knock = lambda: (camera.publish(probe_frame), probe.spin(0.3))  # noqa: E731
+        assert _until(lambda: "discovery-probe" in dds.log(), 30, knock), dds.log()
         assert dds.wait_log(f"tracking {query!r}", 30), f"the latched query never arrived\n{dds.log()}"
         got = []
         for i, rgb in enumerate(frames):

@@ -56,7 +56,8 @@ class DdsTracker:
     def poll(self, timeout_s: float) -> int:
         """Wait up to ``timeout_s`` for data, handle it; returns the number of frames tracked."""
         self.waitset.wait(duration(seconds=timeout_s))
-        samples = sorted((m for reader in self.queries for m in _take(reader)), key=lambda m: m.sample_info.source_timestamp)
+        samples = [m for reader in self.queries for m in _take(reader)]
+        samples.sort(key=lambda m: m.sample_info.source_timestamp)
         for msg in samples:  # oldest first, across both readers
             if not self.once.first(msg.sample_info.source_timestamp, msg.data):
                 continue

@@ -6,8 +6,10 @@ load); activate subscribes and starts publishing; deactivate unsubscribes and fr
 With ``autostart`` (config/tracker_node.yaml) the node configures and activates itself.
 
 Topics (relative, so namespaces and remaps work): subscribes ``image``, ``image/compressed``,
-``query``; publishes ``target``, ``relocalization``, ``detections`` and, when
-``publish_debug_image`` is set, ``debug_image``. Service ``set_query`` (langtrack_msgs/SetQuery).
+``query`` (twice: reliable, and transient-local for a query sent once before we matched);
+publishes ``target``, ``relocalization``, ``detections`` (only where vision_msgs is installed) and,
+when ``publish_debug_image`` is set, ``debug_image``. Service ``set_query`` (langtrack_msgs/SetQuery).
+A failed configure or activate is logged with its reason; with ``autostart`` the process then exits 1.
 Only ``gate.*`` parameters change at run time; the others apply at the next configure.
 """
 from __future__ import annotations
@@ -118,12 +120,13 @@ class TrackerNode(LifecycleNode):
                 if topic != topics.DETECTIONS:
                     raise
                 self._warn_once(f"no `{topic}` topic: {ros_type} is not importable ({exc}); "
-                                          f"install ros-$ROS_DISTRO-vision-msgs to publish it")
+                                f"install ros-$ROS_DISTRO-vision-msgs to publish it")
                 continue
             self.publishers_[topic] = publish(kind, topic, 10)
         if self.get_parameter("publish_debug_image").value:
             self.publishers_.update({t: publish(self.make(kind), t, 1) for t, kind in topics.DEBUG.items()})
-        self.service = self.create_service(self.make("langtrack_msgs/srv/SetQuery"), topics.SET_QUERY, self._on_set_query)
+        set_query = self.make("langtrack_msgs/srv/SetQuery")
+        self.service = self.create_service(set_query, topics.SET_QUERY, self._on_set_query)
 
     def _warn_once(self, why: str) -> None:
         if why not in self.warned:
