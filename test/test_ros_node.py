@@ -140,8 +140,9 @@ def test_set_query_accepts_and_refuses(rig):
     assert answer.accepted, answer.message
     refused = rig.probe.call(SetQuery, f"{NS}/set_query", SetQuery.Request(query="   "))
     assert not refused.accepted and "empty" in refused.message
-    long = rig.probe.call(SetQuery, f"{NS}/set_query", SetQuery.Request(query="red " * 2500))
-    assert long.message  # answered (truncated or refused with a reason); the node keeps serving
+    long = rig.probe.call(SetQuery, f"{NS}/set_query", SetQuery.Request(query="red " * 2500))  # 10,000 chars
+    assert long.accepted, long.message  # cut to the text encoder's limit, with a warning saying so
+    assert rig.node.wait_log("the encoder limit is", 10), rig.node.log()
     assert rig.probe.call(SetQuery, f"{NS}/set_query", SetQuery.Request(query="the red square")).accepted
     rig.query.publish(String(data=""))  # an empty query on the topic: one warning, target kept
     assert rig.node.wait_log("empty query ignored", 10)
