@@ -149,6 +149,11 @@ def test_set_query_accepts_and_refuses(rig):
     assert rig.track(image(20)) is not None, rig.node.log()
 
 
+def _red_square(rig) -> None:
+    """Each test sets the query it needs (they also run alone, with -k)."""
+    assert rig.probe.call(SetQuery, f"{NS}/set_query", SetQuery.Request(query="the red square")).accepted
+
+
 def _set(rig, name: str, value: ParameterValue):
     request = SetParameters.Request(parameters=[Parameter(name=name, value=value)])
     return rig.probe.call(SetParameters, f"{NODE}/set_parameters", request).results[0]
@@ -156,6 +161,7 @@ def _set(rig, name: str, value: ParameterValue):
 
 def test_gate_parameter_changes_at_run_time_and_bad_values_are_refused(rig):
     """tau bounds kappa_mvlm in [-1, 1]: at 0.999 nothing is found, at -1 everything is."""
+    _red_square(rig)
     double = lambda v: ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=v)  # noqa: E731
     found = []
     for k, tau in enumerate((0.999, -1.0, 0.999)):
@@ -179,6 +185,7 @@ BAD_FRAMES = {  # what a broken driver sends -> a word the node's log line must 
 
 
 def test_bad_frames_are_logged_and_the_next_good_frame_is_tracked(rig):
+    _red_square(rig)
     for k, (name, (fields, word)) in enumerate(BAD_FRAMES.items()):
         mark = rig.node.log().count("dropping frame")
         rig.camera.publish(image(30 + k, **fields))
@@ -192,6 +199,7 @@ def test_stale_frames_are_dropped_and_the_newest_is_tracked(rig):
     """BEST_EFFORT depth 1: a burst faster than any tracker (30 frames back to back, far above a 60 Hz
     camera) leaves the node the newest frame, never a backlog. Rates and latency under a real 60 Hz
     camera: scripts/ros_frame_drops.py -> docs/BENCHMARKS_RUNTIME.md."""
+    _red_square(rig)
     camera = rig.probe.node.create_publisher(Image, CAMERA, qos_profile_sensor_data)
     rig.probe.until(lambda: camera.get_subscription_count() > 0, 10)
     rig.probe.spin(0.3)
@@ -225,8 +233,15 @@ def _state(rig) -> int:
 
 def test_lifecycle_deactivate_activate_cleanup(rig):
     assert _state(rig) == State.PRIMARY_STATE_ACTIVE
+    _red_square(rig)
     assert _transition(rig, Transition.TRANSITION_DEACTIVATE)
     assert rig.track(image(50), timeout=2) is None  # inactive: no output
+    text = lambda v: ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=v)  # noqa: E731
+    assert _set(rig, "image_qos", text("bogus")).successful  # not a run-time parameter: read at activate
+    assert not _transition(rig, Transition.TRANSITION_ACTIVATE)
+    assert rig.node.wait_log("activate failed: ConfigError: image_qos must be one of", 10), rig.node.log()
+    assert _state(rig) == State.PRIMARY_STATE_INACTIVE
+    assert _set(rig, "image_qos", text("sensor_data")).successful
     assert _transition(rig, Transition.TRANSITION_ACTIVATE)  # loads the model again
     rig.probe.until(lambda: rig.camera.get_subscription_count() > 0, 10)
     rig.probe.spin(0.5)
