@@ -137,6 +137,7 @@ def test_fast_dds_camera_and_operator_with_the_cyclone_tracker(clip, trackers):
             got.append(_box(next(t for t in targets if t.header.stamp.sec == 500 + i)))
         assert all(t.query == query for t in targets)
         assert got == expected
+        assert dds.log().count(f"tracking {query!r}") == 1  # it reached both query readers: applied once
     finally:
         probe.close()
 
@@ -170,6 +171,7 @@ def test_cyclone_camera_and_operator_with_the_rclpy_tracker(clip, trackers):
         got.append(_box(hit()))
     assert all(t.query == query for t in targets)
     assert got == expected
+    assert node.log().count(f"tracking {query!r}") == 1  # it reached both query readers: applied once
     warnings = [line for line in node.log().splitlines() if "no `detections` topic" in line]
     assert len(warnings) == 1 and "vision-msgs" in warnings[0], node.log()
 
