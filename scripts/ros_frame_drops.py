@@ -34,7 +34,6 @@ import rclpy  # noqa: E402
 from langtrack_msgs.msg import TrackedTarget  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
-from std_msgs.msg import String  # noqa: E402
 
 
 def spin(node, seconds: float, done=lambda: False) -> bool:
