@@ -30,6 +30,7 @@ from langtrack_ros.tracking.box_ops import box_average, iou_matrix
 from langtrack_ros.tracking.geometry import PatchTransform, warp
 from langtrack_ros.tracking.priors import appearance, ssd
 from langtrack_ros.tracking.priors.lexicon import Lexicon, QueryPrior
+from langtrack_ros.tracking.priors.schedule import NetOutputs, PriorSchedule
 from langtrack_ros.tracking.result import SearchMode
 
 log = logging.getLogger(__name__)
@@ -60,8 +61,12 @@ class PriorSettings:
     colour_full: float
     spatial_weight: float
     threads: int
+    roi_every: int
+    part_context: float
 
     def __post_init__(self):
+        if isinstance(self.roi_every, bool) or not isinstance(self.roi_every, int) or self.roi_every < 1:
+            raise ConfigError(f"priors.roi_every must be an integer >= 1, got {self.roi_every!r}")
         for name in ("weight", "detector_min_score", "detector_nms_iou", "imagenet_min_prob",
                      "colour_weight", "spatial_weight"):
             if not 0.0 <= getattr(self, name) <= 1.0:
@@ -72,6 +77,8 @@ class PriorSettings:
         lo_hi = self.detector_iou_ramp
         if len(lo_hi) != 2 or not 0.0 <= lo_hi[0] < lo_hi[1] <= 1.0:
             raise ConfigError(f"priors.detector_iou_ramp must be [lo, hi] with 0 <= lo < hi <= 1, got {lo_hi}")
+        if not self.part_context >= 1.0:
+            raise ConfigError(f"priors.part_context must be >= 1, got {self.part_context}")
         for name in ("imagenet_size_global", "imagenet_size_roi"):
             if getattr(self, name) < 32 or getattr(self, name) % 32:
                 raise ConfigError(f"priors.{name} must be a multiple of 32, got {getattr(self, name)}")
@@ -94,21 +101,26 @@ class PriorFusion:
         self.query: QueryPrior | None = None
         self._det_classes: list[int] = []
         self._imagenet_classes = np.zeros(0, dtype=int)
+        self.schedule = PriorSchedule(settings.roi_every)
 
     # --- query -----------------------------------------------------------------------------
     def set_query(self, text: str) -> QueryPrior:
         q = self.lexicon.parse(text)
         self.query = q
+        self.schedule.reset()
         cat = q.category
         labels = getattr(self.detector, "labels", [])
         self._det_classes = [labels.index(c) for c in (cat.detector if cat else ()) if c in labels]
-        self._imagenet_classes = np.asarray(cat.imagenet if cat and self.imagenet else (), dtype=int)
+        imagenet = cat.imagenet if cat and self.imagenet and not q.part else ()  # no ImageNet class is a face
+        self._imagenet_classes = np.asarray(imagenet, dtype=int)
+        if q.head is not None:
+            log.info("query %r: head noun %r is not in the prior tables; its category is left to MVLM", text, q.head)
         if not q.known:
             log.info("query %r: no category, colour or spatial word the priors know; plain MVLM", text)
         else:
-            log.info("query %r: category %s (detector classes %s, %d ImageNet classes), colour %s, spatial %s",
-                     text, cat.name if cat else None, [labels[i] for i in self._det_classes],
-                     len(self._imagenet_classes), q.colour, q.spatial)
+            log.info("query %r: category %s%s (detector classes %s, %d ImageNet classes), colour %s, spatial %s",
+                     text, cat.name if cat else None, f" (part: {q.part.name})" if q.part else "",
+                     [labels[i] for i in self._det_classes], len(self._imagenet_classes), q.colour, q.spatial)
         return q
 
     @property
@@ -127,10 +139,11 @@ class PriorFusion:
 
     # --- per frame -------------------------------------------------------------------------
     def fuse(self, image: np.ndarray, t: PatchTransform, mode: SearchMode, boxes: np.ndarray,
-             l: np.ndarray, s: np.ndarray, out: dict) -> Candidates:
-        """MVLM grid candidates (boxes, l, s) + prior candidates -> fused candidates."""
-        det_boxes, det_p = self._detections(image, t, mode)
-        cam = self._class_map(image, t, mode)
+             l: np.ndarray, s: np.ndarray, out: dict, anchor: np.ndarray | None = None) -> Candidates:
+        """MVLM grid candidates (boxes, l, s) + prior candidates -> fused candidates. ``anchor``:
+        the tracker's last box in image pixels (carries the prior nets' outputs between runs)."""
+        nets = self._nets(image, t, mode, anchor)
+        det_boxes, det_p, cam = nets.det_boxes, nets.det_p, nets.cam
         extra = [det_boxes] + ([self._blobs(cam)] if cam is not None else [])
         extra = np.concatenate(extra) if extra else np.zeros((0, 4))
         all_boxes = np.concatenate([boxes, extra])
@@ -141,26 +154,52 @@ class PriorFusion:
         beta = self.cfg.weight * min(1.0, float(evidence.max(initial=0.0)) / self.cfg.evidence_full)
         return Candidates(all_boxes, (1 - beta) * l_m + beta * prior, (1 - beta) * s_m + beta * prior, prior)
 
-    def _detections(self, image, t: PatchTransform, mode) -> tuple[np.ndarray, np.ndarray]:
-        """Detector boxes of the query's classes in the search region (patch-normalised) and scores."""
+    def _nets(self, image, t: PatchTransform, mode, anchor) -> NetOutputs:
+        """The prior networks' outputs for this frame: run now, or carried from their last run
+        (schedule.py: every frame in global search, one ROI frame in ``roi_every``)."""
+        if self.schedule.due(mode):
+            return self.schedule.store(NetOutputs(t, *self._detections(image, t, mode, anchor),
+                                                  self._class_map(image, t, mode)), anchor)
+        nets = self.schedule.carried(t, anchor)
+        if not self._imagenet_wanted(mode):
+            nets.cam = None
+        return nets
+
+    def _imagenet_wanted(self, mode) -> bool:
+        """Tracking a detector class in ROI mode: the detector alone keeps the ROI step fast."""
+        return not (mode is SearchMode.ROI and self._det_classes and not self.cfg.imagenet_in_roi)
+
+    def _detections(self, image, t: PatchTransform, mode, anchor=None) -> tuple[np.ndarray, np.ndarray]:
+        """Detector boxes of the query's classes in the search region (patch-normalised) and scores;
+        for a part target, the part's region of each owner box."""
         if self.detector is None or not self._det_classes:
             return np.zeros((0, 4)), np.zeros(0)
-        size = ssd.INPUT
+        region = self._detector_region(t, anchor)
+        raw = self._run("detector", warp(image, region) if mode is SearchMode.ROI else
+                        cv2.resize(image, (ssd.INPUT, ssd.INPUT), interpolation=cv2.INTER_AREA))
+        if raw is None:
+            return np.zeros((0, 4)), np.zeros(0)
+        boxes, p = ssd.decode(raw[0], raw[1], self._det_classes)
         if mode is SearchMode.GLOBAL:  # the whole frame, resized like the detector's training data
             h, w = image.shape[:2]
-            raw_logits = self._run("detector", cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA))
-        else:  # the ROI: the same square region as MVLM's patch
-            raw_logits = self._run("detector", warp(image, PatchTransform(t.x0, t.y0, t.scale * t.size / size, size)))
-        if raw_logits is None:
-            return np.zeros((0, 4)), np.zeros(0)
-        boxes, p = ssd.decode(raw_logits[0], raw_logits[1], self._det_classes)
-        if mode is SearchMode.GLOBAL:
-            h, w = image.shape[:2]
             boxes = t.box_to_patch(boxes * np.array([w, h, w, h]))
+        else:
+            boxes = t.box_to_patch(region.box_to_image(boxes))
         ok = (p >= self.cfg.detector_min_score) & (boxes[:, 2] > 0) & (boxes[:, 3] > 0)
         boxes, p = boxes[ok], p[ok]
         keep = ssd.nms(boxes, p, self.cfg.detector_nms_iou, self.cfg.detector_top_k)
-        return boxes[keep], p[keep]
+        boxes, p = boxes[keep], p[keep]
+        return (sub_boxes(boxes, self.query.part.region) if self.query.part else boxes), p
+
+    def _detector_region(self, t: PatchTransform, anchor) -> PatchTransform:
+        """In ROI mode the detector sees MVLM's square region; for a part target (a face) the square
+        ``part_context`` times the side of the owner (the person) that the last part box implies."""
+        side, cx, cy = t.scale * t.size, t.x0 + t.scale * t.size / 2, t.y0 + t.scale * t.size / 2
+        if self.query.part is not None and anchor is not None:
+            owner = owner_boxes(np.asarray(anchor, dtype=np.float64)[None], self.query.part.region)[0]
+            side = self.cfg.part_context * max(owner[2], owner[3])
+            cx, cy = owner[0] + owner[2] / 2, owner[1] + owner[3] / 2
+        return PatchTransform(cx - side / 2, cy - side / 2, side / ssd.INPUT, ssd.INPUT)
 
     def _run(self, which: str, patch: np.ndarray):
         """Run a prior model; one that fails at run time is switched off with one warning (the
@@ -178,8 +217,8 @@ class PriorFusion:
         """(S, S) probability of the query's ImageNet class group over the search patch, or None."""
         if self.imagenet is None or not len(self._imagenet_classes):
             return None
-        if mode is SearchMode.ROI and self._det_classes and not self.cfg.imagenet_in_roi:
-            return None  # tracking a detector class: the detector alone keeps the ROI step fast
+        if not self._imagenet_wanted(mode):
+            return None
         n = self.cfg.imagenet_size_global if mode is SearchMode.GLOBAL else self.cfg.imagenet_size_roi
         logits = self._run("imagenet", warp(image, PatchTransform(t.x0, t.y0, t.scale * t.size / n, n)))
         if logits is None:
@@ -214,7 +253,11 @@ class PriorFusion:
         q, w = self.query, self.cfg.colour_weight
         if q.colour is None or w == 0:
             return np.ones(len(boxes))
-        frac = appearance.colour_fractions(image, t.box_to_image(boxes), q.colour, self.lexicon, self.cfg.colour_inner)
+        where, inner = boxes, self.cfg.colour_inner
+        if q.colour_region is not None:  # a garment of the target's owner: that region of the owner's box
+            owner = owner_boxes(boxes, q.part.region) if q.part else boxes
+            where, inner = sub_boxes(owner, q.colour_region), 0.0
+        frac = appearance.colour_fractions(image, t.box_to_image(where), q.colour, self.lexicon, inner)
         return (1 - w) + w * np.clip(frac / self.cfg.colour_full, 0.0, 1.0)
 
     def _spatial(self, boxes, evidence, mode) -> np.ndarray:
@@ -224,6 +267,21 @@ class PriorFusion:
             return np.ones(len(boxes))
         plausible = evidence >= self.cfg.plausible_rel * evidence.max()
         return (1 - w) + w * appearance.spatial_rank(boxes, q.spatial, plausible)
+
+
+def sub_boxes(boxes: np.ndarray, region) -> np.ndarray:
+    """The ``region`` [x0, y0, x1, y1] (fractions) of each xywh box."""
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    x0, y0, x1, y1 = region
+    return np.stack([b[:, 0] + x0 * b[:, 2], b[:, 1] + y0 * b[:, 3], (x1 - x0) * b[:, 2], (y1 - y0) * b[:, 3]], axis=1)
+
+
+def owner_boxes(parts: np.ndarray, region) -> np.ndarray:
+    """Inverse of :func:`sub_boxes`: the owner box whose ``region`` is each part box."""
+    b = np.asarray(parts, dtype=np.float64).reshape(-1, 4)
+    x0, y0, x1, y1 = region
+    w, h = b[:, 2] / (x1 - x0), b[:, 3] / (y1 - y0)
+    return np.stack([b[:, 0] - x0 * w, b[:, 1] - y0 * h, w, h], axis=1)
 
 
 def sample_map(grid: np.ndarray, boxes: np.ndarray) -> np.ndarray:

@@ -1,0 +1,122 @@
+"""Issue 14: head-noun parsing (parts of a person), the prior nets' schedule in ROI mode, and their
+bad input (fake networks with known answers, as in test_priors.py)."""
+import dataclasses
+
+import numpy as np
+import pytest
+
+from fake_mvlm import FakeBackend
+from langtrack_ros.builder import build_priors
+from langtrack_ros.config import ConfigError, read_yaml
+from langtrack_ros.inference.prior_models import load_priors
+from langtrack_ros.paths import config_file, models_dir
+from langtrack_ros.tracking.box_ops import iou_matrix
+from langtrack_ros.tracking.geometry import PatchTransform
+from langtrack_ros.tracking.priors.fusion import PriorFusion, owner_boxes, sub_boxes
+from langtrack_ros.tracking.priors.lexicon import Lexicon
+from langtrack_ros.tracking.priors.schedule import NetOutputs, carry
+from langtrack_ros.tracking.tracker import MVLMTracker
+from test_priors import FakeDetector, RedEncoder
+
+
+@pytest.fixture(scope="module")
+def lexicon():
+    return Lexicon.load(config_file("priors"))
+
+
+@pytest.mark.parametrize("text, category, part, colour", [
+    ("the face of the man holding the umbrella", "person", "face", None),
+    ("the helmet of the cyclist", "person", "head", None),
+    ("the man's face", "person", "face", None),
+    ("the red helmet of the rider", "person", "head", "red"),
+    ("the bike rider", "person", None, None),  # the last noun of the first phrase is the head
+    ("the person in the red jacket", "person", None, "red"),
+    ("the wakeboarder behind the boat", "person", None, None),
+    ("the white boat moored by the pier", "boat", None, "white"),
+])
+def test_the_head_noun_is_the_target(lexicon, text, category, part, colour):
+    q = lexicon.parse(text)
+    assert (q.category.name if q.category else None, q.part.name if q.part else None, q.colour) == \
+        (category, part, colour)
+
+
+def test_an_unknown_head_noun_is_not_replaced_by_a_later_one(lexicon):
+    q = lexicon.parse("the plastic bag near the man")
+    assert q.category is None and q.head == "bag" and q.context == ("person",)
+
+
+def test_a_garment_colour_is_measured_on_the_owners_garment(lexicon):
+    q = lexicon.parse("the face of the man in the yellow jacket")
+    torso = next(p for p in lexicon.parts if p.name == "torso")
+    assert q.part.name == "face" and q.colour == "yellow" and q.colour_region == torso.region
+    assert lexicon.parse("the red car").colour_region is None
+
+
+def test_part_boxes_and_owner_boxes_invert_each_other():
+    people = np.array([[10.0, 20.0, 40.0, 150.0], [0.2, 0.1, 0.05, 0.3]])
+    region = (0.34, 0.02, 0.66, 0.13)
+    faces = sub_boxes(people, region)
+    np.testing.assert_allclose(faces[0], [10 + 0.34 * 40, 20 + 0.02 * 150, 0.32 * 40, 0.11 * 150])
+    np.testing.assert_allclose(owner_boxes(faces, region), people)
+
+
+def _fusion(lexicon, detector, **settings):
+    cfg = dataclasses.replace(build_priors("all").cfg, **settings)
+    return PriorFusion(cfg, lexicon, detector, None)
+
+
+def _person_image():
+    image = np.zeros((240, 320, 3), np.uint8)
+    image[100:140, 40:80] = (255, 0, 0)  # what the fake MVLM network scores (a red distractor)
+    image[60:200, 220:260] = (0, 255, 0)  # the person the detector finds: 40 x 140
+    return image
+
+
+def test_the_face_of_a_detected_person_is_tracked_in_both_modes(lexicon):
+    tracker = MVLMTracker(FakeBackend(), RedEncoder(), priors=_fusion(lexicon, FakeDetector("Person")))
+    tracker.set_query("the face of the person")
+    face = sub_boxes(np.array([[220.0, 60.0, 40.0, 140.0]]), lexicon.parse("the face").part.region)[0]
+    for mode in ("GLOBAL", "ROI"):  # in ROI mode the detector sees a wider region: the whole person
+        result = tracker.step(_person_image())
+        assert result.found and result.mode.name == mode
+        assert iou_matrix(result.box[None], face[None])[0, 0] > 0.5, result.box
+
+
+def test_the_nets_run_every_nth_roi_frame_and_their_boxes_follow_the_target(lexicon):
+    detector = FakeDetector("Person")
+    tracker = MVLMTracker(FakeBackend(), RedEncoder(), priors=_fusion(lexicon, detector, roi_every=3))
+    tracker.set_query("the person walking")
+    boxes = [tracker.step(_person_image()).box for _ in range(7)]  # 1 global + 6 ROI frames
+    assert detector.calls == 1 + 2
+    np.testing.assert_allclose(boxes, [[220, 60, 40, 140]] * 7, atol=3)
+    tracker.set_query("the person walking")  # a new query forgets what the nets saw
+    assert tracker.priors.schedule.last is None
+
+
+def test_carried_outputs_move_with_the_shift_into_the_new_patch():
+    old = PatchTransform(0.0, 0.0, 2.0, 100)  # image pixel = 2 * patch pixel
+    cam = np.zeros((100, 100), np.float32)
+    cam[10:20, 30:40] = 1.0  # image x 60..80, y 20..40
+    nets = NetOutputs(old, np.array([[0.3, 0.1, 0.1, 0.1]]), np.array([0.9]), cam)
+    new = PatchTransform(50.0, 0.0, 1.0, 100)  # image pixel = 50 + patch pixel
+    moved = carry(nets, new, np.array([10.0, 0.0]))  # the target moved 10 px right
+    np.testing.assert_allclose(moved.det_boxes, [[(70 - 50) / 100, 0.2, 0.2, 0.2]])
+    ys, xs = np.nonzero(moved.cam > 0.25)  # image x 70..90 -> new patch 20..40 (bilinear at the edges)
+    np.testing.assert_allclose([xs.min(), xs.max(), ys.min(), ys.max()], [20, 39, 20, 39], atol=1)
+
+
+@pytest.mark.parametrize("bad, match", [("roi_every: 1 ", "roi_every"), ("part_context: 1.3", "part_context")])
+def test_bad_schedule_and_part_settings_name_the_key(tmp_path, bad, match):
+    text = config_file("priors").read_text()
+    key = bad.split(":")[0]
+    line = next(ln for ln in text.splitlines() if ln.strip().startswith(key + ":"))
+    (tmp_path / "priors.yaml").write_text(text.replace(line, f"  {key}: 0"))
+    with pytest.raises(ConfigError, match=match):
+        load_priors(tmp_path / "priors.yaml", models_dir() / "priors")
+
+
+def test_a_part_with_an_unknown_owner_is_a_config_error():
+    data = read_yaml(config_file("priors"))
+    data["parts"]["face"]["owner"] = "dragon"
+    with pytest.raises(ConfigError, match="parts.face"):
+        Lexicon(data)
