@@ -41,8 +41,8 @@ def test_the_head_noun_is_the_target(lexicon, text, category, part, colour):
 
 
 def test_an_unknown_head_noun_is_not_replaced_by_a_later_one(lexicon):
-    q = lexicon.parse("the plastic bag near the man")
-    assert q.category is None and q.head == "bag" and q.context == ("person",)
+    q = lexicon.parse("the plastic tarp near the man")
+    assert q.category is None and q.head == "tarp" and q.context == ("person",)
 
 
 def test_a_garment_colour_is_measured_on_the_owners_garment(lexicon):
@@ -86,9 +86,9 @@ def test_the_nets_run_every_nth_roi_frame_and_their_boxes_follow_the_target(lexi
     detector = FakeDetector("Person")
     tracker = MVLMTracker(FakeBackend(), RedEncoder(), priors=_fusion(lexicon, detector, roi_every=3))
     tracker.set_query("the person walking")
-    boxes = [tracker.step(_person_image()).box for _ in range(7)]  # 1 global + 6 ROI frames
-    assert detector.calls == 1 + 2
-    np.testing.assert_allclose(boxes, [[220, 60, 40, 140]] * 7, atol=3)
+    boxes = [tracker.step(_person_image()).box for _ in range(8)]  # 1 global + 7 ROI frames
+    assert detector.calls == 1 + 1 + 2  # global, the ROI frame after it, then every 3rd
+    np.testing.assert_allclose(boxes, [[220, 60, 40, 140]] * 8, atol=3)
     tracker.set_query("the person walking")  # a new query forgets what the nets saw
     assert tracker.priors.schedule.last is None
 
@@ -120,3 +120,52 @@ def test_a_part_with_an_unknown_owner_is_a_config_error():
     data["parts"]["face"]["owner"] = "dragon"
     with pytest.raises(ConfigError, match="parts.face"):
         Lexicon(data)
+
+
+class FakeCoco(FakeDetector):
+    labels = ["background", "person", "bird"]
+
+
+def test_categories_only_coco_knows_use_the_coco_detector(lexicon):
+    oid, coco = FakeDetector("Person"), FakeCoco("bird")
+    fusion = PriorFusion(build_priors("all").cfg, lexicon, oid, None, coco)
+    tracker = MVLMTracker(FakeBackend(), RedEncoder(), priors=fusion)
+    tracker.set_query("the bird on the fence")
+    result = tracker.step(_person_image())  # the green square is a bird to the fake COCO SSD
+    assert (coco.calls, oid.calls) == (1, 0) and result.found
+    np.testing.assert_allclose(result.box, [220, 60, 40, 140], atol=3)
+    fusion.set_query("the person walking")
+    assert fusion._det_name == "detector"  # both know people: the Open Images SSD, unless prefer_coco
+    fusion.cfg = dataclasses.replace(fusion.cfg, prefer_coco=True)
+    fusion.set_query("the person walking")
+    assert fusion._det_name == "coco"
+
+
+def test_a_missing_coco_file_warns_and_the_rest_still_runs(tmp_path, caplog):
+    import logging
+    import shutil
+
+    shutil.copy(config_file("priors"), tmp_path / "priors.yaml")
+    (tmp_path / "models").mkdir()
+    shutil.copy(models_dir() / "priors" / "ssd_mobilenetv2_oidv4.onnx", tmp_path / "models")
+    with caplog.at_level(logging.WARNING):
+        priors = load_priors(tmp_path / "priors.yaml", tmp_path / "models")
+    assert priors.coco is None and priors.detector is not None
+    assert "ssd_mobilenetv2_coco.onnx" in caplog.text and "without the COCO detector" in caplog.text
+    priors.set_query("the bird on the fence")  # no detector knows birds now: ImageNet evidence only (none here)
+    assert priors._det_classes == [] and not priors.active
+
+
+def test_shipped_coco_detector_finds_the_cat():
+    """The converted COCO SSD on a real photo (chelsea): a cat box over most of the image."""
+    import cv2
+    import skimage.data
+
+    from langtrack_ros.inference.prior_models import load_coco
+    from langtrack_ros.tracking.priors import ssd
+
+    coco = load_coco(models_dir() / "priors", "ssd_mobilenetv2_coco.onnx", 1)
+    boxes, scores = ssd.decode(*coco(cv2.resize(skimage.data.chelsea(), (300, 300), interpolation=cv2.INTER_AREA)))
+    cat = scores[:, coco.labels.index("cat")]
+    best = int(np.argmax(cat))
+    assert cat[best] > 0.5 and boxes[best, 2] * boxes[best, 3] > 0.3

@@ -95,6 +95,17 @@ def load_prior_models(folder: Path, detector: str, imagenet: str, threads: int):
     return tuple(models)
 
 
+def load_coco(folder: Path, name: str, threads: int):
+    """The COCO SSD (same raw output layout as the Open Images one), or None with a warning."""
+    if not name:
+        return None
+    try:
+        return SSDDetector(folder / name, threads)
+    except PriorModelError as exc:
+        log.warning("%s; tracking continues without the COCO detector", exc)
+        return None
+
+
 def load_priors(path, models_folder: Path, enabled: bool | None = None,
                 threads: int | None = None) -> PriorFusion | None:
     """PriorFusion from config/priors.yaml and the prior models; None when disabled."""
@@ -107,4 +118,5 @@ def load_priors(path, models_folder: Path, enabled: bool | None = None,
     if not settings.enabled:
         return None
     detector, imagenet = load_prior_models(models_folder, settings.detector, settings.imagenet, settings.threads)
-    return PriorFusion(settings, Lexicon(data, str(path)), detector, imagenet)
+    coco = load_coco(models_folder, settings.coco_detector, settings.threads)
+    return PriorFusion(settings, Lexicon(data, str(path)), detector, imagenet, coco)

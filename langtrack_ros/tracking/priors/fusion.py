@@ -43,6 +43,8 @@ class PriorSettings:
     enabled: bool
     weight: float
     detector: str
+    coco_detector: str
+    prefer_coco: bool
     imagenet: str
     detector_min_score: float
     detector_nms_iou: float
@@ -51,6 +53,7 @@ class PriorSettings:
     imagenet_size_roi: int
     imagenet_min_prob: float
     imagenet_in_roi: bool
+    imagenet_in_global: bool
     evidence_full: float
     detector_iou_ramp: list
     blob_rel: float
@@ -95,10 +98,11 @@ class Candidates:
 class PriorFusion:
     """Per-query prior state and the per-frame fusion (see the module docstring)."""
 
-    def __init__(self, settings: PriorSettings, lexicon: Lexicon, detector=None, imagenet=None):
+    def __init__(self, settings: PriorSettings, lexicon: Lexicon, detector=None, imagenet=None, coco=None):
         self.cfg, self.lexicon = settings, lexicon
-        self.detector, self.imagenet = detector, imagenet
+        self.detector, self.imagenet, self.coco = detector, imagenet, coco
         self.query: QueryPrior | None = None
+        self._det_name = "detector"  # which detector serves the query: "detector" (Open Images) or "coco"
         self._det_classes: list[int] = []
         self._imagenet_classes = np.zeros(0, dtype=int)
         self.schedule = PriorSchedule(settings.roi_every)
@@ -109,8 +113,8 @@ class PriorFusion:
         self.query = q
         self.schedule.reset()
         cat = q.category
-        labels = getattr(self.detector, "labels", [])
-        self._det_classes = [labels.index(c) for c in (cat.detector if cat else ()) if c in labels]
+        self._det_name, self._det_classes = self._query_detector(cat)
+        labels = getattr(getattr(self, self._det_name), "labels", [])
         imagenet = cat.imagenet if cat and self.imagenet and not q.part else ()  # no ImageNet class is a face
         self._imagenet_classes = np.asarray(imagenet, dtype=int)
         if q.head is not None:
@@ -118,10 +122,21 @@ class PriorFusion:
         if not q.known:
             log.info("query %r: no category, colour or spatial word the priors know; plain MVLM", text)
         else:
-            log.info("query %r: category %s%s (detector classes %s, %d ImageNet classes), colour %s, spatial %s",
-                     text, cat.name if cat else None, f" (part: {q.part.name})" if q.part else "",
+            log.info("query %r: category %s%s (%s classes %s, %d ImageNet classes), colour %s, spatial %s",
+                     text, cat.name if cat else None, f" (part: {q.part.name})" if q.part else "", self._det_name,
                      [labels[i] for i in self._det_classes], len(self._imagenet_classes), q.colour, q.spatial)
         return q
+
+    def _query_detector(self, cat) -> tuple[str, list[int]]:
+        """The detector (attribute name) and its class indices for a category: the Open Images SSD
+        when it knows the category, else the COCO SSD (the other way round with ``prefer_coco``)."""
+        order = [("detector", "detector"), ("coco", "coco")]
+        for name, field in (order[::-1] if self.cfg.prefer_coco else order):
+            labels = getattr(getattr(self, name), "labels", [])
+            classes = [labels.index(c) for c in (getattr(cat, field) if cat else ()) if c in labels]
+            if classes:
+                return name, classes
+        return "detector", []
 
     @property
     def active(self) -> bool:
@@ -141,7 +156,7 @@ class PriorFusion:
     def fuse(self, image: np.ndarray, t: PatchTransform, mode: SearchMode, boxes: np.ndarray,
              l: np.ndarray, s: np.ndarray, out: dict, anchor: np.ndarray | None = None) -> Candidates:
         """MVLM grid candidates (boxes, l, s) + prior candidates -> fused candidates. ``anchor``:
-        the tracker's last box in image pixels (carries the prior nets' outputs between runs)."""
+        the tracker's last box in image pixels (where a part target's owner is)."""
         nets = self._nets(image, t, mode, anchor)
         det_boxes, det_p, cam = nets.det_boxes, nets.det_p, nets.cam
         extra = [det_boxes] + ([self._blobs(cam)] if cam is not None else [])
@@ -159,23 +174,26 @@ class PriorFusion:
         (schedule.py: every frame in global search, one ROI frame in ``roi_every``)."""
         if self.schedule.due(mode):
             return self.schedule.store(NetOutputs(t, *self._detections(image, t, mode, anchor),
-                                                  self._class_map(image, t, mode)), anchor)
-        nets = self.schedule.carried(t, anchor)
+                                                  self._class_map(image, t, mode)), mode)
+        nets = self.schedule.carried(t)
         if not self._imagenet_wanted(mode):
             nets.cam = None
         return nets
 
     def _imagenet_wanted(self, mode) -> bool:
-        """Tracking a detector class in ROI mode: the detector alone keeps the ROI step fast."""
-        return not (mode is SearchMode.ROI and self._det_classes and not self.cfg.imagenet_in_roi)
+        """For a category with detector classes, ImageNet evidence only where configured (it costs
+        about as much as the detector); for the others it is the only class evidence."""
+        if not self._det_classes:
+            return True
+        return self.cfg.imagenet_in_roi if mode is SearchMode.ROI else self.cfg.imagenet_in_global
 
     def _detections(self, image, t: PatchTransform, mode, anchor=None) -> tuple[np.ndarray, np.ndarray]:
         """Detector boxes of the query's classes in the search region (patch-normalised) and scores;
         for a part target, the part's region of each owner box."""
-        if self.detector is None or not self._det_classes:
+        if getattr(self, self._det_name) is None or not self._det_classes:
             return np.zeros((0, 4)), np.zeros(0)
         region = self._detector_region(t, anchor)
-        raw = self._run("detector", warp(image, region) if mode is SearchMode.ROI else
+        raw = self._run(self._det_name, warp(image, region) if mode is SearchMode.ROI else
                         cv2.resize(image, (ssd.INPUT, ssd.INPUT), interpolation=cv2.INTER_AREA))
         if raw is None:
             return np.zeros((0, 4)), np.zeros(0)

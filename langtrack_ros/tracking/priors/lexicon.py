@@ -35,6 +35,7 @@ class Category:
     name: str
     words: tuple[str, ...]
     detector: tuple[str, ...]  # Open Images class names of the SSD
+    coco: tuple[str, ...]  # COCO class names of the COCO SSD
     imagenet: tuple[int, ...]  # ImageNet-1k class indices
 
 
@@ -85,7 +86,7 @@ class Lexicon:
 
     def __init__(self, data: dict, where: str = "priors.yaml"):
         try:
-            self.categories = [Category(name, tuple(c["words"]), tuple(c.get("detector") or ()),
+            self.categories = [Category(name, tuple(c["words"]), tuple(c.get("detector") or ()), tuple(c.get("coco") or ()),
                                         _imagenet_indices(c.get("imagenet"), f"{where}: {name}"))
                                for name, c in data["categories"].items()]
             self.colours = {k: [tuple(r) for r in v] for k, v in data["colours"].items()}

@@ -3,9 +3,13 @@
 The detector and the ImageNet net cost two to four times MVLM's own step (docs/BENCHMARKS.md).
 A global search (a new query, or the gate lost the target) always runs them: that is where they
 find the target. In ROI mode they run on one frame in ``priors.roi_every``; on the frames between,
-their last outputs are carried over, moved by the displacement of the tracked box since they were
-computed (the ROI follows the target, so the target's detection moves with it), and re-expressed
-in the current search patch. The gate therefore sees the same kind of candidates and scores on
+their last outputs are carried over where they were in the image and re-expressed in the current
+search patch (the IoU ramp of the fusion tolerates the few pixels a target moves in between).
+Moving them with the tracked box's displacement was tried and drifted: the box's own jitter was
+extrapolated frame after frame. The first ROI frame after a global search runs them again: a global
+search's outputs are never carried, because the ROI run is what confirms or rejects the global
+answer (carrying the global detections kept a wrong first grounding confident on the validation
+clips). The gate therefore sees the same kind of candidates and scores on
 every frame, only some of them one or two frames old.
 """
 from __future__ import annotations
@@ -27,10 +31,6 @@ class NetOutputs:
     det_boxes: np.ndarray  # (N, 4) patch-normalised
     det_p: np.ndarray  # (N,)
     cam: np.ndarray | None  # (S, S) class-group probability over the patch, or None
-
-
-def centre(box: np.ndarray | None) -> np.ndarray:
-    return np.zeros(2) if box is None else np.asarray(box[:2], dtype=np.float64) + np.asarray(box[2:]) / 2
 
 
 def carry(nets: NetOutputs, t: PatchTransform, shift: np.ndarray) -> NetOutputs:
@@ -58,19 +58,17 @@ class PriorSchedule:
     def reset(self) -> None:
         """A new query: nothing carried over."""
         self.last: NetOutputs | None = None
-        self.anchor: np.ndarray | None = None
+        self.last_global = False
         self.age = 0
 
     def due(self, mode: SearchMode) -> bool:
-        return mode is SearchMode.GLOBAL or self.last is None or self.age + 1 >= self.roi_every
+        return mode is SearchMode.GLOBAL or self.last is None or self.last_global or self.age + 1 >= self.roi_every
 
-    def store(self, nets: NetOutputs, anchor: np.ndarray | None) -> NetOutputs:
-        self.last, self.anchor, self.age = nets, None if anchor is None else np.array(anchor, float), 0
+    def store(self, nets: NetOutputs, mode: SearchMode) -> NetOutputs:
+        self.last, self.age, self.last_global = nets, 0, mode is SearchMode.GLOBAL
         return nets
 
-    def carried(self, t: PatchTransform, anchor: np.ndarray | None) -> NetOutputs:
-        """The last outputs, moved with the tracked box (no move when either box is unknown)."""
+    def carried(self, t: PatchTransform) -> NetOutputs:
+        """The last outputs, where they were in the image, in the patch of ``t``."""
         self.age += 1
-        known = anchor is not None and self.anchor is not None
-        shift = centre(anchor) - centre(self.anchor) if known else np.zeros(2)
-        return carry(self.last, t, shift)
+        return carry(self.last, t, np.zeros(2))
