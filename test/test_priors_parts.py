@@ -169,3 +169,17 @@ def test_shipped_coco_detector_finds_the_cat():
     cat = scores[:, coco.labels.index("cat")]
     best = int(np.argmax(cat))
     assert cat[best] > 0.5 and boxes[best, 2] * boxes[best, 3] > 0.3
+
+
+def test_the_template_match_finds_how_far_a_textured_target_moved():
+    from langtrack_ros.tracking.priors.schedule import make_template, match_shift
+
+    rng = np.random.default_rng(0)
+    texture = np.kron(rng.integers(0, 255, (10, 5, 3), dtype=np.uint8), np.ones((6, 6, 1), np.uint8))  # 6-px blocks
+    before, after = np.zeros((200, 200, 3), np.uint8), np.zeros((200, 200, 3), np.uint8)
+    before[50:110, 80:110] = texture
+    after[56:116, 71:101] = texture  # moved 9 px left, 6 px down
+    tpl = make_template(before, np.array([80.0, 50.0, 30.0, 60.0]))
+    np.testing.assert_allclose(match_shift(after, tpl), [-9, 6], atol=2)
+    assert make_template(np.zeros((200, 200, 3), np.uint8), np.array([80.0, 50.0, 30.0, 60.0])) is None  # flat
+    assert make_template(before, np.array([500.0, 50.0, 30.0, 60.0])) is None  # out of view

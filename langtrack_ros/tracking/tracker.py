@@ -294,6 +294,8 @@ class MVLMTracker:
             best, found = int(np.argmax(l_choice)), True
         box = clip_box(boxes_img[best], image_hw)
         self._remember(box, float(conf.kappa_mem[best]))
+        if self.priors is not None and self.priors.active:
+            self.priors.observe(image, box, float(conf.kappa_mvlm[best]), found)
         return TrackResult(box, kappa=float(conf.kappa_mvlm[best]), d_corr=float(conf.d_corr[best]),
                            d_cls=float(conf.d_cls[best]), score=float(l[best]), mode=mode, found=found)
 

@@ -30,6 +30,7 @@ from langtrack_ros.tracking.box_ops import box_average, iou_matrix
 from langtrack_ros.tracking.geometry import PatchTransform, warp
 from langtrack_ros.tracking.priors import appearance, ssd
 from langtrack_ros.tracking.priors.lexicon import Lexicon, QueryPrior
+from langtrack_ros.tracking.priors.memory import AppearanceMemory
 from langtrack_ros.tracking.priors.schedule import NetOutputs, PriorSchedule
 from langtrack_ros.tracking.result import SearchMode
 
@@ -66,12 +67,16 @@ class PriorSettings:
     threads: int
     roi_every: int
     part_context: float
+    memory_weight: float
+    memory_min_kappa: float
+    memory_rate: float
+    memory_top_k: int
 
     def __post_init__(self):
         if isinstance(self.roi_every, bool) or not isinstance(self.roi_every, int) or self.roi_every < 1:
             raise ConfigError(f"priors.roi_every must be an integer >= 1, got {self.roi_every!r}")
         for name in ("weight", "detector_min_score", "detector_nms_iou", "imagenet_min_prob",
-                     "colour_weight", "spatial_weight"):
+                     "colour_weight", "spatial_weight", "memory_weight", "memory_rate"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"priors.{name} must be in [0, 1], got {getattr(self, name)}")
         if not 0.0 < self.colour_full <= 1.0 or not 0.0 < self.evidence_full <= 1.0:
@@ -106,12 +111,14 @@ class PriorFusion:
         self._det_classes: list[int] = []
         self._imagenet_classes = np.zeros(0, dtype=int)
         self.schedule = PriorSchedule(settings.roi_every)
+        self.memory = AppearanceMemory(settings.memory_min_kappa, settings.memory_rate, settings.colour_inner)
 
     # --- query -----------------------------------------------------------------------------
     def set_query(self, text: str) -> QueryPrior:
         q = self.lexicon.parse(text)
         self.query = q
         self.schedule.reset()
+        self.memory.reset()
         cat = q.category
         self._det_name, self._det_classes = self._query_detector(cat)
         labels = getattr(getattr(self, self._det_name), "labels", [])
@@ -166,6 +173,7 @@ class PriorFusion:
         s_m = np.concatenate([s, box_average(out["corr_map"], extra) if len(extra) else np.zeros(0)])
         evidence = self._evidence(all_boxes, det_boxes, det_p, cam, l_m)
         prior = evidence * self._colour(image, t, all_boxes) * self._spatial(all_boxes, evidence, mode)
+        prior = prior * self._remembered(image, t, all_boxes, prior)
         beta = self.cfg.weight * min(1.0, float(evidence.max(initial=0.0)) / self.cfg.evidence_full)
         return Candidates(all_boxes, (1 - beta) * l_m + beta * prior, (1 - beta) * s_m + beta * prior, prior)
 
@@ -174,8 +182,8 @@ class PriorFusion:
         (schedule.py: every frame in global search, one ROI frame in ``roi_every``)."""
         if self.schedule.due(mode):
             return self.schedule.store(NetOutputs(t, *self._detections(image, t, mode, anchor),
-                                                  self._class_map(image, t, mode)), mode)
-        nets = self.schedule.carried(t)
+                                                  self._class_map(image, t, mode)), mode, image, anchor)
+        nets = self.schedule.carried(t, image)
         if not self._imagenet_wanted(mode):
             nets.cam = None
         return nets
@@ -277,6 +285,22 @@ class PriorFusion:
             where, inner = sub_boxes(owner, q.colour_region), 0.0
         frac = appearance.colour_fractions(image, t.box_to_image(where), q.colour, self.lexicon, inner)
         return (1 - w) + w * np.clip(frac / self.cfg.colour_full, 0.0, 1.0)
+
+    def observe(self, image: np.ndarray, box: np.ndarray, kappa: float, found: bool) -> None:
+        """The tracker's answer of this frame (image pixels): confident ones feed the memory."""
+        if self.cfg.memory_weight > 0:
+            self.memory.observe(image, box, kappa, found)
+
+    def _remembered(self, image, t: PatchTransform, boxes, prior) -> np.ndarray:
+        """Factor (1 - w) + w * similarity to the remembered appearance, for the ``memory_top_k``
+        best candidates by prior; the others keep (1 - w). 1 everywhere while nothing is remembered."""
+        w = self.cfg.memory_weight
+        if self.memory.hist is None or w == 0 or not len(boxes):
+            return np.ones(len(boxes))
+        top = np.argsort(-prior)[:self.cfg.memory_top_k]
+        sim = np.zeros(len(boxes))
+        sim[top] = self.memory.similarity(image, t.box_to_image(boxes[top]))
+        return (1 - w) + w * sim
 
     def _spatial(self, boxes, evidence, mode) -> np.ndarray:
         """Spatial words rank candidates in global search only: in an ROI crop 'left' means nothing."""
