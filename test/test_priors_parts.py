@@ -183,3 +183,37 @@ def test_the_template_match_finds_how_far_a_textured_target_moved():
     np.testing.assert_allclose(match_shift(after, tpl), [-9, 6], atol=2)
     assert make_template(np.zeros((200, 200, 3), np.uint8), np.array([80.0, 50.0, 30.0, 60.0])) is None  # flat
     assert make_template(before, np.array([500.0, 50.0, 30.0, 60.0])) is None  # out of view
+
+
+def test_appearance_memory_learns_only_when_confident_and_ranks_by_colour(lexicon):
+    from langtrack_ros.tracking.priors.memory import AppearanceMemory
+
+    image = np.zeros((100, 200, 3), np.uint8)
+    image[20:80, 20:60] = (200, 40, 40)  # the confirmed target: red
+    image[20:80, 120:160] = (40, 40, 200)  # another of its kind: blue
+    red, blue = np.array([20.0, 20, 40, 60]), np.array([120.0, 20, 40, 60])
+    memory = AppearanceMemory(min_kappa=0.3, rate=0.1, inner=0.2)
+    memory.observe(image, red, kappa=0.1, found=True)  # not confident: nothing learnt
+    memory.observe(image, red, kappa=0.9, found=False)
+    assert memory.hist is None
+    memory.observe(image, red, kappa=0.5, found=True)
+    sim = memory.similarity(image, np.stack([red, blue, [500.0, 0, 10, 10]]))  # the last box is out of view
+    assert sim[0] > 0.95 and sim[1] < 0.2 and sim[2] == 0.0
+    fusion = _fusion(lexicon, FakeDetector("Person"), memory_weight=0.5)
+    fusion.set_query("the person")
+    fusion.observe(image, red, 0.5, True)
+    t = PatchTransform(0.0, 0.0, 1.0, 200)
+    factor = fusion._remembered(image, t, np.stack([red, blue]) / 200, np.array([0.9, 0.8]))
+    assert factor[0] > 0.95 and factor[1] < 0.65
+    fusion.set_query("the person")  # a new query forgets the old target
+    assert fusion.memory.hist is None
+
+
+def test_prior_settings_can_be_overridden_per_run_and_bad_keys_are_named():
+    priors = build_priors("detector,colour,roi_every=2,memory_weight=0.4")
+    assert (priors.cfg.roi_every, priors.schedule.roi_every, priors.cfg.memory_weight) == (2, 2, 0.4)
+    assert priors.coco is None and priors.imagenet is None and priors.detector is not None
+    with pytest.raises(ConfigError, match="roi_evry"):
+        build_priors("all,roi_evry=3")
+    with pytest.raises(ConfigError, match="roi_every"):
+        build_priors("all,roi_every=0")

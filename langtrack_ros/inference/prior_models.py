@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from langtrack_ros.config import from_dict, read_yaml
+from langtrack_ros.config import ConfigError, from_dict, read_yaml
 from langtrack_ros.inference.ort_backend import default_providers, open_session
 from langtrack_ros.tracking.images import IMAGENET_MEAN, IMAGENET_STD
 from langtrack_ros.tracking.priors.fusion import PriorFusion, PriorSettings
@@ -107,10 +107,15 @@ def load_coco(folder: Path, name: str, threads: int):
 
 
 def load_priors(path, models_folder: Path, enabled: bool | None = None,
-                threads: int | None = None) -> PriorFusion | None:
-    """PriorFusion from config/priors.yaml and the prior models; None when disabled."""
+                threads: int | None = None, overrides: dict | None = None) -> PriorFusion | None:
+    """PriorFusion from config/priors.yaml and the prior models; None when disabled. ``overrides``:
+    ``priors`` settings to replace (ablations: ``roi_every=1``); unknown keys raise ConfigError."""
     data = read_yaml(path)
-    settings = from_dict(PriorSettings, data.get("priors"), f"{path}: priors")
+    section = dict(data.get("priors") or {})
+    unknown = sorted(set(overrides or {}) - set(section))
+    if unknown:
+        raise ConfigError(f"unknown prior setting(s) {unknown}")
+    settings = from_dict(PriorSettings, {**section, **(overrides or {})}, f"{path}: priors")
     if enabled is not None:
         settings.enabled = enabled
     if threads is not None:

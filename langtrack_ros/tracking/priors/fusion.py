@@ -63,6 +63,7 @@ class PriorSettings:
     colour_inner: float
     colour_weight: float
     colour_full: float
+    colour_relative: bool
     spatial_weight: float
     threads: int
     roi_every: int
@@ -284,7 +285,10 @@ class PriorFusion:
             owner = owner_boxes(boxes, q.part.region) if q.part else boxes
             where, inner = sub_boxes(owner, q.colour_region), 0.0
         frac = appearance.colour_fractions(image, t.box_to_image(where), q.colour, self.lexicon, inner)
-        return (1 - w) + w * np.clip(frac / self.cfg.colour_full, 0.0, 1.0)
+        match = np.clip(frac / self.cfg.colour_full, 0.0, 1.0)
+        if self.cfg.colour_relative and match.max() > 0:  # what no candidate shows cannot rank them
+            match = match / match.max()
+        return (1 - w) + w * match
 
     def observe(self, image: np.ndarray, box: np.ndarray, kappa: float, found: bool) -> None:
         """The tracker's answer of this frame (image pixels): confident ones feed the memory."""
