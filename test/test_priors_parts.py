@@ -217,3 +217,15 @@ def test_prior_settings_can_be_overridden_per_run_and_bad_keys_are_named():
         build_priors("all,roi_evry=3")
     with pytest.raises(ConfigError, match="roi_every"):
         build_priors("all,roi_every=0")
+
+
+@pytest.mark.parametrize("text, category, part, colour, spatial", [
+    ("the blue alien toy held up in a hand", None, None, "blue", None),  # a colour in the first phrase: the target's
+    ("the top of the car", "car", None, None, None),  # a part of something that is not its owner
+    ("the little girl in a yellow top and pink trousers", "person", None, "yellow", "smallest"),  # "top": a garment
+    ("the stork flying near the top of the pink sky", "bird", None, None, None),
+])
+def test_validation_sentences_parse_as_meant(lexicon, text, category, part, colour, spatial):
+    q = lexicon.parse(text)
+    assert (q.category.name if q.category else None, q.part.name if q.part else None, q.colour, q.spatial) == \
+        (category, part, colour, spatial)

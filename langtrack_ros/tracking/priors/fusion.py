@@ -67,6 +67,7 @@ class PriorSettings:
     spatial_weight: float
     threads: int
     roi_every: int
+    carry_min_kappa: float
     part_context: float
     memory_weight: float
     memory_min_kappa: float
@@ -111,7 +112,7 @@ class PriorFusion:
         self._det_name = "detector"  # which detector serves the query: "detector" (Open Images) or "coco"
         self._det_classes: list[int] = []
         self._imagenet_classes = np.zeros(0, dtype=int)
-        self.schedule = PriorSchedule(settings.roi_every)
+        self.schedule = PriorSchedule(settings.roi_every, settings.carry_min_kappa)
         self.memory = AppearanceMemory(settings.memory_min_kappa, settings.memory_rate, settings.colour_inner)
 
     # --- query -----------------------------------------------------------------------------
@@ -291,7 +292,9 @@ class PriorFusion:
         return (1 - w) + w * match
 
     def observe(self, image: np.ndarray, box: np.ndarray, kappa: float, found: bool) -> None:
-        """The tracker's answer of this frame (image pixels): confident ones feed the memory."""
+        """The tracker's answer of this frame (image pixels): confident ones feed the memory; an
+        unsure one makes the prior nets run on the next frame."""
+        self.schedule.observe(kappa, found)
         if self.cfg.memory_weight > 0:
             self.memory.observe(image, box, kappa, found)
 

@@ -131,21 +131,43 @@ class Lexicon:
         words = WORD.findall(text.lower())
         nouns = [(i, self._noun(w)) for i, w in enumerate(words)]
         nouns = [(i, n) for i, n in nouns if n is not None]
-        head_i, unknown = self._head(words, nouns)
+        end = self._phrase_end(words)
+        head_i, unknown = self._head(words, nouns, end)
+        head_i = self._part_owner_check(nouns, head_i)
         head = dict(nouns).get(head_i)
         part = head if isinstance(head, Part) else None
         category = self._by_name[part.owner] if part else head
-        colour, region = self._target_colour(words, nouns, head_i, part or category)
-        spatial = next((self.spatial[w] for i, w in enumerate(words) if w in self.spatial
-                        and (words[i + 1:i + 2] or [""])[0] not in RELATION_FOLLOWERS), None)
+        colour, region = self._target_colour(words, nouns, head_i, part or category, end)
+        spatial = next((self.spatial[w] for i, w in enumerate(words) if self._ranks(words, i)), None)
         context = tuple(dict.fromkeys(n.name for _, n in nouns if isinstance(n, Category) and n is not category))
         return QueryPrior(text, category, colour, spatial, context, part, region, unknown)
 
-    def _head(self, words: list[str], nouns: list) -> tuple[int | None, str | None]:
+    def _ranks(self, words: list[str], i: int) -> bool:
+        """Is words[i] a spatial word that ranks candidates? Not in "left of the cube" (a relation),
+        "the top of the car" (a part) or "the yellow top" (a garment: after a colour word)."""
+        if words[i] not in self.spatial:
+            return False
+        after = (words[i + 1:i + 2] or [""])[0]
+        before = words[i - 1] if i > 0 else ""
+        return after not in RELATION_FOLLOWERS and before not in self.colour_words()
+
+    def _phrase_end(self, words: list[str]) -> int:
+        return next((i for i, w in enumerate(words) if w in self.phrase_ends or
+                     (len(w) > 4 and w.endswith("ing"))), len(words))
+
+    @staticmethod
+    def _part_owner_check(nouns: list, head_i):
+        """A part word whose next category is not its owner names a part of something else ("the top
+        of the car"): that category is the target then."""
+        noun = dict(nouns).get(head_i)
+        if not isinstance(noun, Part):
+            return head_i
+        nxt = next(((i, n) for i, n in nouns if i > head_i and isinstance(n, Category)), None)
+        return nxt[0] if nxt is not None and nxt[1].name != noun.owner else head_i
+
+    def _head(self, words: list[str], nouns: list, end: int) -> tuple[int | None, str | None]:
         """(index of the head noun, None) or (None, the unknown head word): the last known noun of the
         first phrase; a sentence that starts with a relation word falls back to its first known noun."""
-        end = next((i for i, w in enumerate(words) if w in self.phrase_ends or
-                    (len(w) > 4 and w.endswith("ing"))), len(words))
         in_phrase = [i for i, _ in nouns if i < end]
         if in_phrase:
             return in_phrase[-1], None
@@ -155,14 +177,17 @@ class Lexicon:
             return None, content[-1]
         return (nouns[0][0] if nouns else None), None
 
-    def _target_colour(self, words: list[str], nouns: list, head_i, target) -> tuple[str | None, tuple | None]:
-        """(colour, region): a colour word belongs to the next noun after it, else to the one before it.
+    def _target_colour(self, words: list[str], nouns: list, head_i, target, end: int) -> tuple:
+        """(colour, region): a colour word in the first phrase describes the target ("the blue alien
+        toy"); later ones belong to the next noun after them, else to the one before.
         On the head noun it is measured on the target box; on a part of the target's owner ("the man in
         the red jacket", "the face of the man in the red jacket") on that part's region of the owner."""
         owner_name = target.owner if isinstance(target, Part) else getattr(target, "name", None)
         for i, w in enumerate(words):
             if w not in self.colour_words():
                 continue
+            if i < end:
+                return w, None
             after = [(n, x) for n, x in nouns if n > i]
             before = [(n, x) for n, x in nouns if n < i]
             owner = after[0] if after else (before[-1] if before else None)

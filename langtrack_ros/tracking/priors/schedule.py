@@ -8,11 +8,13 @@ and re-expressed in the current search patch. The motion comes from matching a s
 of the best detection (or of the tracked box) around its last place (normalised cross-correlation,
 well under a millisecond). Two cheaper ways lost accuracy on the validation clips: leaving the
 outputs where they were (the box lags a moving person), and moving them with the tracked box's own
-displacement (its jitter was extrapolated frame after frame: drift). The first ROI frame after a global search runs them again: a global
-search's outputs are never carried, because the ROI run is what confirms or rejects the global
-answer (carrying the global detections kept a wrong first grounding confident on the validation
-clips). The gate therefore sees the same kind of candidates and scores on
-every frame, only some of them one or two frames old.
+displacement (its jitter was extrapolated frame after frame: drift).
+
+They also run again on the frame after any answer the gate was not sure of (kappa below
+``priors.carry_min_kappa``): stale evidence is carried only while tracking is confident. The first
+ROI frame after a global search runs them too: a global search's outputs are never carried,
+because the ROI run is what confirms or rejects the global answer (carrying the global detections
+kept a wrong first grounding confident on the validation clips).
 """
 from __future__ import annotations
 
@@ -106,8 +108,8 @@ def _grey(rgb: np.ndarray, zoom: float) -> np.ndarray:
 class PriorSchedule:
     """Decides per frame whether the prior networks run; keeps their last outputs otherwise."""
 
-    def __init__(self, roi_every: int):
-        self.roi_every = roi_every
+    def __init__(self, roi_every: int, min_kappa: float):
+        self.roi_every, self.min_kappa = roi_every, min_kappa
         self.reset()
 
     def reset(self) -> None:
@@ -115,10 +117,16 @@ class PriorSchedule:
         self.last: NetOutputs | None = None
         self.template: Template | None = None
         self.last_global = False
+        self.confident = False
         self.age = 0
 
     def due(self, mode: SearchMode) -> bool:
-        return mode is SearchMode.GLOBAL or self.last is None or self.last_global or self.age + 1 >= self.roi_every
+        return (mode is SearchMode.GLOBAL or self.last is None or self.last_global or not self.confident
+                or self.age + 1 >= self.roi_every)
+
+    def observe(self, kappa: float, found: bool) -> None:
+        """The gate's verdict on the frame just answered."""
+        self.confident = found and kappa >= self.min_kappa
 
     def store(self, nets: NetOutputs, mode: SearchMode, image: np.ndarray, anchor) -> NetOutputs:
         """Keep the nets' outputs and a template of the best detection (else of the tracked box)."""
