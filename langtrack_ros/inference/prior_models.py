@@ -124,4 +124,4 @@ def load_priors(path, models_folder: Path, enabled: bool | None = None,
         return None
     detector, imagenet = load_prior_models(models_folder, settings.detector, settings.imagenet, settings.threads)
     coco = load_coco(models_folder, settings.coco_detector, settings.threads)
-    return PriorFusion(settings, Lexicon(data, str(path)), detector, imagenet, coco)
+    return PriorFusion(settings, Lexicon(data, str(path), settings.head_noun), detector, imagenet, coco)

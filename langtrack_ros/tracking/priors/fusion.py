@@ -42,6 +42,7 @@ class PriorSettings:
     """The ``priors`` section of config/priors.yaml (no defaults here: the YAML is the table)."""
 
     enabled: bool
+    head_noun: bool
     weight: float
     detector: str
     coco_detector: str

@@ -84,7 +84,8 @@ def _imagenet_indices(spec, where: str) -> tuple[int, ...]:
 class Lexicon:
     """The word tables of config/priors.yaml."""
 
-    def __init__(self, data: dict, where: str = "priors.yaml"):
+    def __init__(self, data: dict, where: str = "priors.yaml", head_noun: bool = True):
+        self.head_noun = head_noun  # priors.head_noun; False: the first category word is the target
         try:
             self.categories = [Category(name, tuple(c["words"]), tuple(c.get("detector") or ()), tuple(c.get("coco") or ()),
                                         _imagenet_indices(c.get("imagenet"), f"{where}: {name}"))
@@ -96,6 +97,7 @@ class Lexicon:
                           for name, p in (data.get("parts") or {}).items()]
             self.phrase_ends = set(data.get("phrase_ends") or ())
             self.non_nouns = set(data.get("non_nouns") or ())
+
         except (KeyError, TypeError, AttributeError) as exc:
             raise ConfigError(f"{where}: malformed prior tables ({type(exc).__name__}: {exc})") from exc
         self._check(where)
@@ -130,8 +132,8 @@ class Lexicon:
     def parse(self, text: str) -> QueryPrior:
         words = WORD.findall(text.lower())
         nouns = [(i, self._noun(w)) for i, w in enumerate(words)]
-        nouns = [(i, n) for i, n in nouns if n is not None]
-        end = self._phrase_end(words)
+        nouns = [(i, n) for i, n in nouns if n is not None and (self.head_noun or isinstance(n, Category))]
+        end = self._phrase_end(words) if self.head_noun else 0  # 0: the first category word (ablation)
         head_i, unknown = self._head(words, nouns, end)
         head_i = self._part_owner_check(nouns, head_i)
         head = dict(nouns).get(head_i)
