@@ -229,3 +229,14 @@ def test_validation_sentences_parse_as_meant(lexicon, text, category, part, colo
     q = lexicon.parse(text)
     assert (q.category.name if q.category else None, q.part.name if q.part else None, q.colour, q.spatial) == \
         (category, part, colour, spatial)
+
+
+def test_a_head_and_shoulders_box_gives_a_larger_face():
+    from langtrack_ros.tracking.priors.fusion import part_boxes
+
+    region = (0.34, 0.02, 0.66, 0.13)
+    whole, bust = np.array([[0.0, 0.0, 40.0, 120.0]]), np.array([[0.0, 0.0, 60.0, 60.0]])
+    np.testing.assert_allclose(part_boxes(whole, region, 2.7), sub_boxes(whole, region))  # taller than 2.7: as is
+    face = part_boxes(bust, region, 2.7)[0]
+    assert face[3] == pytest.approx(60 * 0.11 * 2.7) and face[1] == pytest.approx(60 * 0.02 * 2.7)
+    np.testing.assert_allclose(part_boxes(bust, region, 0.0), sub_boxes(bust, region))

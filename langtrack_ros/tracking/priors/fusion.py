@@ -70,6 +70,7 @@ class PriorSettings:
     roi_every: int
     carry_min_kappa: float
     part_context: float
+    person_aspect: float
     memory_weight: float
     memory_min_kappa: float
     memory_rate: float
@@ -218,7 +219,7 @@ class PriorFusion:
         boxes, p = boxes[ok], p[ok]
         keep = ssd.nms(boxes, p, self.cfg.detector_nms_iou, self.cfg.detector_top_k)
         boxes, p = boxes[keep], p[keep]
-        return (sub_boxes(boxes, self.query.part.region) if self.query.part else boxes), p
+        return (part_boxes(boxes, self.query.part.region, self.cfg.person_aspect) if self.query.part else boxes), p
 
     def _detector_region(self, t: PatchTransform, anchor) -> PatchTransform:
         """In ROI mode the detector sees MVLM's square region; for a part target (a face) the square
@@ -324,6 +325,20 @@ def sub_boxes(boxes: np.ndarray, region) -> np.ndarray:
     b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     x0, y0, x1, y1 = region
     return np.stack([b[:, 0] + x0 * b[:, 2], b[:, 1] + y0 * b[:, 3], (x1 - x0) * b[:, 2], (y1 - y0) * b[:, 3]], axis=1)
+
+
+def part_boxes(owners: np.ndarray, region, full_aspect: float) -> np.ndarray:
+    """The part ``region`` of each owner box, for owners seen only in part: a box less tall (h/w)
+    than a whole upright person (``full_aspect``) is taken as its top part (a head-and-shoulders
+    shot), so the region's vertical fractions stretch by full_aspect / (h/w), clipped to the box."""
+    b = np.asarray(owners, dtype=np.float64).reshape(-1, 4)
+    if full_aspect <= 0:
+        return sub_boxes(b, region)
+    stretch = np.maximum(1.0, full_aspect * b[:, 2] / np.maximum(b[:, 3], 1e-9))
+    x0, y0, x1, y1 = region
+    top, bottom = np.minimum(y0 * stretch, 0.95), np.minimum(y1 * stretch, 1.0)
+    return np.stack([b[:, 0] + x0 * b[:, 2], b[:, 1] + top * b[:, 3], (x1 - x0) * b[:, 2],
+                     (bottom - top) * b[:, 3]], axis=1)
 
 
 def owner_boxes(parts: np.ndarray, region) -> np.ndarray:
