@@ -240,3 +240,22 @@ def test_a_head_and_shoulders_box_gives_a_larger_face():
     face = part_boxes(bust, region, 2.7)[0]
     assert face[3] == pytest.approx(60 * 0.11 * 2.7) and face[1] == pytest.approx(60 * 0.02 * 2.7)
     np.testing.assert_allclose(part_boxes(bust, region, 0.0), sub_boxes(bust, region))
+
+
+def test_the_schedule_reruns_after_global_search_and_unsure_answers():
+    from langtrack_ros.tracking.priors.schedule import PriorSchedule
+    from langtrack_ros.tracking.result import SearchMode
+
+    nets = NetOutputs(PatchTransform(0.0, 0.0, 1.0, 100), np.zeros((0, 4)), np.zeros(0), None)
+    image = np.zeros((100, 100, 3), np.uint8)
+    schedule = PriorSchedule(roi_every=4, min_kappa=0.3)
+    schedule.store(nets, SearchMode.GLOBAL, image, None)
+    schedule.observe(0.9, True)
+    assert schedule.due(SearchMode.ROI)  # a global search's outputs are never carried
+    schedule.store(nets, SearchMode.ROI, image, None)
+    schedule.observe(0.9, True)
+    assert not schedule.due(SearchMode.ROI) and schedule.due(SearchMode.GLOBAL)
+    schedule.observe(0.1, True)  # unsure: run again
+    assert schedule.due(SearchMode.ROI)
+    schedule.observe(0.9, False)  # not found: run again
+    assert schedule.due(SearchMode.ROI)
