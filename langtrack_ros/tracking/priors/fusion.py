@@ -65,6 +65,7 @@ class PriorSettings:
     colour_weight: float
     colour_full: float
     colour_relative: bool
+    words_alone: bool
     spatial_weight: float
     threads: int
     roi_every: int
@@ -151,13 +152,14 @@ class PriorFusion:
 
     @property
     def active(self) -> bool:
-        """Something to add: evidence of the named category, or a colour/spatial word to check."""
+        """Something to add: evidence of the named category, or (``words_alone``) a colour/spatial
+        word to check against MVLM's own candidates."""
         q = self.query
         if not (self.cfg.enabled and self.cfg.weight > 0 and q is not None):
             return False
         words = (q.colour is not None and self.cfg.colour_weight > 0) or \
             (q.spatial is not None and self.cfg.spatial_weight > 0)
-        return self.has_category_evidence or words
+        return self.has_category_evidence or (words and self.cfg.words_alone)
 
     @property
     def has_category_evidence(self) -> bool:
