@@ -259,3 +259,14 @@ def test_the_schedule_reruns_after_global_search_and_unsure_answers():
     assert schedule.due(SearchMode.ROI)
     schedule.observe(0.9, False)  # not found: run again
     assert schedule.due(SearchMode.ROI)
+
+
+def test_words_alone_decides_whether_colour_words_without_a_category_act(lexicon):
+    fusion = _fusion(lexicon, FakeDetector("Person"), words_alone=False)
+    fusion.set_query("the red hexagon on the left")  # no category the priors know
+    assert not fusion.active
+    fusion.cfg = dataclasses.replace(fusion.cfg, words_alone=True)
+    assert fusion.active
+    fusion.set_query("the red person")  # a category: active either way
+    fusion.cfg = dataclasses.replace(fusion.cfg, words_alone=False)
+    assert fusion.active
