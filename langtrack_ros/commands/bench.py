@@ -298,9 +298,9 @@ def render(rows: list[Row], model_note: str, frames: int) -> str:
         "- ratio = ONNX Runtime median / torch median (below 1: ONNX Runtime is faster); in the 'full step' "
         "rows: with priors / without priors (means); their threads column is network+prior nets",
         f"- RSS = resident memory of the whole bench process after the row (everything loaded so far); "
-        f"peak RSS of the run {peak_rss_mb():.0f} MB (includes the ONNX exports)", "",
+        f"peak RSS of the run {peak_rss_mb():.0f} MB (includes the ONNX exports)",
         "- FPS = 1000 / mean ms (throughput: the prior nets run on some frames only, so the median alone "
-        "would hide their cost)",
+        "would hide their cost)", "",
         "| part | what | backend | threads | median ms | mean ms | p90 ms | FPS | ratio | RSS MB |",
         "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
