@@ -10,6 +10,7 @@ very same file.
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from pathlib import Path
 from typing import Any, Mapping, TypeVar
@@ -75,9 +76,15 @@ def load_merged(name: str, path: str | Path | None = None, node: str | None = No
     return merge(packaged, load_section(path, node), str(path))
 
 
-def from_dict(cls: type[T], data: Mapping[str, Any] | None, where: str = "") -> T:
-    """Build dataclass ``cls`` from ``data``; nested dataclasses recurse; unknown keys raise."""
+def from_dict(cls: type[T], data: Mapping[str, Any] | None, where: str = "", *, _root: str | None = None,
+              _keys: str = "") -> T:
+    """Build dataclass ``cls`` from ``data``; nested dataclasses recurse; unknown keys raise; every
+    value is checked against its field's type (one line: file, key, expected type, value)."""
+    if data is not None and not isinstance(data, Mapping):
+        raise ConfigError(f"{where or cls.__name__}: expects a mapping of settings, got {data!r} "
+                          f"({type(data).__name__})")
     data = dict(data or {})
+    root = _root if _root is not None else (where or cls.__name__)
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
@@ -92,13 +99,58 @@ def from_dict(cls: type[T], data: Mapping[str, Any] | None, where: str = "") -> 
     for name, value in data.items():
         hint = hints[name]
         if dataclasses.is_dataclass(hint) and isinstance(value, Mapping):
-            value = from_dict(hint, value, f"{where or cls.__name__}.{name}")
-        elif hint in (float,) and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        elif hint in (tuple, typing.Tuple) or typing.get_origin(hint) is tuple:
-            value = tuple(value)
+            value = from_dict(hint, value, f"{where or cls.__name__}.{name}", _root=root, _keys=f"{_keys}{name}.")
+        else:
+            check_type(value, hint, f"{_keys}{name}", root)
+            if hint in (float,) and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+            elif hint in (tuple, typing.Tuple) or typing.get_origin(hint) is tuple:
+                value = tuple(value)
         kwargs[name] = value
     return cls(**kwargs)
+
+
+def _type_name(hint) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+
+
+def _matches(value, hint) -> bool:
+    """Does a YAML value fit a field type? int is no float's enemy (YAML writes 1 for 1.0), but a
+    bool is no number and a float is no int."""
+    if hint is Any or hint is object:
+        return True
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        return any(_matches(value, arg) for arg in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if origin is not None:
+        hint = origin
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:  # nan/inf are never a setting: they would train or track silently wrong
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if hint is str:
+        return isinstance(value, str)
+    if hint in (list, tuple):
+        return isinstance(value, (list, tuple))
+    if hint is dict or hint is Mapping:
+        return isinstance(value, Mapping)
+    if dataclasses.is_dataclass(hint):
+        return isinstance(value, (Mapping, hint))
+    if isinstance(hint, type):
+        return isinstance(value, hint) or (hint is Path and isinstance(value, str))
+    return True
+
+
+def check_type(value, hint, key: str, where: str) -> None:
+    """ConfigError in one line when ``value`` does not fit the field type ``hint``."""
+    if not _matches(value, hint):
+        finite = " (finite)" if isinstance(value, float) and not math.isfinite(value) else ""
+        raise ConfigError(f"{where}: {key} expects {_type_name(hint)}{finite}, got {value!r} "
+                          f"({type(value).__name__})")
 
 
 def flatten(mapping: Mapping, prefix: str = "") -> dict[str, Any]:

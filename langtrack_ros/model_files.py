@@ -14,13 +14,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
+
+from langtrack_ros import model_hash
 
 FORMAT = "mvlm-1"
 
@@ -45,16 +45,15 @@ def tensors_sha256(tensors: dict[str, torch.Tensor]) -> str:
 
 
 def _atomic_save_file(tensors: dict, path: Path, metadata: dict[str, str] | None = None) -> None:
-    """Write a safetensors file next to ``path`` under a temporary name, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=metadata)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write a safetensors file next to ``path`` under a temporary name, then rename it into place.
+    A failed write (disk full, read-only) leaves nothing under either name and raises WriteError."""
+    from langtrack_ros.files import atomic_path, write_error
+
+    with atomic_path(path) as tmp:
+        try:
+            save_file(tensors, str(tmp), metadata=metadata)
+        except SafetensorError as exc:  # an IoError inside the Rust writer: name the file and errno
+            raise write_error(exc, path) from None
 
 
 def save_model(model: torch.nn.Module, cfg, path: str | Path, train_info: dict | None = None,
@@ -71,6 +70,7 @@ def save_model(model: torch.nn.Module, cfg, path: str | Path, train_info: dict |
         "train": json.dumps(train_info or {}, sort_keys=True, default=str),
         "tensors_sha256": tensors_sha256(tensors),
     }
+    metadata["config_sha256"] = model_hash.config_sha256(metadata["config"])
     _atomic_save_file(tensors, path, metadata)
     return path
 
@@ -88,11 +88,46 @@ def read_model_file(path: str | Path, fmt: str = FORMAT) -> tuple[dict[str, torc
         raise CheckpointError(f"{path}: not a readable safetensors checkpoint ({exc})") from exc
     if metadata.get("langtrack_format") != fmt:
         raise CheckpointError(f"{path}: langtrack_format is {metadata.get('langtrack_format')!r}, expected {fmt!r}")
-    recorded = metadata.get("tensors_sha256")  # files written before this check have none
-    if recorded and recorded != tensors_sha256(tensors):
-        raise CheckpointError(f"{path}: tensor data does not match its recorded sha256: the file is damaged "
-                              "(copy it again or re-export it)")
+    try:  # files written before the hash: accepted with a warning naming `langtrack model-hash`
+        model_hash.verify(path)
+    except model_hash.ModelHashError as exc:
+        raise CheckpointError(str(exc)) from None
     return tensors, metadata
+
+
+def add_hash(path: str | Path) -> bool:
+    """Re-save a model file with ``tensors_sha256`` in its metadata, tensors unchanged (checked
+    bitwise before the new file replaces the old one). False: it already had a correct hash."""
+    path = Path(path)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = dict(f.metadata() or {})
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path}: not a readable safetensors model file ({exc})") from exc
+    if not metadata.get("langtrack_format"):
+        raise CheckpointError(f"{path}: not a langtrack model file (no langtrack_format)")
+    digest = tensors_sha256(tensors)
+    recorded = metadata.get("tensors_sha256")
+    config_hash = model_hash.config_sha256(metadata.get("config", ""))
+    if recorded == digest and metadata.get("config_sha256") == config_hash:
+        return False
+    if recorded and recorded != digest or metadata.get("config_sha256", config_hash) != config_hash:
+        raise CheckpointError(f"{path}: its recorded sha256 does not match its content: the file is "
+                              "damaged; refusing to bless it with a new hash")
+    from langtrack_ros.files import atomic_path
+
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={**metadata, "tensors_sha256": digest, "config_sha256": config_hash})
+        with safe_open(str(tmp), framework="pt") as f:
+            again = {k: f.get_tensor(k) for k in f.keys()}
+        same = again.keys() == tensors.keys() and all(
+            again[k].dtype == tensors[k].dtype and again[k].shape == tensors[k].shape
+            and torch.equal(again[k].reshape(-1).view(torch.uint8), tensors[k].reshape(-1).view(torch.uint8))
+            for k in tensors)
+        if not same or model_hash.safetensors_hash(tmp) != (digest, digest):
+            raise CheckpointError(f"{path}: re-saved tensors differ from the original; file left unchanged")
+    return True
 
 
 def model_config_from_metadata(path: Path, metadata: dict[str, str]):

@@ -39,6 +39,8 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from langtrack_ros.model_hash import record_sidecar
+
 NPM_PACKAGE = "@mediapipe/objectron@0.4.1675468480"
 PACKED = "package/objectron_solution_packed_assets.data"
 LABELS_END, TFLITE_END = 184, 9_987_912
@@ -102,6 +104,7 @@ def build_ssd(work: Path, out: Path) -> None:
     model.metadata_props.add(key="labels", value="\n".join(labels))
     model.metadata_props.add(key="source", value=f"npm {NPM_PACKAGE} (Apache-2.0)")
     onnx.save(model, str(out / "ssd_mobilenetv2_oidv4.onnx"))
+    record_sidecar(out / "ssd_mobilenetv2_oidv4.onnx")  # content hash, checked whenever it is loaded
     check_ssd(tflite, out / "ssd_mobilenetv2_oidv4.onnx")
     print(f"SSD: {len(labels)} labels, {(out / 'ssd_mobilenetv2_oidv4.onnx').stat().st_size / 1e6:.1f} MB")
 
@@ -207,6 +210,7 @@ def build_imagenet(out: Path) -> None:
     model = fp16_storage(onnx.load(str(path)))
     model.metadata_props.add(key="source", value="torchvision mobilenet_v2-b0353104.pth (BSD-3-Clause)")
     onnx.save(model, str(path))
+    record_sidecar(path)
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(path))

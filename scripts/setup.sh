@@ -16,6 +16,15 @@ python -c 'import torch' 2>/dev/null || pip install -q torch==2.13.0
 pip install -q -r requirements.txt
 pip install -q --no-deps -r requirements-assets.txt
 if [ "${1:-}" = "--dev" ]; then
+  # the operator console's browser test (test/test_console_browser.py) drives Debian's Chromium
+  if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      echo "installing chromium + chromium-driver (apt) for the console's browser test" >&2
+      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) >&2
+    else
+      echo "the console's browser test needs: sudo apt-get install chromium chromium-driver" >&2
+    fi
+  fi
   pip install -q -r requirements-dev.txt
   pip install -q --no-deps got10k==0.1.3
 fi

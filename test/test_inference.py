@@ -86,6 +86,9 @@ def test_export_records_config_and_weights_hash(exported):
     from langtrack_ros.inference.engine_cache import sha256_file
 
     assert backend.metadata["weights_sha256"] == sha256_file(checkpoint)
+    from langtrack_ros import model_hash  # issue 17: every export carries the hash of its bytes
+
+    assert model_hash.onnx_hash(backend.path)[0] == sha256_file(backend.path)
     assert backend.config["search_size"] == 64 and backend.config["max_text_tokens"] == 16
     assert backend.search_size == 64
 
@@ -171,6 +174,9 @@ def test_text_encoder_onnx_matches_torch_minilm(tmp_path):
     torch_encoder = TextEncoder(max_tokens=8)
     report = export_text_encoder(tmp_path / "minilm.onnx", encoder=torch_encoder)
     assert report.worst < 1e-4
+    from langtrack_ros import model_hash  # issue 17: the export carries the hash of its bytes
+
+    assert model_hash.verify(tmp_path / "minilm.onnx") is True
     ort_encoder = OrtTextEncoder(tmp_path / "minilm.onnx")  # max_tokens=8 comes from the file
     assert ort_encoder.dim == torch_encoder.dim == 384
     for query in ("red car", "the man in a dark jacket who walks across the street to the van"):
@@ -308,7 +314,9 @@ def test_bench_pairs_rows_for_ratios_and_reports_the_command(monkeypatch):
 
     monkeypatch.setattr("sys.argv", ["langtrack", "bench", "--frames", "5"])
     clock = iter(range(1000))
-    monkeypatch.setattr(bench.time, "perf_counter", lambda: next(clock) * 0.002)  # every call takes 2 ms
+    from langtrack_ros.commands import bench_common  # where the timed row lives (no bench <-> bench_runtime circle)
+
+    monkeypatch.setattr(bench_common.time, "perf_counter", lambda: next(clock) * 0.002)  # every call takes 2 ms
     torch_row = bench.measure(lambda i: None, 5, "network", "forward", "torch", 1)
     ort_row = bench.Row("network", "forward", "onnxruntime", 1, np.full(5, 1.0), 100.0)
     other = bench.Row("network", "forward", "onnxruntime", 2, np.full(5, 1.0), 100.0)

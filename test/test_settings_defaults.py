@@ -30,7 +30,7 @@ SETTINGS_DATACLASSES = {
     "MVLMConfig", "SamplingConfig", "SourceConfig", "EvalSettings", "EventSettings", "Convention", "DemoConfig",
     "VLTConfig", "VLTOptimSection", "StageSection", "RetrainSection", "SearchSection", "VLTFileConfig",
     "StageConfig", "PairSamplingConfig", "VLTTrackerConfig", "VLTLossWeights", "TrackerSettings", "TrainConfig",
-    "SynthConfig",
+    "SynthConfig", "ConsoleSettings",
 }
 
 

@@ -5,6 +5,7 @@ messages).
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -42,6 +43,8 @@ class TrackingSession:
         self.tracker = tracker
         self.query = ""
         self.dropped = 0  # frames refused by process(): undecodable or the tracker raised
+        # set_query may come from another thread than step (the operator console's server)
+        self._lock = threading.RLock()
         if initial_query.strip():
             accepted, why = self.set_query(initial_query)
             if not accepted:  # the node / dds / replay keep serving and wait for a query
@@ -56,19 +59,21 @@ class TrackingSession:
         if not text:
             return False, "empty query ignored"
         try:
-            self.tracker.set_query(text, **extra)
+            with self._lock:
+                self.tracker.set_query(text, **extra)
+                self.query = text
         except Exception as exc:  # noqa: BLE001 - the one guard every adapter shares
             kept = f"; still tracking {self.query!r}" if self.query else ""
-            return False, f"query refused ({type(exc).__name__}: {exc}){kept}"
-        self.query = text
+            return False, f"query refused ({type(exc).__name__}: {one_line(exc)}){kept}"
         log.info("tracking %r", text)
-        return True, f"tracking {text!r}"
+        return True, f"tracking {text!r}{truncation_note(self.tracker, text)}"
 
     def step(self, rgb: np.ndarray, header) -> Outputs | None:
         """Track one RGB frame; ``None`` while no query has been given (nothing to look for)."""
-        if not self.query:
-            return None
-        result = self.tracker.step(rgb)
+        with self._lock:
+            if not self.query:
+                return None
+            result = self.tracker.step(rgb)
         return Outputs(
             result=result,
             target=conv.target_fields(result, self.query, header),
@@ -84,11 +89,12 @@ class TrackingSession:
         try:
             rgb = decode()
         except Exception as exc:  # noqa: BLE001 - every adapter shares this one guard
-            return self._drop(report, f"dropping frame: {type(exc).__name__}: {exc}")
+            return self._drop(report, f"dropping frame: {type(exc).__name__}: {one_line(exc)}")
         try:
             outputs = self.step(rgb, header)
         except Exception as exc:  # noqa: BLE001
-            return self._drop(report, f"tracking failed on this frame ({type(exc).__name__}: {exc}); frame dropped")
+            return self._drop(report, f"tracking failed on this frame ({type(exc).__name__}: {one_line(exc)}); "
+                                      "frame dropped")
         if outputs is not None:
             outputs.image = rgb
         return outputs
@@ -97,6 +103,29 @@ class TrackingSession:
         self.dropped += 1
         (report or log.error)(why)
         return None
+
+
+def truncation_note(tracker, text: str) -> str:
+    """What the reply says about a sentence longer than the text encoder reads (it keeps the
+    first ``max_tokens`` tokens: tracking/text_encoder.py), naming the words that are used."""
+    encoder = getattr(tracker, "text_encoder", None)
+    count, limit = getattr(encoder, "token_count", None), getattr(encoder, "max_tokens", 0)
+    try:
+        if count is None or not limit or (total := count(text)) <= limit:
+            return ""
+        words, lo, hi = text.split(), 0, len(text.split())
+        while lo < hi:  # the most leading words that fit (bisection: a sentence may have thousands)
+            mid = (lo + hi + 1) // 2
+            lo, hi = (mid, hi) if count(" ".join(words[:mid])) <= limit else (lo, mid - 1)
+    except Exception as exc:  # noqa: BLE001 - the query is in force already; only the note is lost
+        log.debug("no truncation note: %s", exc)
+        return ""
+    return f" (too long: {total} tokens, the limit is {limit}; only {' '.join(words[:lo])!r} is used)"
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception's message on one line (OpenCV's span several): one log line per dropped frame."""
+    return " ".join(str(exc).split())
 
 
 def is_twin(last: tuple[str, tuple[int, int]] | None, current: tuple[str, tuple[int, int]]) -> bool:

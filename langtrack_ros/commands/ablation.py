@@ -13,6 +13,8 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from langtrack_ros.files import atomic_write_text
+
 
 def register(sub) -> None:
     p = sub.add_parser("ablation", help="run the A1..A4 ablation and baselines, write docs/RESULTS.md")
@@ -118,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         results = list(tqdm(pool.map(_job, jobs), total=len(jobs), desc="ablation runs"))
     Path(args.out).mkdir(parents=True, exist_ok=True)
-    (Path(args.out) / "ablation.json").write_text(json.dumps(results, indent=1, default=float))
+    atomic_write_text(Path(args.out) / "ablation.json", json.dumps(results, indent=1, default=float))
     command = "langtrack ablation" + "".join(f" --{k} {v}" for k, v in
                                               (("count", args.count), ("jobs", args.jobs)) if v)
     write_results(results, rows, cfg, Path(args.results), command, time.time() - t0)

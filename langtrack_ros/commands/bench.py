@@ -12,22 +12,22 @@ preset and says so. Prints a Markdown table and writes it with the exact command
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import datetime
 import itertools
 import os
 import platform
-import resource
 import shlex
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
+from langtrack_ros.files import atomic_write_text
+from langtrack_ros.commands.bench_common import (  # noqa: F401 - Row etc. are this command's API
+    WARMUP, Row, _model_file, _random_model, current_rss_mb, measure, peak_rss_mb)
+
 TEXT_TOKENS = 10  # a typical query ("the man in the red jacket on the left") incl. [CLS]/[SEP]
-WARMUP = 3
 COLOURS = ("red", "white", "dark", "small", "tall", "blue")
 NOUNS = ("car", "person", "dog", "bike", "man in a jacket", "woman with a bag")
 PRIOR_QUERIES = ("the person walking", "the bird")  # an Open Images category and a COCO-only one
@@ -52,54 +52,6 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-@dataclasses.dataclass
-class Row:
-    part: str
-    what: str
-    backend: str
-    threads: int
-    times_ms: np.ndarray
-    rss_mb: float
-    ratio: float | None = None
-
-    @property
-    def median(self) -> float:
-        return float(np.median(self.times_ms))
-
-    @property
-    def mean(self) -> float:
-        return float(np.mean(self.times_ms))
-
-    @property
-    def p90(self) -> float:
-        return float(np.percentile(self.times_ms, 90))
-
-
-def measure(fn, frames: int, part: str, what: str, backend: str, threads: int) -> Row:
-    """Time ``fn(i)`` for ``frames`` calls after a short warm-up (first calls allocate and JIT)."""
-    for i in range(WARMUP):
-        fn(i)
-    times = np.empty(frames)
-    for i in range(frames):
-        start = time.perf_counter()
-        fn(WARMUP + i)
-        times[i] = (time.perf_counter() - start) * 1000.0
-    return Row(part, what, backend, threads, times, current_rss_mb())
-
-
-def current_rss_mb() -> float:
-    """Resident memory now (Linux /proc); elsewhere the peak, which is what getrusage offers."""
-    try:
-        pages = int(Path("/proc/self/statm").read_text().split()[1])
-        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except (OSError, ValueError, IndexError):
-        return peak_rss_mb()
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
 def run(args) -> int:
     if getattr(args, "runtime", False):
         from langtrack_ros.commands.bench_runtime import run_runtime
@@ -120,37 +72,9 @@ def run(args) -> int:
     report = render(rows, model_note, args.frames)
     print(report)
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(report)
+        atomic_write_text(args.out, report)
         print(f"wrote {args.out}")
     return 0
-
-
-def _model_file(model: str | None, tmp: Path) -> tuple[Path, str]:
-    """The checkpoint to benchmark, and a note for the report header."""
-    from langtrack_ros.commands.export import default_model_path
-    from langtrack_ros.inference.engine_cache import sha256_file
-
-    path = Path(model) if model else default_model_path()
-    if path.is_file():
-        return path, f"model `{path}` (sha256 {sha256_file(path)[:16]})"
-    if model:
-        raise FileNotFoundError(f"model checkpoint not found: {path}")
-    from langtrack_ros.tracking.network import load_mvlm_config
-
-    return _random_model(None, tmp), (f"**randomly initialised model** of the default preset "
-                                      f"({load_mvlm_config().search_size} px): no trained model at `{path}`")
-
-
-def _random_model(preset: str | None, tmp: Path) -> Path:
-    import torch
-
-    from langtrack_ros.tracking.network import MVLM, load_mvlm_config
-    from langtrack_ros.model_files import save_model
-
-    cfg = load_mvlm_config(preset)
-    torch.manual_seed(0)
-    return save_model(MVLM(cfg, pretrained_tokenizer=False), cfg, tmp / f"random_{preset or 'default'}.safetensors")
 
 
 def _network_models(model_path: Path, sizes: list[str] | None, tmp: Path):

@@ -21,15 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
-from langtrack_ros.commands.bench import Row, measure, peak_rss_mb
+from langtrack_ros.files import atomic_write_text
+from langtrack_ros.commands.bench_common import Row, _model_file, measure, peak_rss_mb
 
 RESOLUTIONS = ((640, 480), (1280, 720), (1920, 1080))
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_runtime(args) -> int:
-    from langtrack_ros.commands.bench import _model_file
-
     with tempfile.TemporaryDirectory(prefix="langtrack-bench-rt-") as tmp:
         tmp = Path(tmp)
         model_path, note = _model_file(args.model, tmp)
@@ -42,9 +41,17 @@ def run_runtime(args) -> int:
     print(report)
     out = args.out if args.out != "docs/BENCHMARKS.md" else "docs/BENCHMARKS_RUNTIME.md"
     if out:
-        Path(out).write_text(report)
+        atomic_write_text(out, report + _kept_section(Path(out)))
         print(f"wrote {out}")
     return 0
+
+
+def _kept_section(path: Path, begin: str = "<!-- console-viewers", end: str = "<!-- /console-viewers -->") -> str:
+    """The section scripts/console_bench.py writes into the same file (its own command regenerates it)."""
+    text = path.read_text() if path.is_file() else ""
+    if begin not in text or end not in text:
+        return ""
+    return "\n" + begin + text.split(begin, 1)[1].split(end, 1)[0] + end + "\n"
 
 
 def _sequence(data: str | None, count: int = 60):

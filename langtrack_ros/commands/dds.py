@@ -17,6 +17,7 @@ import signal
 import threading
 
 from langtrack_ros.adapters import topics
+from langtrack_ros.commands.arg_types import domain_id, non_negative_float, non_negative_int
 from langtrack_ros.commands.tracker_options import add_tracker_arguments, tracker_and_settings
 
 log = logging.getLogger("langtrack.dds")
@@ -30,9 +31,9 @@ def register(subparsers) -> None:
     parser.add_argument("--query-topic", default=topics.QUERY, help="remap of `query` (std_msgs/String)")
     parser.add_argument("--namespace", default="/",
                         help="namespace that relative names resolve under, as a ROS node's (query, target, ...)")
-    parser.add_argument("--domain-id", type=int, default=None, help="DDS domain (default: ROS_DOMAIN_ID or 0)")
-    parser.add_argument("--max-frames", type=int, default=0, help="stop after N tracked frames (0: never)")
-    parser.add_argument("--duration", type=float, default=0.0, help="stop after S seconds (0: never)")
+    parser.add_argument("--domain-id", type=domain_id, default=None, help="DDS domain (default: ROS_DOMAIN_ID or 0)")
+    parser.add_argument("--max-frames", type=non_negative_int, default=0, help="stop after N tracked frames (0: never)")
+    parser.add_argument("--duration", type=non_negative_float, default=0.0, help="stop after S seconds (0: never)")
     parser.add_argument("--dds-config", default=None,
                         help="Cyclone DDS XML applied before CYCLONEDDS_URI (default config/cyclonedds.xml: "
                              "buffers for 1080p/4K images); 'none' to use Cyclone's defaults")
@@ -40,8 +41,20 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-def run(args) -> int:
+def env_domain_id() -> int:
+    """ROS_DOMAIN_ID (0 when unset), checked like --domain-id."""
+    import argparse
     import os
+
+    text = os.environ.get("ROS_DOMAIN_ID", "").strip() or "0"
+    try:
+        return domain_id(text)
+    except argparse.ArgumentTypeError as exc:
+        raise ValueError(f"ROS_DOMAIN_ID: {exc}") from None
+
+
+def run(args) -> int:
+    from cyclonedds.core import DDSException
 
     from langtrack_ros.dds.tracker_process import DdsTracker
     from langtrack_ros.dds.transport import Endpoints, large_image_config
@@ -51,8 +64,11 @@ def run(args) -> int:
         large_image_config(args.dds_config)  # before the first participant: Cyclone reads it once
 
     tracker, query, image_qos = tracker_and_settings(args)
-    domain = args.domain_id if args.domain_id is not None else int(os.environ.get("ROS_DOMAIN_ID", "0"))
-    endpoints = Endpoints(domain, args.namespace)
+    domain = args.domain_id if args.domain_id is not None else env_domain_id()
+    try:
+        endpoints = Endpoints(domain, args.namespace)
+    except DDSException as exc:  # e.g. no usable network interface: one line, not a traceback
+        raise ValueError(f"cannot join DDS domain {domain}: {exc}") from None
     node = DdsTracker(TrackingSession(tracker, query), endpoints, args.image_topic, args.query_topic, image_qos)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -23,7 +23,8 @@ def register(subparsers) -> None:
     parser.add_argument("--text-encoder", action="store_true",
                         help="also export the model's text encoder (MiniLM, or its CLIP/SigLIP text tower)")
     parser.add_argument("--engine", action="store_true", help="also build the TensorRT engine (needs a GPU)")
-    parser.add_argument("--precision", choices=("fp32", "fp16"), default="fp16", help="TensorRT engine precision")
+    parser.add_argument("--precision", choices=("fp32", "fp16"), default=None,
+                        help="TensorRT engine precision (default: precision in config/tracker.yaml)")
     parser.add_argument("--opset", type=int, default=None, help="ONNX opset (default: the exporter's, 17)")
     parser.set_defaults(func=run)
 
@@ -47,7 +48,8 @@ def run(args) -> int:
     onnx_path = out / f"{model_path.stem}.onnx"
     model = load_model(model_path)
     report = export_mvlm(model, onnx_path, weights_sha256=sha256_file(model_path), opset=opset)
-    print(f"{onnx_path}: opset {opset}, onnxruntime vs torch max abs diff {report.worst:.2e}")
+    print(f"{onnx_path}: opset {opset}, onnxruntime vs torch max abs diff {report.worst:.2e} "
+          f"(content hash in {onnx_path.name}.sha256)")
     if args.text_encoder:
         from langtrack_ros.tracking.text_encoder import build_text_encoder
 
@@ -58,10 +60,11 @@ def run(args) -> int:
     if args.engine:
         from langtrack_ros.inference.backends import BackendUnavailable, make_backend
 
+        precision = args.precision or load_settings().precision
         try:
-            engine = make_backend("tensorrt", onnx_path, precision=args.precision, cache_dir=out)
+            engine = make_backend("tensorrt", onnx_path, precision=precision, cache_dir=out)
         except BackendUnavailable as exc:
             print(f"error: no TensorRT engine written: {exc}", file=sys.stderr)
             return 2
-        print(f"{engine.engine_path}: TensorRT engine ({args.precision})")
+        print(f"{engine.engine_path}: TensorRT engine ({precision})")
     return 0

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import logging
 
+from langtrack_ros.commands.arg_types import positive_float
 from langtrack_ros.commands.tracker_options import add_tracker_arguments, tracker_and_settings
 
 log = logging.getLogger("langtrack.replay")
@@ -28,7 +29,7 @@ def register(subparsers) -> None:
     parser.add_argument("--image-topic", help="Image/CompressedImage topic (default: the only one in the bag)")
     parser.add_argument("--query-topic", help="std_msgs/String topic (default: /query if the bag has it)")
     parser.add_argument("--realtime", action="store_true", help="play at recorded times, drop frames when too slow")
-    parser.add_argument("--speed", type=float, default=1.0, help="realtime playback rate (2: twice as fast)")
+    parser.add_argument("--speed", type=positive_float, default=1.0, help="realtime playback rate (2: twice as fast)")
     parser.add_argument("--gt", help="ground-truth file: one x,y,w,h line per image")
     parser.add_argument("--gt-topic", help="ground-truth topic in the bag (TrackedTarget or Detection2DArray)")
     add_tracker_arguments(parser)

@@ -13,6 +13,8 @@ import sys
 import threading
 from pathlib import Path
 
+from langtrack_ros.commands.arg_types import finite_float, non_negative_int
+
 log = logging.getLogger("langtrack.track")
 
 
@@ -26,12 +28,12 @@ def register(sub) -> None:
     p.add_argument("--tracker", default="mvlm", choices=("mvlm", "vlt"),
                    help="mvlm (language only) or vlt (template + language; its first box comes from MVLM's "
                         "language-only grounding, or from --init-box)")
-    p.add_argument("--init-box", type=float, nargs=4, metavar=("X", "Y", "W", "H"),
+    p.add_argument("--init-box", type=finite_float, nargs=4, metavar=("X", "Y", "W", "H"),
                    help="vlt only: the target's box in the first frame instead of MVLM's grounding")
     p.add_argument("--model", help="model file (default: embedded default)")
     p.add_argument("--config", help="tracker settings file merged over config/tracker.yaml (mvlm only)")
     p.add_argument("--backend", help="auto | tensorrt | onnxruntime | torch (default: config/tracker.yaml)")
-    p.add_argument("--max-frames", type=int, default=0, help="stop after this many frames (0: until the end)")
+    p.add_argument("--max-frames", type=non_negative_int, default=0, help="stop after this many frames (0: until the end)")
     p.add_argument("--no-stdin", action="store_true", help="do not read new queries from stdin")
     p.add_argument("--snapshot", default="", metavar="I,J,...",
                    help="frame numbers (from 0) to save side by side in OUT/snapshot.png")
@@ -54,8 +56,14 @@ def _make_tracker(args: argparse.Namespace):
         if args.init_box is not None:
             raise ValueError("--init-box is for --tracker vlt (MVLM tracks from the sentence alone)")
         return load_tracker(args.model, args.backend, config_path=args.config, priors=args.priors)
+    from langtrack_ros.tracking.tracker import MVLMTracker
     from langtrack_ros.vlt.tracker import load_vlt_tracker
 
+    if args.init_box is not None:  # checked before loading anything, and named as the user typed it
+        try:
+            MVLMTracker._check_init_box(args.init_box)
+        except ValueError as exc:
+            raise ValueError(f"--init-box {' '.join(f'{v:g}' for v in args.init_box)}: {exc}") from None
     first = "user" if args.init_box is not None else "mvlm"
     return load_vlt_tracker(args.model, first_box=first)
 
@@ -65,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
 
     from langtrack_ros.adapters.overlay import VideoWriter, annotate
     from langtrack_ros.adapters.session import TrackingSession
+    from langtrack_ros.files import LineWriter, write_error, write_image
 
     source = args.video if args.video is not None else args.camera
     if args.video is not None and "%" not in args.video and not Path(args.video).is_file():
@@ -74,6 +83,11 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"cannot open video source {source!r}")
     fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
     snapshot = {int(v) for v in args.snapshot.split(",") if v.strip()}
+    out = Path(args.out)
+    try:  # before loading the models: a read-only --out fails at once
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise write_error(exc, out) from None
     tracker = _make_tracker(args)
     session = TrackingSession(tracker)  # the query rules every adapter shares
     accepted, why = session.set_query(args.query, **({"init_box": args.init_box} if tracker.needs_box else {}))
@@ -82,10 +96,8 @@ def run(args: argparse.Namespace) -> int:
     pending: "queue.Queue[str]" = queue.Queue()
     if not args.no_stdin:
         threading.Thread(target=_stdin_queries, args=(pending,), daemon=True).start()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     n, shots = 0, []
-    with VideoWriter(out / "track.mp4", fps) as video, open(out / "results.jsonl", "w") as results:
+    with VideoWriter(out / "track.mp4", fps) as video, LineWriter(out / "results.jsonl") as results:
         while not args.max_frames or n < args.max_frames:
             ok, bgr = cap.read()
             if not ok:
@@ -101,12 +113,12 @@ def run(args: argparse.Namespace) -> int:
             video.write(frame)
             if n in snapshot:
                 shots.append(frame)
-            results.write(json.dumps({"frame": n, "query": query, **result.as_dict()}) + "\n")
+            results.write(json.dumps({"frame": n, "query": query, **result.as_dict()}))
             n += 1
     cap.release()
     if shots:
         from langtrack_ros.evaluation.playback import grid
 
-        cv2.imwrite(str(out / "snapshot.png"), cv2.cvtColor(grid(shots), cv2.COLOR_RGB2BGR))
+        write_image(out / "snapshot.png", cv2.cvtColor(grid(shots), cv2.COLOR_RGB2BGR))
     print(f"tracked {n} frames -> {out / 'track.mp4'}, {out / 'results.jsonl'}")
     return 0

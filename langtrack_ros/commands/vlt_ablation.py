@@ -17,6 +17,8 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from langtrack_ros.files import atomic_write_text
+
 
 def register(sub) -> None:
     p = sub.add_parser("vlt-ablation", help="run the VLT ablation (baseline / ModaMixer / search / no language)")
@@ -104,7 +106,7 @@ def write_results(results: list[dict], rows: list[dict], cfg: dict, path: Path, 
     ]
     lines += dataset_sections(results, rows, cfg["datasets"])
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n")
+    atomic_write_text(path, "\n".join(lines) + "\n")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -128,8 +130,8 @@ def run(args: argparse.Namespace) -> int:
                                                   (("count", args.count), ("jobs", args.jobs)) if v)
     seconds = time.time() - t0
     Path(args.out).mkdir(parents=True, exist_ok=True)
-    (Path(args.out) / "ablation.json").write_text(json.dumps({"results": results, "command": command,
-                                                              "seconds": seconds}, indent=1, default=float))
+    atomic_write_text(Path(args.out) / "ablation.json",
+                      json.dumps({"results": results, "command": command, "seconds": seconds}, indent=1, default=float))
     write_results(results, rows, cfg, Path(args.results), command, seconds)
     print(f"wrote {args.results} ({len(jobs)} runs in {time.time() - t0:.0f} s)")
     return 0

@@ -16,6 +16,7 @@ from cyclonedds.internal import InvalidSample
 from cyclonedds.util import duration
 
 from langtrack_ros.dds import types as dds_types
+from langtrack_ros.dds import transport
 from langtrack_ros.dds.transport import Endpoints
 from langtrack_ros.adapters import conversions as conv
 from langtrack_ros.adapters import topics
@@ -51,6 +52,12 @@ class DdsTracker:
             self.waitset.attach(ReadCondition(reader, _ANY))
         self.last_frame: tuple[str, tuple[int, int]] | None = None  # (transport, stamp) of the last frame
         self.frames = 0
+        # a second tracker on the same topics answers every frame twice: watch for other writers
+        self._peers = endpoints.reader(topics.TARGET, topics.OUTPUTS[topics.TARGET], "sensor_data")
+        self._own_key = endpoints.participant.guid
+        self._target_name = endpoints.topic_name(topics.TARGET)
+        self._others, self._next_peer_check = 0, 0.0
+        self._big_frame_logged = False
 
     def poll(self, timeout_s: float) -> int:
         """Wait up to ``timeout_s`` for data, handle it; returns the number of frames tracked."""
@@ -70,7 +77,32 @@ class DdsTracker:
             return 0
         return self._track(msg, is_compressed)
 
+    def check_peers(self) -> int:
+        """Writers of our ``target`` topic in other participants; one warning each time more appear."""
+        handles = self._peers.get_matched_publications()
+        keys = {str(self._peers.get_matched_publication_data(h).participant_key) for h in handles}
+        others = len(keys - {str(self._own_key)})
+        if others > self._others:
+            log.warning("another process also publishes %s (%d other writer(s)): two trackers on the same topics "
+                        "answer every frame twice; give each its own --namespace (or stop one)",
+                        self._target_name, others)
+        self._others = others
+        return others
+
+    def _note_size(self, msg) -> None:
+        """Log once when a raw frame is larger than the socket buffer the kernel granted (most such
+        frames never arrive: see transport.granted_receive_buffer)."""
+        granted = transport.GRANTED_RECEIVE_BUFFER
+        size = len(getattr(msg, "data", b""))
+        if granted and size > granted and not self._big_frame_logged:
+            self._big_frame_logged = True
+            log.warning("a %.1f MB image arrived, more than the %.1f MB socket receive buffer the kernel granted: "
+                        "most frames of this size will be lost (raise net.core.rmem_max, docs/RELIABILITY.md)",
+                        size / 2**20, granted / 2**20)
+
     def _track(self, msg, is_compressed: bool) -> int:
+        if not is_compressed:
+            self._note_size(msg)
         decode = (lambda: decode_compressed(msg.format, msg.data)) if is_compressed else (lambda: image_fields_to_rgb(msg))
         outputs = self.session.process(decode, msg.header, log.error)
         if outputs is None:
@@ -85,6 +117,9 @@ class DdsTracker:
         end = time.monotonic() + duration_s if duration_s > 0 else float("inf")
         while not stop.is_set() and time.monotonic() < end and not (max_frames and self.frames >= max_frames):
             try:
+                if time.monotonic() >= self._next_peer_check:
+                    self._next_peer_check = time.monotonic() + 1.0
+                    self.check_peers()
                 self.poll(min(0.1, max(end - time.monotonic(), 0.0)))
             except Exception as exc:  # noqa: BLE001 - e.g. a result that cannot be published: log, go on
                 log.error("frame handling failed (%s: %s); continuing", type(exc).__name__, exc)

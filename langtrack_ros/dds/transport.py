@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from pathlib import Path
 
 from cyclonedds.core import Policy, Qos
@@ -60,7 +61,41 @@ def large_image_config(path: str | Path | None = None) -> str:
     if own not in user:
         os.environ["CYCLONEDDS_URI"] = f"{own},{user}" if user else own
     log.info("Cyclone DDS config: %s%s", path, " + CYCLONEDDS_URI" if user else "")
+    granted_receive_buffer(path)
     return os.environ["CYCLONEDDS_URI"]
+
+
+RMEM_MAX = Path("/proc/sys/net/core/rmem_max")
+GRANTED_RECEIVE_BUFFER: int | None = None  # set by granted_receive_buffer: larger frames are logged once
+_SIZE = re.compile(r"SocketReceiveBufferSize[^>]*max=\"(\d+)\s*([kKmMgG]?)i?B?\"")
+
+
+def granted_receive_buffer(xml_path: str | Path) -> int | None:
+    """The socket receive buffer the kernel will give Cyclone for the size ``xml_path`` asks for
+    (Linux caps a request at net.core.rmem_max and doubles it); None when unknown. Logs one
+    warning when that is less than asked: raw images larger than it cannot arrive whole, and
+    Cyclone itself says nothing (0 of 10 4K frames arrived, silently)."""
+    match = _SIZE.search(Path(xml_path).read_text())
+    try:
+        cap = int(RMEM_MAX.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    if not match:
+        return None
+    asked = int(match.group(1)) * {"": 1, "k": 2**10, "m": 2**20, "g": 2**30}[match.group(2).lower()]
+    granted = 2 * min(asked, cap)
+    if granted < asked:
+        log.warning("the kernel caps socket receive buffers at net.core.rmem_max = %.1f MB, so Cyclone gets "
+                    "%.1f MB of the %.0f MB %s asks for: raw images larger than that (4K rgb8 is 25 MB, 1080p "
+                    "6 MB) will not arrive. Raise the cap: sudo sysctl -w net.core.rmem_max=%d "
+                    "(docs/RELIABILITY.md), or publish image/compressed", cap / 2**20, granted / 2**20,
+                    asked / 2**20, Path(xml_path).name, asked)
+    global GRANTED_RECEIVE_BUFFER
+    GRANTED_RECEIVE_BUFFER = granted
+    return granted
+
+
+
 
 
 def participant(domain_id: int) -> DomainParticipant:
@@ -74,6 +109,10 @@ class Endpoints:
         self.participant = participant(domain_id)
         self.namespace = namespace
         self._topics: dict[str, Topic] = {}
+
+    def topic_name(self, name: str) -> str:
+        """The ROS name ``name`` resolves to in this namespace (for log lines)."""
+        return "/" + ros_topic(name, self.namespace)[3:]
 
     def _topic(self, name: str, ros_type: str) -> Topic:
         dds_name = ros_topic(name, self.namespace)

@@ -12,7 +12,10 @@ row; a bag damaged part-way is replayed up to the damage and the summary says so
 from __future__ import annotations
 
 import logging
+import math
+import os
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +28,7 @@ from langtrack_ros.evaluation.delivery import Delivery
 from langtrack_ros.evaluation.harness import SequenceRun
 from langtrack_ros.evaluation.replay_gt import score_against
 from langtrack_ros.evaluation.report import write_predictions
+from langtrack_ros.files import find_write_failure
 from langtrack_ros.adapters import conversions as conv
 from langtrack_ros.adapters import definitions as defs
 from langtrack_ros.adapters.image_codec import decode_compressed, image_fields_to_rgb
@@ -182,21 +186,30 @@ def replay_bag(bag: str | Path, out: str | Path, tracker, image_topic: str | Non
     result_path = out / f"{name}_tracked"
     if result_path.exists():
         raise ValueError(f"result bag {result_path} already exists: remove it or choose another --out")
+    if not (math.isfinite(speed) and speed > 0):
+        raise ValueError(f"speed must be a finite number > 0, got {speed}")
     reader = _open(bag)
+    staging = None
     try:
         topics = _topics(reader, bag, image_topic, query_topic, gt_topic, initial_query)
         out.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{name}_tracked.", dir=out))  # renamed when complete
         session = TrackingSession(tracker, initial_query)
         state, gt = {"failed": 0, "damaged": "", "stamps": [], "images": 0}, {}
-        with ResultBag(result_path) as results:
+        with ResultBag(staging / result_path.name) as results:
             replayer = _Replayer(bag, session, results)
             delivery = Delivery(replayer.image, replayer.query, replayer.drop, realtime, speed)
             delivery.run(_items(reader, topics, gt, state))
-    except Exception:  # no half-written result bag left behind to be mistaken for a result
-        shutil.rmtree(result_path, ignore_errors=True)
+        os.replace(staging / result_path.name, result_path)
+    except Exception as exc:  # no half-written result bag left behind to be mistaken for a result
+        failure = find_write_failure(exc, result_path)  # disk full, read-only: path + errno, rc 2
+        if failure is not None:
+            raise failure from None
         raise
     finally:
         reader.close()
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
     return _finish(bag, out, name, replayer, state, delivery, topics, result_path, session, gt, gt_file)
 
 

@@ -9,6 +9,7 @@ import numpy as np
 from langtrack_ros.data.sequence import Sequence
 from langtrack_ros.evaluation import harness, metrics
 from langtrack_ros.adapters.overlay import VideoWriter, annotate
+from langtrack_ros.files import write_image
 
 
 def track_and_record(tracker, seq: Sequence, out: Path, fps: float, snapshot: tuple[int, ...] = ()) -> harness.SequenceRun:
@@ -26,7 +27,7 @@ def track_and_record(tracker, seq: Sequence, out: Path, fps: float, snapshot: tu
 
         run = harness.run_sequence(tracker, seq, on_frame=record)
     if shots:
-        cv2.imwrite(str(out / "snapshot.png"), cv2.cvtColor(grid([shots[i] for i in sorted(shots)]), cv2.COLOR_RGB2BGR))
+        write_image(out / "snapshot.png", cv2.cvtColor(grid([shots[i] for i in sorted(shots)]), cv2.COLOR_RGB2BGR))
     from langtrack_ros.evaluation.report import write_predictions
 
     write_predictions(out, run)

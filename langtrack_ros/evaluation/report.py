@@ -15,15 +15,17 @@ from pathlib import Path
 import numpy as np
 
 from langtrack_ros.evaluation import events, metrics
+from langtrack_ros.files import atomic_path, atomic_write_text
 
 
 def write_predictions(folder: Path, run) -> tuple[Path, Path]:
     """``<seq>.txt`` (x,y,w,h per frame, NaN where the tracker gave nothing) and ``<seq>_meta.csv``."""
     folder.mkdir(parents=True, exist_ok=True)
     boxes_path, meta_path = folder / f"{run.name}.txt", folder / f"{run.name}_meta.csv"
-    np.savetxt(boxes_path, run.boxes, fmt="%.4f", delimiter=",")
+    with atomic_path(boxes_path) as tmp:  # a result file is whole or absent, never cut
+        np.savetxt(tmp, run.boxes, fmt="%.4f", delimiter=",")
     errors = dict(run.errors)
-    with meta_path.open("w", newline="") as f:
+    with atomic_path(meta_path) as tmp, tmp.open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["frame", "kappa", "mode", "found", "seconds", "error"])
         for i in range(len(run.boxes)):
@@ -193,8 +195,8 @@ def write_reports(result: dict, folder: Path, plots: bool = True) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     clean = _clean(result)
     json_path, md_path = folder / "report.json", folder / "report.md"
-    json_path.write_text(json.dumps(clean, indent=2, allow_nan=False))
-    md_path.write_text(markdown(clean))
+    atomic_write_text(json_path, json.dumps(clean, indent=2, allow_nan=False))
+    atomic_write_text(md_path, markdown(clean))
     written = [json_path, md_path]
     if plots:
         written += plot_curves(clean, folder)

@@ -9,6 +9,7 @@ import platform
 from pathlib import Path
 
 from langtrack_ros.evaluation.report import _fmt
+from langtrack_ros.files import atomic_write_text
 
 
 def _pct(v) -> str:
@@ -143,5 +144,4 @@ def write_results(results: list[dict], rows: list[dict], cfg: dict, path: Path, 
         f"![honest AUC per configuration]({img.relative_to(path.parent)})",
     ]
     lines += dataset_sections(results, rows, cfg["datasets"])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n")
+    atomic_write_text(path, "\n".join(lines) + "\n")

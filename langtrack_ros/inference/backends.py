@@ -16,6 +16,7 @@ import logging
 import os
 from pathlib import Path
 
+from langtrack_ros import model_hash
 from langtrack_ros.inference import cache_guard
 from langtrack_ros.inference.engine_cache import PRECISIONS, sha256_file
 
@@ -121,8 +122,11 @@ def make_backend(kind: str = "auto", model_path: str | Path = "", precision: str
     if not model_path.is_file():
         raise FileNotFoundError(f"model file not found: {model_path}")
     check_model_file(model_path)
+    try:  # before any backend: damaged weights must never look like "this backend cannot run"
+        model_hash.verify(model_path)
+    except model_hash.ModelHashError as exc:
+        raise ModelFileError(str(exc)) from None
     skipped: dict[str, str] = {}
-    file_errors: list[str] = []  # failures that say the model file itself is bad
     for name in AUTO_ORDER if kind == "auto" else (kind,):
         try:
             backend = _BUILDERS[name](model_path, precision, cache_dir, threads, device)
@@ -130,8 +134,9 @@ def make_backend(kind: str = "auto", model_path: str | Path = "", precision: str
             skipped[name] = str(exc)
         except Exception as exc:  # an exporter or runtime failure: record it and try the next one
             skipped[name] = f"{type(exc).__name__}: {exc}"
-            if isinstance(exc, ValueError):  # CheckpointError, invalid ONNX: the file, not this machine
-                file_errors.append(skipped[name])
+            if isinstance(exc, ValueError):  # CheckpointError, invalid ONNX: the file, not this machine,
+                # so no other backend is tried (it would run the same bad file or hide the reason)
+                raise ModelFileError(f"model file {model_path} cannot be used: {skipped[name]}") from None
         else:
             backend.skipped = skipped
             _log_choice(name, skipped)
@@ -139,8 +144,6 @@ def make_backend(kind: str = "auto", model_path: str | Path = "", precision: str
         if kind != "auto":
             break
     why = "; ".join(f"{k}: {v}" for k, v in skipped.items())
-    if file_errors:
-        raise ModelFileError(f"model file {model_path} cannot be used: {file_errors[0]}")
     raise BackendUnavailable(f"backend {kind!r} cannot run: {why}" if kind != "auto" else f"no backend can run: {why}")
 
 

@@ -17,6 +17,7 @@ from typing import Callable
 import numpy as np
 
 from langtrack_ros.inference.engine_cache import sha256_file
+from langtrack_ros.files import atomic_write_text
 
 log = logging.getLogger(__name__)
 NAN_BURST = 3  # consecutive non-finite outputs that condemn a cached export
@@ -27,7 +28,7 @@ def hash_path(path: Path) -> Path:
 
 
 def record_hash(path: Path) -> None:
-    hash_path(path).write_text(sha256_file(path) + "\n")
+    atomic_write_text(hash_path(path), sha256_file(path) + "\n")
 
 
 def intact(path: Path) -> tuple[bool, str]:

@@ -28,7 +28,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from langtrack_ros.inference.ort_backend import tokenizer_path_for
+from langtrack_ros.files import atomic_path, find_write_failure, write_error
+from langtrack_ros.inference.ort_backend import configured_max_query_tokens, tokenizer_path_for
+from langtrack_ros.model_hash import record_sidecar
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +86,7 @@ def export_mvlm(model: nn.Module, path: str | Path, *, weights_sha256: str = "",
         _torch_export(wrapper, tuple(torch.from_numpy(a) for a in example), tmp, INPUTS, OUTPUTS, dynamic, opset)
         _set_metadata(tmp, metadata)
         diffs = verify_mvlm(wrapper, tmp, atol=atol, lengths=(trace_len, max(1, max_len - 3))) if verify else {}
+    record_sidecar(path)  # the content hash every model file carries (model_hash.verify)
     report = ExportReport(Path(path), diffs)
     if diffs:
         log.info("exported %s (opset %d); ORT vs torch max abs diff %.2e", path, opset, report.worst)
@@ -114,7 +117,7 @@ def verify_mvlm(wrapper: nn.Module, onnx_path: str | Path, *, atol: float = 1e-4
     return worst
 
 
-def export_text_encoder(path: str | Path, *, max_tokens: int = 32, model_dir: str | Path | None = None,
+def export_text_encoder(path: str | Path, *, max_tokens: int | None = None, model_dir: str | Path | None = None,
                         opset: int = DEFAULT_OPSET, verify: bool = True, atol: float = 1e-4,
                         encoder=None) -> ExportReport:
     """Export the frozen MiniLM to ``path`` (dynamic length) with its tokenizer.json beside it.
@@ -123,12 +126,14 @@ def export_text_encoder(path: str | Path, *, max_tokens: int = 32, model_dir: st
     same per-token features :class:`TextEncoder` gives, so a robot without torch can take new
     queries with :class:`~langtrack_ros.inference.ort_backend.OrtTextEncoder`. ``encoder``: an
     already loaded TextEncoder of that ``model_dir`` to reuse (loading MiniLM takes seconds).
+    ``max_tokens`` (recorded in the file): ``encoder``'s own, else given, else the tracker's
+    ``max_query_tokens`` in config/tracker.yaml (the one table of defaults).
     """
     from langtrack_ros.tracking.text_encoder import HFTextEncoder, TextEncoder, default_model_dir
 
     hf = isinstance(encoder, HFTextEncoder)
     model_dir = None if hf else Path(model_dir) if model_dir else default_model_dir()
-    encoder = encoder or TextEncoder(max_tokens=max_tokens, model_dir=str(model_dir))
+    encoder = encoder or TextEncoder(max_tokens=max_tokens or configured_max_query_tokens(), model_dir=str(model_dir))
     module = (_HFTextFeatures if hf else _TextFeatures)(encoder.model).eval()
     ids = torch.tensor([encoder._token_ids("a person walking on the left")], dtype=torch.long)
     length = torch.export.Dim("L", min=1, max=512)
@@ -142,7 +147,9 @@ def export_text_encoder(path: str | Path, *, max_tokens: int = 32, model_dir: st
     if hf:
         _save_tokenizer_json(encoder.tokenizer, tokenizer_path_for(path))
     else:
-        shutil.copyfile(model_dir / "tokenizer.json", tokenizer_path_for(path))
+        with atomic_path(tokenizer_path_for(path)) as tmp:
+            shutil.copyfile(model_dir / "tokenizer.json", tmp)
+    record_sidecar(path)
     if diff:
         log.info("exported text encoder %s; ORT vs torch max abs diff %.2e", path, diff["features"])
     return ExportReport(Path(path), diff)
@@ -268,8 +275,11 @@ class _staging:
         self.target = Path(target)
 
     def __enter__(self) -> Path:
-        self.target.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=self.target.parent, prefix=f".{self.target.name}.", suffix=".onnx")
+        try:
+            self.target.parent.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(dir=self.target.parent, prefix=f".{self.target.name}.", suffix=".onnx")
+        except OSError as exc:
+            raise write_error(exc, self.target) from None
         os.close(fd)
         self.tmp = Path(name)
         return self.tmp
@@ -279,6 +289,13 @@ class _staging:
             if exc_type is None:
                 os.chmod(self.tmp, 0o644)  # mkstemp makes it private; exports are meant to be shared
                 os.replace(self.tmp, self.target)  # fails if the target is a folder, say
+        except OSError as error:
+            if self.target.is_dir():
+                raise
+            raise write_error(error, self.target) from None
         finally:
             self.tmp.unlink(missing_ok=True)  # never leave a temporary export behind
+        failure = find_write_failure(exc, self.target) if exc is not None else None
+        if failure is not None:  # disk full while exporting (the exporter wraps the OSError): path + errno
+            raise failure from None
         return False

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from langtrack_ros import model_hash
 from langtrack_ros.tracking.text_encoder import TextEncoder
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ def open_session(path: str | Path, providers: list[str] | None = None, threads: 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"ONNX model not found: {path}")
+    model_hash.verify(path)  # <file>.sha256 beside it: damage is one clear error, never wrong boxes
     options = ort.SessionOptions()
     options.intra_op_num_threads = int(threads)
     options.inter_op_num_threads = 1
@@ -86,6 +88,13 @@ class OrtBackend:
         return {name: value[0] for name, value in zip(OUTPUTS, outputs)}
 
 
+def configured_max_query_tokens() -> int:
+    """The tracker's ``max_query_tokens`` from config/tracker.yaml: the one table of defaults."""
+    from langtrack_ros.config import load_merged
+
+    return int(load_merged("tracker", None, "langtrack_tracker")["max_query_tokens"])
+
+
 class _TokenizerAdapter:
     """``tokenizers.Tokenizer`` behind the call signature TextEncoder's truncation helper uses."""
 
@@ -117,10 +126,12 @@ class OrtTextEncoder(TextEncoder):
 
     def __init__(self, onnx_path: str | Path, tokenizer_file: str | Path | None = None,
                  max_tokens: int | None = None, threads: int = 1, providers: list[str] | None = None):
-        """``max_tokens`` None: the limit recorded by the export (the tracker's max_query_tokens)."""
+        """``max_tokens`` None: the limit recorded by the export (the tracker's max_query_tokens), or
+        for an export that records none, max_query_tokens of config/tracker.yaml."""
         self.path = Path(onnx_path)
         self.session = open_session(self.path, providers, threads)
-        max_tokens = max_tokens or int(self.session.get_modelmeta().custom_metadata_map.get("max_tokens", 32))
+        recorded = self.session.get_modelmeta().custom_metadata_map.get("max_tokens")
+        max_tokens = max_tokens or int(recorded or configured_max_query_tokens())
         if max_tokens < 3:
             raise ValueError(f"max_tokens={max_tokens}: need room for [CLS], one word and [SEP]")
         self.tokenizer = _TokenizerAdapter(Path(tokenizer_file) if tokenizer_file else tokenizer_path_for(self.path))

@@ -29,6 +29,7 @@ from langtrack_ros.adapters.image_codec import decode_compressed, encode_image, 
 from langtrack_ros.adapters.overlay import annotate
 from langtrack_ros.adapters.session import TrackingSession, is_twin
 from langtrack_ros.builder import build_tracker
+from langtrack_ros.console.runner import node_console
 
 IMAGE_RELIABILITY = {"sensor_data": ReliabilityPolicy.BEST_EFFORT, "reliable": ReliabilityPolicy.RELIABLE}
 
@@ -65,6 +66,7 @@ class TrackerNode(LifecycleNode):
         self.last_frame: tuple[str, tuple[int, int]] | None = None  # (transport, stamp) of the last frame
         self.query = ""  # the sentence in force; survives deactivate/activate
         self.make = ros_class
+        self.console = node_console(self.values(), self._apply_query, self.get_logger().error)  # off by default
 
     # --- parameters ----------------------------------------------------------------------------
     def values(self) -> dict:
@@ -85,6 +87,8 @@ class TrackerNode(LifecycleNode):
         values = self.values()
         tracker = build_tracker(params.tracker_settings(values, f"parameters of {self.get_name()}"))
         self.session = TrackingSession(tracker, self.query or values["initial_query"])
+        if self.console is not None:  # its frames also reach the operator page
+            self.session = self.console.watch(self.session)
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         try:

@@ -57,6 +57,8 @@ class GateConfig:
     @classmethod
     def from_params(cls, params: Mapping | None, where: str = "gate") -> "GateConfig":
         """Build from a complete YAML/ROS mapping, where the paper's ``lambda`` names ``lam``."""
+        if params is not None and not isinstance(params, Mapping):
+            raise ConfigError(f"{where}: expects a mapping of settings, got {params!r} ({type(params).__name__})")
         params = dict(params or {})
         if "lambda" in params:
             params["lam"] = params.pop("lambda")

@@ -63,9 +63,11 @@ def to_rgb_uint8(image) -> np.ndarray:
     return np.ascontiguousarray(_to_uint8(_channels_last(image)))
 
 
-def working_frame(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+def working_frame(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float | np.ndarray]:
     """The frame the tracker searches: downscaled once so its longer side is at most ``max_side``,
-    and the factor back to the camera's pixels (>= 1; 1 when no resize was needed).
+    and the factor back to the camera's pixels: 1.0 when no resize was needed, else the factors
+    ``(x, y, x, y)`` that multiply an (x, y, w, h) box (per axis: a 1-pixel-wide frame stays 1
+    pixel wide while its height shrinks).
 
     Why: every later cost (crop, letterbox, network) then depends on ``max_side`` and the search
     size, not on the camera, and global search sees a filtered image instead of a 10x bilinear
@@ -77,10 +79,11 @@ def working_frame(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
     if not max_side or max(h, w) <= max_side:
         return image, 1.0
     small = image
-    while max(small.shape[:2]) >= 2 * max_side:
+    while max(small.shape[:2]) >= 2 * max_side and min(small.shape[:2]) >= 2:
         small = cv2.resize(small, (small.shape[1] // 2, small.shape[0] // 2), interpolation=cv2.INTER_AREA)
     rest = max(small.shape[:2]) / float(max_side)
     if rest > 1.0:
         size = (max(1, round(small.shape[1] / rest)), max(1, round(small.shape[0] / rest)))
         small = cv2.resize(small, size, interpolation=cv2.INTER_LINEAR)
-    return small, w / small.shape[1]
+    sx, sy = w / small.shape[1], h / small.shape[0]
+    return small, np.array([sx, sy, sx, sy])

@@ -71,6 +71,10 @@ class TextEncoder:
             text = text[:MAX_QUERY_CHARS]
         return text
 
+    def token_count(self, text: str) -> int:
+        """Tokens the sentence needs, special tokens included; over ``max_tokens`` the end is dropped."""
+        return len(self.tokenizer(self._clean(text), add_special_tokens=True, truncation=False)["input_ids"])
+
     def _token_ids(self, text: str) -> list[int]:
         ids = self.tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"]
         if len(ids) > self.max_tokens:

@@ -25,6 +25,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from langtrack_ros.files import WriteError, write_error
 from langtrack_ros.model_files import (  # noqa: F401 - model files are part of a checkpoint's API
     CheckpointError, FORMAT, _atomic_save_file, _plain_state, load_model, load_state_checked,
     model_config_from_metadata, model_train_info, read_model_file, save_model, tensors_sha256,
@@ -103,8 +104,11 @@ def save_training_state(run_dir: str | Path, step: int, model: torch.nn.Module, 
     ``extra`` is JSON-able scalar state (metrics, counters); RNG states are captured here.
     """
     final = checkpoint_dir(run_dir, step)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    except OSError as exc:
+        raise write_error(exc, final) from None
     try:
         rng_json, rng_tensors = rng_states()
         optim_json, optim_tensors = _split_optimizer_state(optimizer.state_dict())
@@ -114,8 +118,10 @@ def save_training_state(run_dir: str | Path, step: int, model: torch.nn.Module, 
         (tmp / "state.json").write_text(json.dumps(state))
         _write_manifest(tmp)
         _replace_dir(tmp, final)
-    except BaseException:
+    except BaseException as exc:  # disk full, read-only: nothing half-written, older checkpoints kept
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, (OSError, SafetensorError)) and not isinstance(exc, WriteError):
+            raise write_error(exc, final) from None
         raise
     for _, old in list_checkpoints(run_dir)[:-keep] if keep > 0 else []:
         shutil.rmtree(old, ignore_errors=True)

@@ -34,6 +34,7 @@ import torch
 import yaml
 
 from langtrack_ros.config import ConfigError, diff_keys, from_dict, load_merged, load_section, merge, to_dict
+from langtrack_ros.files import atomic_write_text, write_error
 from langtrack_ros.training import checkpoint as ckpt
 from langtrack_ros.training import distributed
 from langtrack_ros.training.losses import LossWeights, loss_counts, mvlm_loss
@@ -135,17 +136,28 @@ def apply_overrides(data: dict, assignments: list[str]) -> dict:
         key, sep, value = text.partition("=")
         if not sep or not key:
             raise ConfigError(f"--set expects key=value, got {text!r}")
-        node, parts = data, key.split(".")
-        for part in parts[:-1]:
-            node = node[int(part)] if isinstance(node, list) else node.setdefault(part, {})
-            if not isinstance(node, (dict, list)):
-                raise ConfigError(f"--set {key}: {part!r} is not a section")
-        last = parts[-1]
-        if isinstance(node, list):
-            node[int(last)] = yaml.safe_load(value)
-        else:
-            node[last] = yaml.safe_load(value)
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            problem = " ".join(str(getattr(exc, "problem", "") or exc).split())
+            raise ConfigError(f"--set {key}: {value!r} is not a YAML value ({problem})") from None
+        try:
+            _assign(data, key, parsed)
+        except (ValueError, IndexError, KeyError, TypeError) as exc:
+            raise ConfigError(f"--set {key}: no such setting ({type(exc).__name__}: {exc})") from None
     return data
+
+
+def _assign(data: dict, key: str, value) -> None:
+    node, parts = data, key.split(".")
+    for part in parts[:-1]:
+        node = node[int(part)] if isinstance(node, list) else node.setdefault(part, {})
+        if not isinstance(node, (dict, list)):
+            raise ConfigError(f"--set {key}: {part!r} is not a section")
+    if isinstance(node, list):
+        node[int(parts[-1])] = value
+    else:
+        node[parts[-1]] = value
 
 
 def load_train_config(path: str | Path | None, overrides: list[str] | None = None,
@@ -329,7 +341,7 @@ class Trainer:
                 raise ConfigError(f"--resume: config differs from the run's {saved}: " + "; ".join(diffs))
         elif not resume and ckpt.list_checkpoints(self.run_dir):
             raise ConfigError(f"{self.run_dir} already holds checkpoints: pass --resume or use a new --run-dir")
-        saved.write_text(yaml.safe_dump(current, sort_keys=False))
+        atomic_write_text(saved, yaml.safe_dump(current, sort_keys=False))
 
     def _restore(self) -> None:
         restored = ckpt.restore_latest(self.run_dir, self.model, self.optimizer)  # skips damaged ones
@@ -554,8 +566,15 @@ class Trainer:
         extra = {"bad_steps": self.bad_steps, "wall_s": self.wall_s, "metrics": self.metrics}
         if self.scaler:  # plain floats/ints: JSON in state.json
             extra["grad_scaler"] = {k: float(v) if isinstance(v, float) else v for k, v in self.scaler.state_dict().items()}
-        return ckpt.save_training_state(self.run_dir, self.step, self.model, self.optimizer, extra,
-                                        keep=self.cfg.checkpoint.keep)
+        try:
+            return ckpt.save_training_state(self.run_dir, self.step, self.model, self.optimizer, extra,
+                                            keep=self.cfg.checkpoint.keep)
+        except OSError as exc:  # one line that also says what was kept and how to go on
+            last = ckpt.latest_checkpoint(self.run_dir)
+            raise write_error(exc, ckpt.checkpoint_dir(self.run_dir, self.step),
+                              f"training stopped at step {self.step}, last good checkpoint "
+                              f"{last.name if last else '(none)'} kept: free space, then train again with --resume"
+                              ) from None
 
     def _export(self) -> Path:
         info = {"steps": self.step, "wall_s": round(self.wall_s, 1), "skipped_steps": self.bad_steps,

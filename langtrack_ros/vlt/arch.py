@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from langtrack_ros.config import ConfigError
+from langtrack_ros.files import atomic_write_text
 
 CHOICES = ("k3", "k5", "k7", "xception")  # ShuffleNetV2 unit with depthwise k x k, or Xception-like unit
 STAGE_BLOCKS = (4, 4, 8, 4)  # searchable blocks per stage (VLT / SPOS)
@@ -77,7 +78,7 @@ class Architecture:
     def save(self, path: str | Path, extra: dict | None = None) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({**self.to_dict(), **({"info": extra} if extra else {})}, indent=1) + "\n")
+        atomic_write_text(path, json.dumps({**self.to_dict(), **({"info": extra} if extra else {})}, indent=1) + "\n")
         return path
 
     @classmethod

@@ -118,7 +118,7 @@ class SentenceVectors:
 
         has = torch.tensor([bool(s.strip()) for s in sentences])
         real = [s for s in sentences if s.strip()]
-        out = torch.zeros(len(sentences), getattr(self.cache.encoder, "dim", 384))
+        out = torch.zeros(len(sentences), self.cache.encoder.dim)  # the encoder's, never a guessed 384
         if real:
             tokens, mask = self.cache(real)
             out[has] = language_vector(tokens, mask)
