@@ -162,6 +162,7 @@ def build_coco(work: Path, out: Path, tf_python: str) -> None:
                                                  "(Apache-2.0)")
     path = out / "ssd_mobilenetv2_coco.onnx"
     onnx.save(model, str(path))
+    record_sidecar(path)
     check_coco(graph, path, tf_python, work)
     print(f"COCO SSD: {path.stat().st_size / 1e6:.1f} MB")
 
