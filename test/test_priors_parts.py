@@ -1,6 +1,7 @@
 """Issue 14: head-noun parsing (parts of a person), the prior nets' schedule in ROI mode, and their
 bad input (fake networks with known answers, as in test_priors.py)."""
 import dataclasses
+import functools
 
 import numpy as np
 import pytest
@@ -60,8 +61,13 @@ def test_part_boxes_and_owner_boxes_invert_each_other():
     np.testing.assert_allclose(owner_boxes(faces, region), people)
 
 
+@functools.lru_cache(maxsize=1)
+def _shipped_settings():
+    return build_priors("all").cfg  # loads the prior models once for the whole module
+
+
 def _fusion(lexicon, detector, **settings):
-    cfg = dataclasses.replace(build_priors("all").cfg, **settings)
+    cfg = dataclasses.replace(_shipped_settings(), **settings)
     return PriorFusion(cfg, lexicon, detector, None)
 
 
@@ -128,7 +134,7 @@ class FakeCoco(FakeDetector):
 
 def test_categories_only_coco_knows_use_the_coco_detector(lexicon):
     oid, coco = FakeDetector("Person"), FakeCoco("bird")
-    fusion = PriorFusion(build_priors("all").cfg, lexicon, oid, None, coco)
+    fusion = PriorFusion(_shipped_settings(), lexicon, oid, None, coco)
     tracker = MVLMTracker(FakeBackend(), RedEncoder(), priors=fusion)
     tracker.set_query("the bird on the fence")
     result = tracker.step(_person_image())  # the green square is a bird to the fake COCO SSD
