@@ -32,7 +32,7 @@ def _ament_prefix() -> list[Path]:
         return []
     try:
         return [Path(get_package_prefix("langtrack_ros"))]
-    except PackageNotFoundError:
+    except (PackageNotFoundError, OSError):  # OSError: no AMENT_PREFIX_PATH (ament_index_python from PyPI, no ROS)
         return []
 
 

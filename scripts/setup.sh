@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up a virtual environment in .venv with everything langtrack needs (no ROS needed).
-# Idempotent: a second run only checks. Usage: bash scripts/setup.sh [--dev]
+# Idempotent: a second run only checks. Usage: bash scripts/setup.sh [--dev | --ros]
+# --ros: also ROS 2 Kilted from PyPI (rclpy, Fast DDS) and langtrack_msgs built into .venv; --dev implies it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -29,4 +30,14 @@ if [ "${1:-}" = "--dev" ]; then
   pip install -q --no-deps got10k==0.1.3
 fi
 pip install -q --no-deps -e .
+if { [ "${1:-}" = "--dev" ] || [ "${1:-}" = "--ros" ]; } && [ "$(uname -sm)" != "Linux x86_64" ]; then
+  echo "setup: PyPI has ROS 2 wheels for Linux x86_64 only: skipping them (the real-node tests will skip)" >&2
+elif [ "${1:-}" = "--dev" ] || [ "${1:-}" = "--ros" ]; then
+  # rclpy in .venv itself: ros-wheels-bootstrapper re-executes this venv's python with LD_LIBRARY_PATH
+  pip install -q -r requirements-ros.txt || { echo "setup: installing the ROS 2 wheels (requirements-ros.txt) failed" >&2; exit 1; }
+  python scripts/build_ros_msgs.py || exit 1  # cached: skipped while langtrack_msgs is unchanged
+  if [ "${1:-}" = "--dev" ]; then  # test-only stand-in for vision_msgs (not on PyPI), cached
+    python test/vision_msgs_fixture.py || exit 1
+  fi
+fi
 echo "langtrack environment ready: . .venv/bin/activate" >&2

@@ -92,7 +92,7 @@ class TransitionCallbackReturn(enum.Enum):
 
 def install() -> callable:
     """Put the fake rclpy / rcl_interfaces modules in place; returns the undo function."""
-    names = ["rclpy", "rclpy.executors", "rclpy.lifecycle", "rclpy.qos", "rclpy.node", "rcl_interfaces",
+    names = ["rclpy", "rclpy.executors", "rclpy.lifecycle", "rclpy.qos", "rclpy.node", "rclpy.event_handler", "rcl_interfaces",
              "rcl_interfaces.msg"]
     saved = {n: sys.modules.get(n) for n in names + ["langtrack_ros.ros.tracker_node", "langtrack_ros.ros.trainer_node"]}
     mods = {n: types.ModuleType(n) for n in names}
@@ -103,12 +103,13 @@ def install() -> callable:
     mods["rclpy.node"].Node = Node
     qos = mods["rclpy.qos"]
     qos.QoSProfile = lambda **kw: kw
-    qos.DurabilityPolicy = types.SimpleNamespace(VOLATILE=0)
+    qos.DurabilityPolicy = types.SimpleNamespace(VOLATILE=0, TRANSIENT_LOCAL=1)
+    mods["rclpy.event_handler"].SubscriptionEventCallbacks = lambda **kw: kw
     qos.HistoryPolicy = types.SimpleNamespace(KEEP_LAST=0)
     qos.ReliabilityPolicy = types.SimpleNamespace(BEST_EFFORT=0, RELIABLE=1)
     mods["rcl_interfaces.msg"].ParameterDescriptor = ParameterDescriptor
     mods["rcl_interfaces.msg"].SetParametersResult = lambda **kw: types.SimpleNamespace(**kw)
-    for name in ("executors", "lifecycle", "qos", "node"):
+    for name in ("executors", "lifecycle", "qos", "node", "event_handler"):
         setattr(mods["rclpy"], name, mods[f"rclpy.{name}"])
     sys.modules.update(mods)
     for name in ("langtrack_ros.ros.tracker_node", "langtrack_ros.ros.trainer_node"):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -133,3 +134,21 @@ def is_twin(last: tuple[str, tuple[int, int]] | None, current: tuple[str, tuple[
     stamp): the only frames an adapter skips. Zero, repeated or backwards stamps on one transport
     (hand-made publishers, looping bags, sim-time resets) are real frames and are tracked."""
     return last is not None and last[0] != current[0] and last[1] == current[1] and current[1] != (0, 0)
+
+
+class QueryOnce:
+    """Both adapters read ``query`` twice: a reliable volatile reader (matches every publisher) and
+    a reliable transient-local one, which also receives a query a latched publisher (``ros2 topic
+    pub --once``) sent before discovery finished. Such a publisher reaches both readers; this keeps
+    the second copy of a sample (same source time stamp and text) from switching the target twice."""
+
+    def __init__(self, remember: int = 32):
+        self.seen: deque = deque(maxlen=remember)
+
+    def first(self, source_stamp_ns: int, text: str) -> bool:
+        key = (source_stamp_ns, text)
+        if key in self.seen:
+            return False
+        self.seen.append(key)
+        return True
+

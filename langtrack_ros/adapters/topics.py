@@ -19,6 +19,9 @@ OUTPUTS = {TARGET: defs.TRACKED_TARGET, RELOCALIZATION: defs.RELOCALIZATION_EVEN
 DEBUG = {DEBUG_IMAGE: defs.IMAGE}  # only with publish_debug_image
 TRAINER_OUTPUTS = {TRAINING_PROGRESS: defs.TRAINING_PROGRESS}
 
+# `query` is read with two QoS (adapters/session.QueryOnce): "reliable" and "latched" (transient local)
+QUERY_QOS = ("reliable", "latched")
+
 CAMERA = "/camera/image_raw"  # default remap of IMAGE (launch image_topic:=, langtrack dds --image-topic)
 
 

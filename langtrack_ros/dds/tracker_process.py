@@ -21,7 +21,7 @@ from langtrack_ros.dds.transport import Endpoints
 from langtrack_ros.adapters import conversions as conv
 from langtrack_ros.adapters import topics
 from langtrack_ros.adapters.image_codec import decode_compressed, image_fields_to_rgb
-from langtrack_ros.adapters.session import TrackingSession, is_twin
+from langtrack_ros.adapters.session import QueryOnce, TrackingSession, is_twin
 
 log = logging.getLogger(__name__)
 _ANY = SampleState.Any | ViewState.Any | InstanceState.Any
@@ -45,10 +45,11 @@ class DdsTracker:
         kinds = topics.INPUTS
         self.images = endpoints.reader(image_topic, kinds[topics.IMAGE], image_qos)
         self.compressed = endpoints.reader(topics.compressed_of(image_topic), kinds[topics.COMPRESSED], image_qos)
-        self.queries = endpoints.reader(query_topic, kinds[topics.QUERY], "reliable")
+        self.queries = [endpoints.reader(query_topic, kinds[topics.QUERY], qos) for qos in topics.QUERY_QOS]
+        self.once = QueryOnce()  # a latched publisher reaches both query readers
         self.writers = {topic: endpoints.writer(topic, ros_type) for topic, ros_type in topics.OUTPUTS.items()}
         self.waitset = WaitSet(endpoints.participant)
-        for reader in (self.images, self.compressed, self.queries):
+        for reader in (self.images, self.compressed, *self.queries):
             self.waitset.attach(ReadCondition(reader, _ANY))
         self.last_frame: tuple[str, tuple[int, int]] | None = None  # (transport, stamp) of the last frame
         self.frames = 0
@@ -62,7 +63,11 @@ class DdsTracker:
     def poll(self, timeout_s: float) -> int:
         """Wait up to ``timeout_s`` for data, handle it; returns the number of frames tracked."""
         self.waitset.wait(duration(seconds=timeout_s))
-        for msg in _take(self.queries):
+        samples = [m for reader in self.queries for m in _take(reader)]
+        samples.sort(key=lambda m: m.sample_info.source_timestamp)
+        for msg in samples:  # oldest first, across both readers
+            if not self.once.first(msg.sample_info.source_timestamp, msg.data):
+                continue
             accepted, why = self.session.set_query(msg.data)
             if not accepted:
                 log.warning("query rejected: %s", why)

@@ -29,6 +29,9 @@ QOS_PRESETS = {
     # ROS default profile
     "reliable": [Policy.Reliability.Reliable(max_blocking_time=duration(milliseconds=100)),
                  Policy.History.KeepLast(10), Policy.Durability.Volatile],
+    # `ros2 topic pub`'s default: a late reader still gets the last sample (query sent once at start-up)
+    "latched": [Policy.Reliability.Reliable(max_blocking_time=duration(milliseconds=100)),
+                Policy.History.KeepLast(1), Policy.Durability.TransientLocal],
 }
 
 

@@ -6,8 +6,10 @@ load); activate subscribes and starts publishing; deactivate unsubscribes and fr
 With ``autostart`` (config/tracker_node.yaml) the node configures and activates itself.
 
 Topics (relative, so namespaces and remaps work): subscribes ``image``, ``image/compressed``,
-``query``; publishes ``target``, ``relocalization``, ``detections`` and, when
-``publish_debug_image`` is set, ``debug_image``. Service ``set_query`` (langtrack_msgs/SetQuery).
+``query`` (twice: reliable, and transient-local for a query sent once before we matched);
+publishes ``target``, ``relocalization``, ``detections`` (only where vision_msgs is installed) and,
+when ``publish_debug_image`` is set, ``debug_image``. Service ``set_query`` (langtrack_msgs/SetQuery).
+A failed configure or activate is logged with its reason; with ``autostart`` the process then exits 1.
 Only ``gate.*`` parameters change at run time; the others apply at the next configure.
 """
 from __future__ import annotations
@@ -18,6 +20,7 @@ import rclpy
 import rclpy.executors
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from langtrack_ros.config import ConfigError
@@ -27,10 +30,14 @@ from langtrack_ros.adapters import parameters as params
 from langtrack_ros.adapters import topics
 from langtrack_ros.adapters.image_codec import decode_compressed, encode_image, image_fields_to_rgb
 from langtrack_ros.adapters.overlay import annotate
-from langtrack_ros.adapters.session import TrackingSession, is_twin
+from langtrack_ros.adapters.session import QueryOnce, TrackingSession, is_twin
 from langtrack_ros.builder import build_tracker
 from langtrack_ros.console.runner import node_console
 
+QUERY_QOS = {  # topics.QUERY_QOS; "latched" matches `ros2 topic pub` (reliable, transient local, depth 1)
+    "reliable": QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE),
+    "latched": QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL),
+}
 IMAGE_RELIABILITY = {"sensor_data": ReliabilityPolicy.BEST_EFFORT, "reliable": ReliabilityPolicy.RELIABLE}
 
 
@@ -67,6 +74,9 @@ class TrackerNode(LifecycleNode):
         self.query = ""  # the sentence in force; survives deactivate/activate
         self.make = ros_class
         self.console = node_console(self.values(), self._apply_query, self.get_logger().error)  # off by default
+        self.last_error = ""  # the last frame error logged (repeats are throttled)
+        self.queries = QueryOnce()  # across activations: a latched query is applied once
+        self.warned: set[str] = set()  # warnings already given (a missing optional package)
 
     # --- parameters ----------------------------------------------------------------------------
     def values(self) -> dict:
@@ -93,49 +103,85 @@ class TrackerNode(LifecycleNode):
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         try:
             image_qos(self.get_parameter("image_qos").value)
+            self._open_outputs()  # a missing interface package fails here, before the slow model load
             self._load()
-        except Exception as exc:  # a bad model or config must fail the transition, not the process
-            self.get_logger().error(f"configure failed: {exc}")
+        except Exception as exc:  # a bad model, config or missing interface package fails the transition
+            self._close_outputs()
+            self._free()
+            self.get_logger().error(f"configure failed: {type(exc).__name__}: {exc}")
             return TransitionCallbackReturn.FAILURE
+        self.get_logger().info(f"configured: tracker {self.session.tracker.name}")
+        return TransitionCallbackReturn.SUCCESS
+
+    def _open_outputs(self) -> None:
+        """Publishers and the SetQuery service. langtrack_msgs is required; vision_msgs only adds
+        ``detections`` (it is not on PyPI): without it, one warning names the package to install."""
         publish = self.create_lifecycle_publisher
-        self.publishers_ = {topic: publish(self.make(t), topic, 10) for topic, t in topics.OUTPUTS.items()}
+        for topic, ros_type in topics.OUTPUTS.items():
+            try:
+                kind = self.make(ros_type)
+            except ImportError as exc:
+                if topic != topics.DETECTIONS:
+                    raise
+                self._warn_once(f"no `{topic}` topic: {ros_type} is not importable ({exc}); "
+                                f"install ros-$ROS_DISTRO-vision-msgs to publish it")
+                continue
+            self.publishers_[topic] = publish(kind, topic, 10)
         if self.get_parameter("publish_debug_image").value:
             self.publishers_.update({t: publish(self.make(kind), t, 1) for t, kind in topics.DEBUG.items()})
         set_query = self.make("langtrack_msgs/srv/SetQuery")
         self.service = self.create_service(set_query, topics.SET_QUERY, self._on_set_query)
-        self.get_logger().info(f"configured: tracker {self.session.tracker.name}")
-        return TransitionCallbackReturn.SUCCESS
 
-    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        if self.session is None:  # freed by deactivate: load again
-            try:
-                self._load()
-            except Exception as exc:
-                self.get_logger().error(f"activate failed: {exc}")
-                return TransitionCallbackReturn.FAILURE
-        qos = image_qos(self.get_parameter("image_qos").value)
-        self.subscriptions_ = [
-            self.create_subscription(self.make(topics.INPUTS[topics.IMAGE]), topics.IMAGE, self._on_image, qos),
-            self.create_subscription(self.make(topics.INPUTS[topics.COMPRESSED]), topics.COMPRESSED,
-                                     self._on_compressed, qos),
-            self.create_subscription(self.make(topics.INPUTS[topics.QUERY]), topics.QUERY, self._on_query, 10),
-        ]
-        return super().on_activate(state)
+    def _warn_once(self, why: str) -> None:
+        if why not in self.warned:
+            self.warned.add(why)
+            self.get_logger().warning(why)
 
-    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        for sub in self.subscriptions_:
-            self.destroy_subscription(sub)
-        self.subscriptions_ = []
-        self._free()
-        return super().on_deactivate(state)
-
-    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+    def _close_outputs(self) -> None:
         for publisher in self.publishers_.values():
             self.destroy_lifecycle_publisher(publisher)
         self.publishers_ = {}
         if self.service is not None:
             self.destroy_service(self.service)
             self.service = None
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            if self.session is None:  # freed by deactivate: load again
+                self._load()
+            self._subscribe()
+        except Exception as exc:
+            self._unsubscribe()
+            self.get_logger().error(f"activate failed: {type(exc).__name__}: {exc}")
+            return TransitionCallbackReturn.FAILURE
+        return super().on_activate(state)
+
+    def _subscribe(self) -> None:
+        qos = image_qos(self.get_parameter("image_qos").value)
+        self.subscriptions_ = [
+            self.create_subscription(self.make(topics.INPUTS[topics.IMAGE]), topics.IMAGE, self._on_image, qos),
+            self.create_subscription(self.make(topics.INPUTS[topics.COMPRESSED]), topics.COMPRESSED,
+                                     self._on_compressed, qos),
+        ]
+        # a volatile publisher is incompatible with the latched reader, by design: no warning for it
+        quiet = SubscriptionEventCallbacks(incompatible_qos=lambda _event: None)
+        self.subscriptions_ += [
+            self.create_subscription(self.make(topics.INPUTS[topics.QUERY]), topics.QUERY, self._on_query_sample,
+                                     QUERY_QOS[name], event_callbacks=quiet if name == "latched" else None)
+            for name in topics.QUERY_QOS]
+
+    def _unsubscribe(self) -> None:
+        for sub in self.subscriptions_:
+            self.destroy_subscription(sub)
+        self.subscriptions_ = []
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._unsubscribe()
+        self._free()
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._close_outputs()
         self._free()
         return TransitionCallbackReturn.SUCCESS
 
@@ -165,6 +211,10 @@ class TrackerNode(LifecycleNode):
         if accepted:
             self.query = self.session.query
         return accepted, why
+
+    def _on_query_sample(self, msg, info) -> None:
+        if self.queries.first(info["source_timestamp"], msg.data):
+            self._on_query(msg)
 
     def _on_query(self, msg) -> None:
         accepted, why = self._apply_query(msg.data)
@@ -203,6 +253,8 @@ class TrackerNode(LifecycleNode):
 
     def _publish(self, outputs, header) -> None:
         for topic, ros_type, fields in outputs.messages():
+            if topic not in self.publishers_:  # `detections` without vision_msgs
+                continue
             self.publishers_[topic].publish(conv.build(ros_type, fields, self.make, rclpy_array))
         if topics.DEBUG_IMAGE in self.publishers_:
             overlay = encode_image(annotate(outputs.image, outputs.result, self.session.query), "rgb8")
@@ -210,22 +262,41 @@ class TrackerNode(LifecycleNode):
                 conv.build(topics.DEBUG[topics.DEBUG_IMAGE], {**overlay, "header": header}, self.make, rclpy_array))
 
     def _frame_error(self, why: str) -> None:
-        self.get_logger().error(why, throttle_duration_sec=5.0)
+        """Every new reason gets its line; the same reason again (a broken camera) is throttled.
+        rclpy binds the throttle to the call site, hence two call sites."""
+        if why != self.last_error:
+            self.last_error = why
+            self.get_logger().error(why)
+        else:
+            self.get_logger().error(why, throttle_duration_sec=5.0)
 
 
-def main(args=None) -> None:
+def autostart(node: TrackerNode) -> bool:
+    """configure + activate; False when either fails (the node has logged why)."""
+    if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+        return False
+    return node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+
+
+def main(args=None) -> int:
+    """Spin until shut down. With autostart, a failed configure/activate ends the process with
+    status 1, so a supervisor (``ros2 launch`` with respawn, systemd) sees it instead of a silent node."""
     rclpy.init(args=args)
     node = TrackerNode()
-    if node.get_parameter("autostart").value and node.trigger_configure() == TransitionCallbackReturn.SUCCESS:
-        node.trigger_activate()
+    status = 0
     try:
-        rclpy.spin(node)
+        if node.get_parameter("autostart").value and not autostart(node):
+            node.get_logger().fatal("autostart failed (reason above); exiting with status 1")
+            status = 1
+        else:
+            rclpy.spin(node)
     except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
         pass
     finally:
         node.destroy_node()
         rclpy.try_shutdown()
+    return status
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

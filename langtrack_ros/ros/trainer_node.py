@@ -12,6 +12,7 @@ finish its step and write a checkpoint.
 """
 from __future__ import annotations
 
+import sys
 import threading
 from pathlib import Path
 
@@ -91,9 +92,11 @@ class TrainerNode(Node):
         if self.trainer is not None:
             self.trainer.request_stop()
         self.thread.join()
-        if rclpy.ok():  # after Ctrl-C the context is gone: the log line is all that is left
+        if rclpy.ok():
             self._publish()
-        self.get_logger().info(self.outcome or "stopped")
+            self.get_logger().info(self.outcome or "stopped")
+        else:  # after Ctrl-C the context (and /rosout) is gone: rclpy's logger would add an error line
+            print(f"[{NODE}] {self.outcome or 'stopped'}", file=sys.stderr, flush=True)
 
 
 def main(args=None) -> None:
