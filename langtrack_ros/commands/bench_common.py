@@ -28,6 +28,10 @@ class Row:
         return float(np.median(self.times_ms))
 
     @property
+    def mean(self) -> float:
+        return float(np.mean(self.times_ms))
+
+    @property
     def p90(self) -> float:
         return float(np.percentile(self.times_ms, 90))
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from langtrack_ros.config import from_dict, read_yaml
+from langtrack_ros.config import ConfigError, from_dict, read_yaml
 from langtrack_ros.inference.ort_backend import default_providers, open_session
 from langtrack_ros.tracking.images import IMAGENET_MEAN, IMAGENET_STD
 from langtrack_ros.tracking.priors.fusion import PriorFusion, PriorSettings
@@ -95,11 +95,27 @@ def load_prior_models(folder: Path, detector: str, imagenet: str, threads: int):
     return tuple(models)
 
 
+def load_coco(folder: Path, name: str, threads: int):
+    """The COCO SSD (same raw output layout as the Open Images one), or None with a warning."""
+    if not name:
+        return None
+    try:
+        return SSDDetector(folder / name, threads)
+    except PriorModelError as exc:
+        log.warning("%s; tracking continues without the COCO detector", exc)
+        return None
+
+
 def load_priors(path, models_folder: Path, enabled: bool | None = None,
-                threads: int | None = None) -> PriorFusion | None:
-    """PriorFusion from config/priors.yaml and the prior models; None when disabled."""
+                threads: int | None = None, overrides: dict | None = None) -> PriorFusion | None:
+    """PriorFusion from config/priors.yaml and the prior models; None when disabled. ``overrides``:
+    ``priors`` settings to replace (ablations: ``roi_every=1``); unknown keys raise ConfigError."""
     data = read_yaml(path)
-    settings = from_dict(PriorSettings, data.get("priors"), f"{path}: priors")
+    section = dict(data.get("priors") or {})
+    unknown = sorted(set(overrides or {}) - set(section))
+    if unknown:
+        raise ConfigError(f"unknown prior setting(s) {unknown}")
+    settings = from_dict(PriorSettings, {**section, **(overrides or {})}, f"{path}: priors")
     if enabled is not None:
         settings.enabled = enabled
     if threads is not None:
@@ -107,4 +123,5 @@ def load_priors(path, models_folder: Path, enabled: bool | None = None,
     if not settings.enabled:
         return None
     detector, imagenet = load_prior_models(models_folder, settings.detector, settings.imagenet, settings.threads)
-    return PriorFusion(settings, Lexicon(data, str(path)), detector, imagenet)
+    coco = load_coco(models_folder, settings.coco_detector, settings.threads)
+    return PriorFusion(settings, Lexicon(data, str(path), settings.head_noun), detector, imagenet, coco)

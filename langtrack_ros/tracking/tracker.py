@@ -277,7 +277,8 @@ class MVLMTracker:
         s = box_average(out["corr_map"], boxes)
         window = self._window(mode, out["score_map"].shape[-1])
         if self.priors is not None and self.priors.active:  # real-world priors join as candidates
-            fused = self.priors.fuse(image, t, mode, boxes, l, s, out)
+            anchor = None if self.memory is None else self.memory.box
+            fused = self.priors.fuse(image, t, mode, boxes, l, s, out, anchor)
             window = np.concatenate([window, self._box_window(mode, fused.boxes[len(boxes):], len(window))])
             boxes, l, s = fused.boxes, fused.l, fused.s
         l_choice = l * window
@@ -293,6 +294,8 @@ class MVLMTracker:
             best, found = int(np.argmax(l_choice)), True
         box = clip_box(boxes_img[best], image_hw)
         self._remember(box, float(conf.kappa_mem[best]))
+        if self.priors is not None and self.priors.active:
+            self.priors.observe(image, box, float(conf.kappa_mvlm[best]), found)
         return TrackResult(box, kappa=float(conf.kappa_mvlm[best]), d_corr=float(conf.d_corr[best]),
                            d_cls=float(conf.d_cls[best]), score=float(l[best]), mode=mode, found=found)
 

@@ -30,6 +30,8 @@ from langtrack_ros.tracking.box_ops import box_average, iou_matrix
 from langtrack_ros.tracking.geometry import PatchTransform, warp
 from langtrack_ros.tracking.priors import appearance, ssd
 from langtrack_ros.tracking.priors.lexicon import Lexicon, QueryPrior
+from langtrack_ros.tracking.priors.memory import AppearanceMemory
+from langtrack_ros.tracking.priors.schedule import NetOutputs, PriorSchedule
 from langtrack_ros.tracking.result import SearchMode
 
 log = logging.getLogger(__name__)
@@ -40,8 +42,11 @@ class PriorSettings:
     """The ``priors`` section of config/priors.yaml (no defaults here: the YAML is the table)."""
 
     enabled: bool
+    head_noun: bool
     weight: float
     detector: str
+    coco_detector: str
+    prefer_coco: bool
     imagenet: str
     detector_min_score: float
     detector_nms_iou: float
@@ -50,6 +55,7 @@ class PriorSettings:
     imagenet_size_roi: int
     imagenet_min_prob: float
     imagenet_in_roi: bool
+    imagenet_in_global: bool
     evidence_full: float
     detector_iou_ramp: list
     blob_rel: float
@@ -58,12 +64,24 @@ class PriorSettings:
     colour_inner: float
     colour_weight: float
     colour_full: float
+    colour_relative: bool
+    words_alone: bool
     spatial_weight: float
     threads: int
+    roi_every: int
+    carry_min_kappa: float
+    part_context: float
+    person_aspect: float
+    memory_weight: float
+    memory_min_kappa: float
+    memory_rate: float
+    memory_top_k: int
 
     def __post_init__(self):
+        if isinstance(self.roi_every, bool) or not isinstance(self.roi_every, int) or self.roi_every < 1:
+            raise ConfigError(f"priors.roi_every must be an integer >= 1, got {self.roi_every!r}")
         for name in ("weight", "detector_min_score", "detector_nms_iou", "imagenet_min_prob",
-                     "colour_weight", "spatial_weight"):
+                     "colour_weight", "spatial_weight", "memory_weight", "memory_rate"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"priors.{name} must be in [0, 1], got {getattr(self, name)}")
         if not 0.0 < self.colour_full <= 1.0 or not 0.0 < self.evidence_full <= 1.0:
@@ -72,6 +90,8 @@ class PriorSettings:
         lo_hi = self.detector_iou_ramp
         if len(lo_hi) != 2 or not 0.0 <= lo_hi[0] < lo_hi[1] <= 1.0:
             raise ConfigError(f"priors.detector_iou_ramp must be [lo, hi] with 0 <= lo < hi <= 1, got {lo_hi}")
+        if not self.part_context >= 1.0:
+            raise ConfigError(f"priors.part_context must be >= 1, got {self.part_context}")
         for name in ("imagenet_size_global", "imagenet_size_roi"):
             if getattr(self, name) < 32 or getattr(self, name) % 32:
                 raise ConfigError(f"priors.{name} must be a multiple of 32, got {getattr(self, name)}")
@@ -88,38 +108,58 @@ class Candidates:
 class PriorFusion:
     """Per-query prior state and the per-frame fusion (see the module docstring)."""
 
-    def __init__(self, settings: PriorSettings, lexicon: Lexicon, detector=None, imagenet=None):
+    def __init__(self, settings: PriorSettings, lexicon: Lexicon, detector=None, imagenet=None, coco=None):
         self.cfg, self.lexicon = settings, lexicon
-        self.detector, self.imagenet = detector, imagenet
+        self.detector, self.imagenet, self.coco = detector, imagenet, coco
         self.query: QueryPrior | None = None
+        self._det_name = "detector"  # which detector serves the query: "detector" (Open Images) or "coco"
         self._det_classes: list[int] = []
         self._imagenet_classes = np.zeros(0, dtype=int)
+        self.schedule = PriorSchedule(settings.roi_every, settings.carry_min_kappa)
+        self.memory = AppearanceMemory(settings.memory_min_kappa, settings.memory_rate, settings.colour_inner)
 
     # --- query -----------------------------------------------------------------------------
     def set_query(self, text: str) -> QueryPrior:
         q = self.lexicon.parse(text)
         self.query = q
+        self.schedule.reset()
+        self.memory.reset()
         cat = q.category
-        labels = getattr(self.detector, "labels", [])
-        self._det_classes = [labels.index(c) for c in (cat.detector if cat else ()) if c in labels]
-        self._imagenet_classes = np.asarray(cat.imagenet if cat and self.imagenet else (), dtype=int)
+        self._det_name, self._det_classes = self._query_detector(cat)
+        labels = getattr(getattr(self, self._det_name), "labels", [])
+        imagenet = cat.imagenet if cat and self.imagenet and not q.part else ()  # no ImageNet class is a face
+        self._imagenet_classes = np.asarray(imagenet, dtype=int)
+        if q.head is not None:
+            log.info("query %r: head noun %r is not in the prior tables; its category is left to MVLM", text, q.head)
         if not q.known:
             log.info("query %r: no category, colour or spatial word the priors know; plain MVLM", text)
         else:
-            log.info("query %r: category %s (detector classes %s, %d ImageNet classes), colour %s, spatial %s",
-                     text, cat.name if cat else None, [labels[i] for i in self._det_classes],
-                     len(self._imagenet_classes), q.colour, q.spatial)
+            log.info("query %r: category %s%s (%s classes %s, %d ImageNet classes), colour %s, spatial %s",
+                     text, cat.name if cat else None, f" (part: {q.part.name})" if q.part else "", self._det_name,
+                     [labels[i] for i in self._det_classes], len(self._imagenet_classes), q.colour, q.spatial)
         return q
+
+    def _query_detector(self, cat) -> tuple[str, list[int]]:
+        """The detector (attribute name) and its class indices for a category: the Open Images SSD
+        when it knows the category, else the COCO SSD (the other way round with ``prefer_coco``)."""
+        order = [("detector", "detector"), ("coco", "coco")]
+        for name, field in (order[::-1] if self.cfg.prefer_coco else order):
+            labels = getattr(getattr(self, name), "labels", [])
+            classes = [labels.index(c) for c in (getattr(cat, field) if cat else ()) if c in labels]
+            if classes:
+                return name, classes
+        return "detector", []
 
     @property
     def active(self) -> bool:
-        """Something to add: evidence of the named category, or a colour/spatial word to check."""
+        """Something to add: evidence of the named category, or (``words_alone``) a colour/spatial
+        word to check against MVLM's own candidates."""
         q = self.query
         if not (self.cfg.enabled and self.cfg.weight > 0 and q is not None):
             return False
         words = (q.colour is not None and self.cfg.colour_weight > 0) or \
             (q.spatial is not None and self.cfg.spatial_weight > 0)
-        return self.has_category_evidence or words
+        return self.has_category_evidence or (words and self.cfg.words_alone)
 
     @property
     def has_category_evidence(self) -> bool:
@@ -127,10 +167,11 @@ class PriorFusion:
 
     # --- per frame -------------------------------------------------------------------------
     def fuse(self, image: np.ndarray, t: PatchTransform, mode: SearchMode, boxes: np.ndarray,
-             l: np.ndarray, s: np.ndarray, out: dict) -> Candidates:
-        """MVLM grid candidates (boxes, l, s) + prior candidates -> fused candidates."""
-        det_boxes, det_p = self._detections(image, t, mode)
-        cam = self._class_map(image, t, mode)
+             l: np.ndarray, s: np.ndarray, out: dict, anchor: np.ndarray | None = None) -> Candidates:
+        """MVLM grid candidates (boxes, l, s) + prior candidates -> fused candidates. ``anchor``:
+        the tracker's last box in image pixels (where a part target's owner is)."""
+        nets = self._nets(image, t, mode, anchor)
+        det_boxes, det_p, cam = nets.det_boxes, nets.det_p, nets.cam
         extra = [det_boxes] + ([self._blobs(cam)] if cam is not None else [])
         extra = np.concatenate(extra) if extra else np.zeros((0, 4))
         all_boxes = np.concatenate([boxes, extra])
@@ -138,29 +179,59 @@ class PriorFusion:
         s_m = np.concatenate([s, box_average(out["corr_map"], extra) if len(extra) else np.zeros(0)])
         evidence = self._evidence(all_boxes, det_boxes, det_p, cam, l_m)
         prior = evidence * self._colour(image, t, all_boxes) * self._spatial(all_boxes, evidence, mode)
+        prior = prior * self._remembered(image, t, all_boxes, prior)
         beta = self.cfg.weight * min(1.0, float(evidence.max(initial=0.0)) / self.cfg.evidence_full)
         return Candidates(all_boxes, (1 - beta) * l_m + beta * prior, (1 - beta) * s_m + beta * prior, prior)
 
-    def _detections(self, image, t: PatchTransform, mode) -> tuple[np.ndarray, np.ndarray]:
-        """Detector boxes of the query's classes in the search region (patch-normalised) and scores."""
-        if self.detector is None or not self._det_classes:
+    def _nets(self, image, t: PatchTransform, mode, anchor) -> NetOutputs:
+        """The prior networks' outputs for this frame: run now, or carried from their last run
+        (schedule.py: every frame in global search, one ROI frame in ``roi_every``)."""
+        if self.schedule.due(mode):
+            return self.schedule.store(NetOutputs(t, *self._detections(image, t, mode, anchor),
+                                                  self._class_map(image, t, mode)), mode, image, anchor)
+        nets = self.schedule.carried(t, image)
+        if not self._imagenet_wanted(mode):
+            nets.cam = None
+        return nets
+
+    def _imagenet_wanted(self, mode) -> bool:
+        """For a category with detector classes, ImageNet evidence only where configured (it costs
+        about as much as the detector); for the others it is the only class evidence."""
+        if not self._det_classes:
+            return True
+        return self.cfg.imagenet_in_roi if mode is SearchMode.ROI else self.cfg.imagenet_in_global
+
+    def _detections(self, image, t: PatchTransform, mode, anchor=None) -> tuple[np.ndarray, np.ndarray]:
+        """Detector boxes of the query's classes in the search region (patch-normalised) and scores;
+        for a part target, the part's region of each owner box."""
+        if getattr(self, self._det_name) is None or not self._det_classes:
             return np.zeros((0, 4)), np.zeros(0)
-        size = ssd.INPUT
+        region = self._detector_region(t, anchor)
+        raw = self._run(self._det_name, warp(image, region) if mode is SearchMode.ROI else
+                        cv2.resize(image, (ssd.INPUT, ssd.INPUT), interpolation=cv2.INTER_AREA))
+        if raw is None:
+            return np.zeros((0, 4)), np.zeros(0)
+        boxes, p = ssd.decode(raw[0], raw[1], self._det_classes)
         if mode is SearchMode.GLOBAL:  # the whole frame, resized like the detector's training data
             h, w = image.shape[:2]
-            raw_logits = self._run("detector", cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA))
-        else:  # the ROI: the same square region as MVLM's patch
-            raw_logits = self._run("detector", warp(image, PatchTransform(t.x0, t.y0, t.scale * t.size / size, size)))
-        if raw_logits is None:
-            return np.zeros((0, 4)), np.zeros(0)
-        boxes, p = ssd.decode(raw_logits[0], raw_logits[1], self._det_classes)
-        if mode is SearchMode.GLOBAL:
-            h, w = image.shape[:2]
             boxes = t.box_to_patch(boxes * np.array([w, h, w, h]))
+        else:
+            boxes = t.box_to_patch(region.box_to_image(boxes))
         ok = (p >= self.cfg.detector_min_score) & (boxes[:, 2] > 0) & (boxes[:, 3] > 0)
         boxes, p = boxes[ok], p[ok]
         keep = ssd.nms(boxes, p, self.cfg.detector_nms_iou, self.cfg.detector_top_k)
-        return boxes[keep], p[keep]
+        boxes, p = boxes[keep], p[keep]
+        return (part_boxes(boxes, self.query.part.region, self.cfg.person_aspect) if self.query.part else boxes), p
+
+    def _detector_region(self, t: PatchTransform, anchor) -> PatchTransform:
+        """In ROI mode the detector sees MVLM's square region; for a part target (a face) the square
+        ``part_context`` times the side of the owner (the person) that the last part box implies."""
+        side, cx, cy = t.scale * t.size, t.x0 + t.scale * t.size / 2, t.y0 + t.scale * t.size / 2
+        if self.query.part is not None and anchor is not None:
+            owner = owner_boxes(np.asarray(anchor, dtype=np.float64)[None], self.query.part.region)[0]
+            side = self.cfg.part_context * max(owner[2], owner[3])
+            cx, cy = owner[0] + owner[2] / 2, owner[1] + owner[3] / 2
+        return PatchTransform(cx - side / 2, cy - side / 2, side / ssd.INPUT, ssd.INPUT)
 
     def _run(self, which: str, patch: np.ndarray):
         """Run a prior model; one that fails at run time is switched off with one warning (the
@@ -178,8 +249,8 @@ class PriorFusion:
         """(S, S) probability of the query's ImageNet class group over the search patch, or None."""
         if self.imagenet is None or not len(self._imagenet_classes):
             return None
-        if mode is SearchMode.ROI and self._det_classes and not self.cfg.imagenet_in_roi:
-            return None  # tracking a detector class: the detector alone keeps the ROI step fast
+        if not self._imagenet_wanted(mode):
+            return None
         n = self.cfg.imagenet_size_global if mode is SearchMode.GLOBAL else self.cfg.imagenet_size_roi
         logits = self._run("imagenet", warp(image, PatchTransform(t.x0, t.y0, t.scale * t.size / n, n)))
         if logits is None:
@@ -214,8 +285,33 @@ class PriorFusion:
         q, w = self.query, self.cfg.colour_weight
         if q.colour is None or w == 0:
             return np.ones(len(boxes))
-        frac = appearance.colour_fractions(image, t.box_to_image(boxes), q.colour, self.lexicon, self.cfg.colour_inner)
-        return (1 - w) + w * np.clip(frac / self.cfg.colour_full, 0.0, 1.0)
+        where, inner = boxes, self.cfg.colour_inner
+        if q.colour_region is not None:  # a garment of the target's owner: that region of the owner's box
+            owner = owner_boxes(boxes, q.part.region) if q.part else boxes
+            where, inner = sub_boxes(owner, q.colour_region), 0.0
+        frac = appearance.colour_fractions(image, t.box_to_image(where), q.colour, self.lexicon, inner)
+        match = np.clip(frac / self.cfg.colour_full, 0.0, 1.0)
+        if self.cfg.colour_relative and match.max() > 0:  # what no candidate shows cannot rank them
+            match = match / match.max()
+        return (1 - w) + w * match
+
+    def observe(self, image: np.ndarray, box: np.ndarray, kappa: float, found: bool) -> None:
+        """The tracker's answer of this frame (image pixels): confident ones feed the memory; an
+        unsure one makes the prior nets run on the next frame."""
+        self.schedule.observe(kappa, found)
+        if self.cfg.memory_weight > 0:
+            self.memory.observe(image, box, kappa, found)
+
+    def _remembered(self, image, t: PatchTransform, boxes, prior) -> np.ndarray:
+        """Factor (1 - w) + w * similarity to the remembered appearance, for the ``memory_top_k``
+        best candidates by prior; the others keep (1 - w). 1 everywhere while nothing is remembered."""
+        w = self.cfg.memory_weight
+        if self.memory.hist is None or w == 0 or not len(boxes):
+            return np.ones(len(boxes))
+        top = np.argsort(-prior)[:self.cfg.memory_top_k]
+        sim = np.zeros(len(boxes))
+        sim[top] = self.memory.similarity(image, t.box_to_image(boxes[top]))
+        return (1 - w) + w * sim
 
     def _spatial(self, boxes, evidence, mode) -> np.ndarray:
         """Spatial words rank candidates in global search only: in an ROI crop 'left' means nothing."""
@@ -224,6 +320,35 @@ class PriorFusion:
             return np.ones(len(boxes))
         plausible = evidence >= self.cfg.plausible_rel * evidence.max()
         return (1 - w) + w * appearance.spatial_rank(boxes, q.spatial, plausible)
+
+
+def sub_boxes(boxes: np.ndarray, region) -> np.ndarray:
+    """The ``region`` [x0, y0, x1, y1] (fractions) of each xywh box."""
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    x0, y0, x1, y1 = region
+    return np.stack([b[:, 0] + x0 * b[:, 2], b[:, 1] + y0 * b[:, 3], (x1 - x0) * b[:, 2], (y1 - y0) * b[:, 3]], axis=1)
+
+
+def part_boxes(owners: np.ndarray, region, full_aspect: float) -> np.ndarray:
+    """The part ``region`` of each owner box, for owners seen only in part: a box less tall (h/w)
+    than a whole upright person (``full_aspect``) is taken as its top part (a head-and-shoulders
+    shot), so the region's vertical fractions stretch by full_aspect / (h/w), clipped to the box."""
+    b = np.asarray(owners, dtype=np.float64).reshape(-1, 4)
+    if full_aspect <= 0:
+        return sub_boxes(b, region)
+    stretch = np.maximum(1.0, full_aspect * b[:, 2] / np.maximum(b[:, 3], 1e-9))
+    x0, y0, x1, y1 = region
+    top, bottom = np.minimum(y0 * stretch, 0.95), np.minimum(y1 * stretch, 1.0)
+    return np.stack([b[:, 0] + x0 * b[:, 2], b[:, 1] + top * b[:, 3], (x1 - x0) * b[:, 2],
+                     (bottom - top) * b[:, 3]], axis=1)
+
+
+def owner_boxes(parts: np.ndarray, region) -> np.ndarray:
+    """Inverse of :func:`sub_boxes`: the owner box whose ``region`` is each part box."""
+    b = np.asarray(parts, dtype=np.float64).reshape(-1, 4)
+    x0, y0, x1, y1 = region
+    w, h = b[:, 2] / (x1 - x0), b[:, 3] / (y1 - y0)
+    return np.stack([b[:, 0] - x0 * w, b[:, 1] - y0 * h, w, h], axis=1)
 
 
 def sample_map(grid: np.ndarray, boxes: np.ndarray) -> np.ndarray:

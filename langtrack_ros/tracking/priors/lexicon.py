@@ -5,9 +5,15 @@ are close but so are "boat" and "car"; a wrong category is worse than none (MVLM
 decides). The table in config/priors.yaml is the knowledge; anything it lacks falls back to
 plain MVLM, logged once per query.
 
-The target is the FIRST category word ("the wakeboarder behind the boat" -> person): English
-descriptions name the head noun before the relations. A colour word describes the category noun
-that follows it, or the one before it when none follows ("the person in the red jacket").
+The target is the HEAD NOUN: the last known noun of the sentence's first phrase, which ends at the
+first relation word (a preposition, "holding", any "-ing" word; list in config/priors.yaml).
+"the wakeboarder behind the boat" -> person, "the bike rider" -> person, "the face of the man
+holding the umbrella" -> face, a PART of a person (its box comes from inside a person box, see
+fusion.py). A first phrase with words but no known noun ("the plastic bag near the man") has an
+unknown head noun: no category (plain MVLM for it), not the man. A colour word describes the
+noun (category or part) that follows it, or the one before it when none follows: on the target
+itself ("the red car"), or on a part of the target's owner ("the face of the man in the yellow
+jacket": yellow is measured on the man's jacket region).
 """
 from __future__ import annotations
 
@@ -29,7 +35,18 @@ class Category:
     name: str
     words: tuple[str, ...]
     detector: tuple[str, ...]  # Open Images class names of the SSD
+    coco: tuple[str, ...]  # COCO class names of the COCO SSD
     imagenet: tuple[int, ...]  # ImageNet-1k class indices
+
+
+@dataclass(frozen=True)
+class Part:
+    """A part of a category's object, located by geometry inside that object's box."""
+
+    name: str
+    words: tuple[str, ...]
+    owner: str  # category name
+    region: tuple[float, float, float, float]  # x0, y0, x1, y1 as fractions of the owner's box
 
 
 @dataclass(frozen=True)
@@ -41,6 +58,9 @@ class QueryPrior:
     colour: str | None = None
     spatial: str | None = None
     context: tuple[str, ...] = field(default_factory=tuple)  # other categories named (relations)
+    part: Part | None = None  # the target is this part of a ``category`` object
+    colour_region: tuple | None = None  # colour measured on this region of the owner's box (None: the target box)
+    head: str | None = None  # the head noun when the tables do not know it
 
     @property
     def known(self) -> bool:
@@ -64,18 +84,26 @@ def _imagenet_indices(spec, where: str) -> tuple[int, ...]:
 class Lexicon:
     """The word tables of config/priors.yaml."""
 
-    def __init__(self, data: dict, where: str = "priors.yaml"):
+    def __init__(self, data: dict, where: str = "priors.yaml", head_noun: bool = True):
+        self.head_noun = head_noun  # priors.head_noun; False: the first category word is the target
         try:
-            self.categories = [Category(name, tuple(c["words"]), tuple(c.get("detector") or ()),
+            self.categories = [Category(name, tuple(c["words"]), tuple(c.get("detector") or ()), tuple(c.get("coco") or ()),
                                         _imagenet_indices(c.get("imagenet"), f"{where}: {name}"))
                                for name, c in data["categories"].items()]
             self.colours = {k: [tuple(r) for r in v] for k, v in data["colours"].items()}
             self.achromatic = {k: tuple(v) for k, v in data["achromatic"].items()}
             self.spatial = dict(data["spatial"])
+            self.parts = [Part(name, tuple(p["words"]), p["owner"], tuple(float(v) for v in p["region"]))
+                          for name, p in (data.get("parts") or {}).items()]
+            self.phrase_ends = set(data.get("phrase_ends") or ())
+            self.non_nouns = set(data.get("non_nouns") or ())
+
         except (KeyError, TypeError, AttributeError) as exc:
             raise ConfigError(f"{where}: malformed prior tables ({type(exc).__name__}: {exc})") from exc
         self._check(where)
         self._word_to_category = {w: c for c in self.categories for w in c.words}
+        self._word_to_part = {w: p for p in self.parts for w in p.words}
+        self._by_name = {c.name: c for c in self.categories}
 
     def _check(self, where: str) -> None:
         """Catch table mistakes at load time, not as a crash on some later frame."""
@@ -85,6 +113,11 @@ class Lexicon:
         for word, limits in self.achromatic.items():
             if len(limits) != 3:
                 raise ConfigError(f"{where}: achromatic.{word} must be [s_max, v_min, v_max]")
+        for part in self.parts:
+            x0, y0, x1, y1 = part.region
+            if part.owner not in {c.name for c in self.categories} or not (0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1):
+                raise ConfigError(f"{where}: parts.{part.name} needs a known owner category and a region "
+                                  f"[x0, y0, x1, y1] with 0 <= x0 < x1 <= 1, 0 <= y0 < y1 <= 1")
         bad = sorted(w for w, rel in self.spatial.items() if rel not in SPATIAL_RELATIONS)
         if bad:
             raise ConfigError(f"{where}: spatial words {bad} map to unknown relations; use {SPATIAL_RELATIONS}")
@@ -98,26 +131,82 @@ class Lexicon:
 
     def parse(self, text: str) -> QueryPrior:
         words = WORD.findall(text.lower())
-        found = [(i, self._category(w)) for i, w in enumerate(words)]
-        found = [(i, c) for i, c in found if c is not None]
-        category = found[0][1] if found else None
-        colour = self._target_colour(words, [i for i, _ in found])
-        spatial = next((self.spatial[w] for i, w in enumerate(words) if w in self.spatial
-                        and (words[i + 1:i + 2] or [""])[0] not in RELATION_FOLLOWERS), None)
-        context = tuple(dict.fromkeys(c.name for _, c in found if c is not category))
-        return QueryPrior(text, category, colour, spatial, context)
+        nouns = [(i, self._noun(w)) for i, w in enumerate(words)]
+        nouns = [(i, n) for i, n in nouns if n is not None and (self.head_noun or isinstance(n, Category))]
+        end = self._phrase_end(words) if self.head_noun else 0  # 0: the first category word (ablation)
+        head_i, unknown = self._head(words, nouns, end)
+        head_i = self._part_owner_check(nouns, head_i)
+        head = dict(nouns).get(head_i)
+        part = head if isinstance(head, Part) else None
+        category = self._by_name[part.owner] if part else head
+        colour, region = self._target_colour(words, nouns, head_i, part or category, end)
+        spatial = next((self.spatial[w] for i, w in enumerate(words) if self._ranks(words, i)), None)
+        context = tuple(dict.fromkeys(n.name for _, n in nouns if isinstance(n, Category) and n is not category))
+        return QueryPrior(text, category, colour, spatial, context, part, region, unknown)
 
-    def _target_colour(self, words: list[str], nouns: list[int]) -> str | None:
-        """A colour word belongs to the next category noun after it, else to the one before it
-        ("the red car", "the person in the red jacket", not "the car next to the red bus")."""
+    def _ranks(self, words: list[str], i: int) -> bool:
+        """Is words[i] a spatial word that ranks candidates? Not in "left of the cube" (a relation),
+        "the top of the car" (a part) or "the yellow top" (a garment: after a colour word)."""
+        if words[i] not in self.spatial:
+            return False
+        after = (words[i + 1:i + 2] or [""])[0]
+        before = words[i - 1] if i > 0 else ""
+        return after not in RELATION_FOLLOWERS and before not in self.colour_words()
+
+    def _phrase_end(self, words: list[str]) -> int:
+        return next((i for i, w in enumerate(words) if w in self.phrase_ends or
+                     (len(w) > 4 and w.endswith("ing"))), len(words))
+
+    @staticmethod
+    def _part_owner_check(nouns: list, head_i):
+        """A part word whose next category is not its owner names a part of something else ("the top
+        of the car"): that category is the target then."""
+        noun = dict(nouns).get(head_i)
+        if not isinstance(noun, Part):
+            return head_i
+        nxt = next(((i, n) for i, n in nouns if i > head_i and isinstance(n, Category)), None)
+        return nxt[0] if nxt is not None and nxt[1].name != noun.owner else head_i
+
+    def _head(self, words: list[str], nouns: list, end: int) -> tuple[int | None, str | None]:
+        """(index of the head noun, None) or (None, the unknown head word): the last known noun of the
+        first phrase; a sentence that starts with a relation word falls back to its first known noun."""
+        in_phrase = [i for i, _ in nouns if i < end]
+        if in_phrase:
+            return in_phrase[-1], None
+        content = [w for w in words[:end] if w not in self.non_nouns and w not in self.colour_words()
+                   and w not in self.spatial]
+        if content:
+            return None, content[-1]
+        return (nouns[0][0] if nouns else None), None
+
+    def _target_colour(self, words: list[str], nouns: list, head_i, target, end: int) -> tuple:
+        """(colour, region): a colour word in the first phrase describes the target ("the blue alien
+        toy"); later ones belong to the next noun after them, else to the one before.
+        On the head noun it is measured on the target box; on a part of the target's owner ("the man in
+        the red jacket", "the face of the man in the red jacket") on that part's region of the owner."""
+        owner_name = target.owner if isinstance(target, Part) else getattr(target, "name", None)
         for i, w in enumerate(words):
             if w not in self.colour_words():
                 continue
-            after = [n for n in nouns if n > i]
-            before = [n for n in nouns if n < i]
+            if i < end:
+                return w, None
+            after = [(n, x) for n, x in nouns if n > i]
+            before = [(n, x) for n, x in nouns if n < i]
             owner = after[0] if after else (before[-1] if before else None)
-            if owner is None or owner == nouns[0]:
-                return w
+            if owner is None or owner[0] == head_i:
+                return w, None
+            if isinstance(owner[1], Part) and owner[1].owner == owner_name:
+                return w, owner[1].region
+        return None, None
+
+    def _noun(self, word: str) -> Category | Part | None:
+        return self._part(word) or self._category(word)
+
+    def _part(self, word: str) -> Part | None:
+        if word in self._word_to_part:
+            return self._word_to_part[word]
+        if word.endswith("s") and word[:-1] in self._word_to_part:
+            return self._word_to_part[word[:-1]]
         return None
 
     def _category(self, word: str) -> Category | None:
