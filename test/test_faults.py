@@ -363,7 +363,7 @@ def _tiny_onnx(path, weights_sha256):
 
 def test_cached_export_with_flipped_weight_bytes_is_detected_and_rebuilt(tmp_path, monkeypatch, caplog):
     from langtrack_ros.inference import backends, onnx_export
-    from langtrack_ros.inference.engine_cache import sha256_file
+    from langtrack_ros.model_hash import sha256_file
     from langtrack_ros import model_files
 
     model = tmp_path / "m.safetensors"

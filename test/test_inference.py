@@ -83,7 +83,7 @@ def test_padded_text_mask_gives_same_outputs_in_ort(exported):
 
 def test_export_records_config_and_weights_hash(exported):
     _, checkpoint, backend, _ = exported
-    from langtrack_ros.inference.engine_cache import sha256_file
+    from langtrack_ros.model_hash import sha256_file
 
     assert backend.metadata["weights_sha256"] == sha256_file(checkpoint)
     from langtrack_ros import model_hash  # issue 17: every export carries the hash of its bytes

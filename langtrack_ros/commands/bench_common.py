@@ -64,7 +64,7 @@ def peak_rss_mb() -> float:
 def _model_file(model: str | None, tmp: Path) -> tuple[Path, str]:
     """The checkpoint to benchmark, and a note for the report header."""
     from langtrack_ros.commands.export import default_model_path
-    from langtrack_ros.inference.engine_cache import sha256_file
+    from langtrack_ros.model_hash import sha256_file
 
     path = Path(model) if model else default_model_path()
     if path.is_file():

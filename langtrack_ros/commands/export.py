@@ -37,7 +37,7 @@ def default_model_path() -> Path:
 
 
 def run(args) -> int:
-    from langtrack_ros.inference.engine_cache import sha256_file
+    from langtrack_ros.model_hash import sha256_file
     from langtrack_ros.inference.onnx_export import DEFAULT_OPSET, export_mvlm, export_text_encoder
     from langtrack_ros.tracking.tracker import load_settings
     from langtrack_ros.model_files import load_model

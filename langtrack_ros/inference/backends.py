@@ -18,7 +18,8 @@ from pathlib import Path
 
 from langtrack_ros import model_hash
 from langtrack_ros.inference import cache_guard
-from langtrack_ros.inference.engine_cache import PRECISIONS, sha256_file
+from langtrack_ros.inference.engine_cache import PRECISIONS
+from langtrack_ros.model_hash import sha256_file
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from typing import Callable
 
 import numpy as np
 
-from langtrack_ros.inference.engine_cache import sha256_file
+from langtrack_ros.model_hash import sha256_file
 from langtrack_ros.files import atomic_write_text
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from langtrack_ros.inference.engine_cache import EngineCache, EngineKey, sha256_file
+from langtrack_ros.inference.engine_cache import EngineCache, EngineKey
+from langtrack_ros.model_hash import sha256_file
 
 log = logging.getLogger(__name__)
 

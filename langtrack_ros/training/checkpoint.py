@@ -144,7 +144,7 @@ CHECKPOINT_FILES = ("model.safetensors", "optimizer.safetensors", "state.json")
 
 
 def _write_manifest(folder: Path) -> None:
-    from langtrack_ros.inference.engine_cache import sha256_file
+    from langtrack_ros.model_hash import sha256_file
 
     sums = {name: sha256_file(folder / name) for name in CHECKPOINT_FILES}
     (folder / MANIFEST).write_text(json.dumps({"sha256": sums}, indent=1))
@@ -153,7 +153,7 @@ def _write_manifest(folder: Path) -> None:
 def verify_checkpoint(folder: str | Path) -> None:
     """Raise CheckpointError naming the file if the folder is incomplete or a file's bytes changed
     since it was written (checkpoints from before manifests only get the completeness check)."""
-    from langtrack_ros.inference.engine_cache import sha256_file
+    from langtrack_ros.model_hash import sha256_file
 
     folder = Path(folder)
     missing = [name for name in CHECKPOINT_FILES if not (folder / name).is_file()]
