@@ -21,7 +21,31 @@ def register(sub) -> None:
     p.add_argument("--results", default="docs/RESULTS.md", help="Markdown results file to write")
     p.add_argument("--jobs", type=int, default=2, help="parallel worker processes")
     p.add_argument("--count", type=int, help="override the number of synth sequences per split")
+    p.add_argument("--root", action="append", default=[], metavar="KEY=PATH",
+                   help="folder of dataset section KEY (e.g. real-val=/data/real_corpus); repeatable")
     p.set_defaults(func=run)
+
+
+def available_datasets(datasets: list[dict], roots: list[str]) -> list[dict]:
+    """The dataset sections to run: ``--root KEY=PATH`` overrides applied, and a section whose folder
+    is missing (an optional corpus not built here) skipped with one log line naming what builds it."""
+    import logging
+
+    overrides = dict(r.split("=", 1) for r in roots if "=" in r)
+    unknown = set(overrides) - {d["key"] for d in datasets} | {r for r in roots if "=" not in r}
+    if unknown:
+        raise ValueError(f"--root expects KEY=PATH with KEY one of {[d['key'] for d in datasets]}, got {sorted(unknown)}")
+    kept = []
+    for d in datasets:
+        if d["key"] in overrides:
+            d = {**d, "root": overrides[d["key"]]}
+        if d["dataset"] != "synth" and not Path(_resolve(d["root"])).is_dir():
+            logging.getLogger("langtrack.ablation").warning(
+                "dataset section %s skipped: %s is missing (build it with: %s)", d["key"], _resolve(d["root"]),
+                d.get("build", "see the dataset's README"))
+            continue
+        kept.append(d)
+    return kept
 
 
 def _resolve(path: str) -> str:
@@ -66,6 +90,24 @@ def load_sequences(spec: dict, count: int | None = None):
     return load_dataset(spec["dataset"], _resolve(spec["root"]), split=spec.get("split"))
 
 
+def category(seq) -> str:
+    """The class folder of a LaSOT-layout sequence (``<root>/<class>/<seq>/img/…``)."""
+    return Path(seq.frames[0]).parent.parent.parent.name
+
+
+def summary(data_spec: dict, row: dict, result: dict, seqs: list) -> dict:
+    """What the results file needs from one harness run (per sequence, with its category where the
+    dataset section asks for per-category scores)."""
+    cats = {s.name: category(s) for s in seqs} if data_spec.get("per_category") else {}
+    return {"dataset": data_spec["key"], "row": row["key"], "label": row["label"],
+            "convention": result["convention"], "overall": result["overall"], "events": result["events"],
+            "fps": result["fps"], "frames": result["frames"], "sequences": len(seqs),
+            "aspect_error": result["aspect_error"],
+            "per_sequence": [{"name": q["name"], "auc": q["honest"]["auc"], "pre": q["honest"]["pre"],
+                              "aspect_error": q["aspect_error"], **({"category": cats[q["name"]]} if cats else {})}
+                             for q in result["sequences"]]}
+
+
 def _job(args: tuple) -> dict:
     """One (dataset, row) run in a worker process."""
     import torch
@@ -85,12 +127,7 @@ def _job(args: tuple) -> dict:
     conv = settings.convention_for(data_spec["dataset"])
     result = evaluate(tracker, seqs, conv, "honest", Path(out) / data_spec["key"], dataset=data_spec["key"],
                       tracker_name=row["key"], settings=settings, progress=False)
-    return {"dataset": data_spec["key"], "row": row["key"], "label": row["label"],
-            "convention": result["convention"], "overall": result["overall"], "events": result["events"],
-            "fps": result["fps"], "frames": result["frames"], "sequences": len(seqs),
-            "aspect_error": result["aspect_error"],
-            "per_sequence": [{"name": q["name"], "auc": q["honest"]["auc"], "pre": q["honest"]["pre"],
-                              "aspect_error": q["aspect_error"]} for q in result["sequences"]]}
+    return summary(data_spec, row, result, seqs)
 
 
 def plan(cfg: dict, out: str = "runs/ablation") -> list[dict]:
@@ -113,6 +150,7 @@ def run(args: argparse.Namespace) -> int:
     for r in rows:
         if "model_path" in r and not Path(r["model_path"]).is_file():
             raise FileNotFoundError(f"ablation model for {r['key']} not found: {r['model_path']}")
+    cfg["datasets"] = available_datasets(cfg["datasets"], args.root)
     jobs = [(d, r, args.out, args.count) for d in cfg["datasets"] for r in rows]
     t0 = time.time()
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
@@ -121,6 +159,7 @@ def run(args: argparse.Namespace) -> int:
     (Path(args.out) / "ablation.json").write_text(json.dumps(results, indent=1, default=float))
     command = "langtrack ablation" + "".join(f" --{k} {v}" for k, v in
                                               (("count", args.count), ("jobs", args.jobs)) if v)
+    command += "".join(f" --root {r}" for r in args.root)
     write_results(results, rows, cfg, Path(args.results), command, time.time() - t0)
     print(f"wrote {args.results} ({len(jobs)} runs in {time.time() - t0:.0f} s)")
     return 0
