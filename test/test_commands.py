@@ -135,7 +135,10 @@ def test_ablation_skips_a_missing_corpus_with_one_line_and_takes_root_overrides(
     lines = [r.getMessage() for r in caplog.records if "real-val" in r.getMessage()]
     assert len(lines) == 1 and "absent is missing" in lines[0] and "build_real_corpus.py" in lines[0]
     (tmp_path / "elsewhere").mkdir()
-    kept = available_datasets([synth, real], [f"real-val={tmp_path / 'elsewhere'}"])
+    marked = {**real, "marker": "testing_set.txt"}  # only the manifest there: the corpus is not built
+    assert available_datasets([marked], [f"real-val={tmp_path / 'elsewhere'}"]) == []
+    (tmp_path / "elsewhere" / "testing_set.txt").write_text("seq\n")
+    kept = available_datasets([synth, marked], [f"real-val={tmp_path / 'elsewhere'}"])
     assert [d["key"] for d in kept] == ["synth-test", "real-val"] and kept[1]["root"] == str(tmp_path / "elsewhere")
     with pytest.raises(ValueError, match="KEY=PATH"):
         available_datasets([synth, real], ["nokey=/x"])

@@ -28,7 +28,8 @@ def register(sub) -> None:
 
 def available_datasets(datasets: list[dict], roots: list[str]) -> list[dict]:
     """The dataset sections to run: ``--root KEY=PATH`` overrides applied, and a section whose folder
-    is missing (an optional corpus not built here) skipped with one log line naming what builds it."""
+    (or its ``marker`` file inside, e.g. the split file of a built corpus) is missing -- an optional
+    corpus not built here -- skipped with one log line naming what builds it."""
     import logging
 
     overrides = dict(r.split("=", 1) for r in roots if "=" in r)
@@ -39,9 +40,10 @@ def available_datasets(datasets: list[dict], roots: list[str]) -> list[dict]:
     for d in datasets:
         if d["key"] in overrides:
             d = {**d, "root": overrides[d["key"]]}
-        if d["dataset"] != "synth" and not Path(_resolve(d["root"])).is_dir():
+        marker = Path(_resolve(d["root"])) / d.get("marker", "") if d["dataset"] != "synth" else None
+        if marker is not None and not marker.exists():  # marker: a file only a built corpus has
             logging.getLogger("langtrack.ablation").warning(
-                "dataset section %s skipped: %s is missing (build it with: %s)", d["key"], _resolve(d["root"]),
+                "dataset section %s skipped: %s is missing (build it with: %s)", d["key"], marker,
                 d.get("build", "see the dataset's README"))
             continue
         kept.append(d)
