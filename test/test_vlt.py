@@ -311,7 +311,8 @@ def test_vlt_ablation_names_missing_models_and_writes_every_row(tmp_path):
     from langtrack_ros.commands import vlt_ablation
 
     cfg = {"models": {"m": {"path": str(tmp_path / "nope.safetensors"), "train": "langtrack train vlt ..."}},
-           "rows": [{"key": "V1", "label": "V1 x", "model": "m"}], "datasets": [{"key": "d"}]}
+           "rows": [{"key": "V1", "label": "V1 x", "model": "m"}], "datasets": [{"key": "d"}],
+           "notes": ["searched vs all-k3 fitness: measured by `python x.py`"]}
     with pytest.raises(FileNotFoundError, match="V1 not found.*langtrack train vlt"):
         vlt_ablation.plan(cfg)
     score = {"auc": 0.5, "pre": 0.6}
@@ -324,6 +325,7 @@ def test_vlt_ablation_names_missing_models_and_writes_every_row(tmp_path):
     text = out.read_text()
     assert all(f"{k} label" in text for k in ("V1", "V2", "V3", "V4"))
     assert "d: baseline < +ModaMixer < +ModaMixer+search holds (10.0 / 20.0 / 30.0)" in text
+    assert "- searched vs all-k3 fitness: measured by `python x.py`" in text
 
 
 def test_flops_grow_with_kernel_and_bn_recalibration_fits_the_path():

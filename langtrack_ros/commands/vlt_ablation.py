@@ -104,6 +104,8 @@ def write_results(results: list[dict], rows: list[dict], cfg: dict, path: Path, 
         "## Checks (the paper's ordering, measured)",
         "",
         *_checks(results),
+        *(["", "## Measured separately (config/ablation_vlt.yaml notes: each names the command that measured it)", "",
+            *[f"- {n}" for n in cfg["notes"]]] if cfg.get("notes") else []),
         "",
         f"![honest AUC per configuration]({img.relative_to(path.parent)})",
     ]
