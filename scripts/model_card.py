@@ -29,11 +29,10 @@ MODELS = {  # file -> (role, command that reproduces it)
         "runs/mvlm_v1_no_lcm --set threads=1 --set sampling.p_stretch=0 --set loss.cm=0"),
 }
 REAL = (  # mvlm_default.safetensors once it is fine-tuned on real video (its metadata names a dataset source)
-    "embedded default: the synthetic-only default (git:00bb263:models/mvlm_default.safetensors) fine-tuned on "
-    "real video + LangTrack-Synth",
-    "nice -n 10 langtrack train mvlm --config config/train_mvlm_real.yaml --run-dir runs/mvlm_real --export "
-    "models/mvlm_default.safetensors` (starting from the synthetic-only default, made by `"
-    + MODELS["mvlm_default.safetensors"][1])
+    "embedded default: the synthetic-only default (git:00bb263:models/mvlm_default.safetensors, made by the "
+    "command under mvlm_no_lcm below without loss.cm=0) fine-tuned on real video + LangTrack-Synth",
+    "git show 00bb263:models/mvlm_default.safetensors > runs/mvlm_synth_default.safetensors; nice -n 10 langtrack "
+    "train mvlm --config config/train_mvlm_real.yaml --run-dir runs/mvlm_real --export models/mvlm_default.safetensors")
 V1 = ("git:840aa53:models/mvlm_default.safetensors", "previous default v1 (3500 steps from scratch, square "
       "synthetic targets only; not in models/, read from git history by `langtrack ablation`)",
       "langtrack train mvlm --run-dir runs/mvlm_v1 --set threads=1 --set sampling.p_stretch=0")
@@ -106,7 +105,7 @@ def scores_section(ablation: Path) -> list[str]:
              "| dataset | config | AUC honest | PRE@20 honest | AUC toolkit | switches locked <5 fr | aspect err |",
              "|---|---|---|---|---|---|---|"]
     for r in runs:
-        if r["row"] in ("P", "A4", "A4-noCM", "A1", "v1"):
+        if r["row"] in ("P", "A4", "A4-noCM", "A1", "v1", "A4-syn", "P-syn"):
             ev = r["events"]
             lines.append(f"| {r['dataset']} | {r['label']} | {_pct(r['overall']['honest']['auc'])} | "
                          f"{_pct(r['overall']['honest']['pre'])} | {_pct(r['overall']['toolkit']['auc'])} | "
