@@ -30,6 +30,7 @@ def main() -> None:
     ap.add_argument("--run-dir", type=Path, required=True, help="the run with supernet/ and search/ done")
     ap.add_argument("--out", type=Path, required=True, help="scratch folder (the job writes its header there)")
     ap.add_argument("--random", type=int, default=4, help="random paths scored as a noise reference")
+    ap.add_argument("--models", nargs="*", default=[], help="retrained model files scored on the same fitness set")
     ap.add_argument("--set", dest="overrides", action="append", default=[])
     args = ap.parse_args()
     cfg = load_vlt_config(args.config, args.overrides)
@@ -52,7 +53,24 @@ def main() -> None:
         out[name] = parts
         print(f"{name}: " + ", ".join(f"{k} {v:.4f}" for k, v in parts.items()) + f" ({time.time() - t0:.0f} s)",
               flush=True)
+    for path in args.models:  # the retrained models on the very sequences and frames the proxy used
+        out[path] = {part: _model_fitness(path, subset, job.text_encoder) for part, subset in
+                     (("synth", seqs[:n_synth]), ("real", seqs[n_synth:]))}
+        print(f"{path}: " + ", ".join(f"{k} {v:.4f}" for k, v in out[path].items()), flush=True)
     (args.out / "search_check.json").write_text(json.dumps(out, indent=1))
+
+
+def _model_fitness(path: str, seqs: list, encoder) -> float:
+    """The search's fitness (got10k success AUC, GT first box) of a retrained model file."""
+    from langtrack_ros.evaluation import metrics
+    from langtrack_ros.evaluation.harness import run_sequence
+    from langtrack_ros.vlt.tracker import VLTTracker, load_vlt_settings
+    from langtrack_ros.vlt.train import load_vlt
+
+    tracker = VLTTracker(load_vlt(path), encoder, load_vlt_settings())
+    aucs = [metrics.score_sequence(run.boxes, s.boxes, s.visible, "got10k", "honest", run.image_size).auc
+            for s in seqs for run in [run_sequence(tracker, s)]]
+    return float(np.mean(aucs)) if aucs else float("nan")
 
 
 if __name__ == "__main__":
