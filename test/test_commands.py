@@ -122,3 +122,50 @@ def test_share_folder_is_found_in_a_colcon_install_layout(tmp_path):
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-1500:]
     assert Path(out.stdout.strip()) == prefix / "share" / "langtrack_ros" / "config" / "trainer_node.yaml"
+
+
+def test_ablation_skips_a_missing_corpus_with_one_line_and_takes_root_overrides(tmp_path, caplog):
+    from langtrack_ros.commands.ablation import available_datasets
+
+    real = {"key": "real-val", "dataset": "lasot", "root": str(tmp_path / "absent"), "split": "test",
+            "build": "python scripts/build_real_corpus.py"}
+    synth = {"key": "synth-test", "dataset": "synth", "split": "test", "count": 1}
+    with caplog.at_level("WARNING"):
+        assert available_datasets([synth, real], []) == [synth]
+    lines = [r.getMessage() for r in caplog.records if "real-val" in r.getMessage()]
+    assert len(lines) == 1 and "absent is missing" in lines[0] and "build_real_corpus.py" in lines[0]
+    (tmp_path / "elsewhere").mkdir()
+    marked = {**real, "marker": "testing_set.txt"}  # only the manifest there: the corpus is not built
+    assert available_datasets([marked], [f"real-val={tmp_path / 'elsewhere'}"]) == []
+    (tmp_path / "elsewhere" / "testing_set.txt").write_text("seq\n")
+    kept = available_datasets([synth, marked], [f"real-val={tmp_path / 'elsewhere'}"])
+    assert [d["key"] for d in kept] == ["synth-test", "real-val"] and kept[1]["root"] == str(tmp_path / "elsewhere")
+    with pytest.raises(ValueError, match="KEY=PATH"):
+        available_datasets([synth, real], ["nokey=/x"])
+
+
+def test_a_dataset_section_runs_its_own_rows_on_its_first_frames(tmp_path):
+    from langtrack_ros.commands.ablation import load_sequences, section_jobs
+
+    rows = [{"key": k} for k in ("CSRT", "A4", "P")]
+    full = {"key": "synth-test", "dataset": "synth", "split": "test", "count": 1}
+    short = {"key": "real-val", "dataset": "synth", "split": "val", "count": 1, "rows": ["CSRT", "P"], "max_frames": 7}
+    pairs = [(d["key"], r["key"]) for d, r, *_ in section_jobs([full, short], rows, "out", None)]
+    assert pairs == [("synth-test", "CSRT"), ("synth-test", "A4"), ("synth-test", "P"), ("real-val", "CSRT"), ("real-val", "P")]
+    seqs = load_sequences(short)
+    assert seqs and all(len(s) == 7 for s in seqs)
+
+
+def test_results_give_mean_auc_per_category(tmp_path):
+    from langtrack_ros.evaluation.results_md import dataset_sections
+
+    def seq(name, cat, auc):
+        return {"name": name, "category": cat, "auc": auc, "pre": auc, "aspect_error": 0.1}
+
+    score = {"auc": 0.3, "pre": 0.3}
+    results = [{"dataset": "real-val", "row": "A", "label": "row A", "convention": "got10k", "sequences": 3,
+                "overall": {"honest": score, "toolkit": score}, "events": {}, "fps": 5.0, "aspect_error": 0.1,
+                "per_sequence": [seq("p1", "person", 0.2), seq("p2", "person", 0.4), seq("c1", "vehicle", 0.9)]}]
+    text = "\n".join(dataset_sections(results, [{"key": "A", "label": "row A"}],
+                                      [{"key": "real-val", "per_category": True}]))
+    assert "| config | person (2) | vehicle (1) |" in text and "| row A | 30.0 | 90.0 |" in text

@@ -127,12 +127,13 @@ def test_presets_name_the_paper_encoders():
 
 
 def test_old_model_files_load_with_the_new_fields_defaulted():
-    """The embedded default predates hf_model / text_encoder: it loads with their defaults."""
+    """The ablation model (trained before hf_model / text_encoder existed) loads with their defaults.
+    (The embedded default was re-exported with every field by its real-video fine-tune.)"""
     from safetensors import safe_open
 
     from langtrack_ros.paths import models_dir
 
-    model_file = models_dir() / "mvlm_default.safetensors"
+    model_file = models_dir() / "mvlm_no_lcm.safetensors"
     with safe_open(str(model_file), framework="pt") as f:
         assert "hf_model" not in json.loads(f.metadata()["config"])
     model = ckpt.load_model(model_file)

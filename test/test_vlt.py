@@ -311,7 +311,8 @@ def test_vlt_ablation_names_missing_models_and_writes_every_row(tmp_path):
     from langtrack_ros.commands import vlt_ablation
 
     cfg = {"models": {"m": {"path": str(tmp_path / "nope.safetensors"), "train": "langtrack train vlt ..."}},
-           "rows": [{"key": "V1", "label": "V1 x", "model": "m"}], "datasets": [{"key": "d"}]}
+           "rows": [{"key": "V1", "label": "V1 x", "model": "m"}], "datasets": [{"key": "d"}],
+           "notes": ["searched vs all-k3 fitness: measured by `python x.py`"]}
     with pytest.raises(FileNotFoundError, match="V1 not found.*langtrack train vlt"):
         vlt_ablation.plan(cfg)
     score = {"auc": 0.5, "pre": 0.6}
@@ -324,6 +325,7 @@ def test_vlt_ablation_names_missing_models_and_writes_every_row(tmp_path):
     text = out.read_text()
     assert all(f"{k} label" in text for k in ("V1", "V2", "V3", "V4"))
     assert "d: baseline < +ModaMixer < +ModaMixer+search holds (10.0 / 20.0 / 30.0)" in text
+    assert "- searched vs all-k3 fitness: measured by `python x.py`" in text
 
 
 def test_flops_grow_with_kernel_and_bn_recalibration_fits_the_path():
@@ -338,3 +340,56 @@ def test_flops_grow_with_kernel_and_bn_recalibration_fits_the_path():
     unused = net.backbone.blocks[0].units["k3"].main[1]
     assert int(used.num_batches_tracked) == 2 and int(unused.num_batches_tracked) == 0  # template + search pass
     assert not torch.allclose(used.running_mean, torch.zeros_like(used.running_mean))
+
+
+def write_lasot(root, names_by_class: dict, test: list[str]):
+    """A tiny LaSOT-layout corpus of the toy sequence (``<class>/<name>/img``) with a testing_set.txt."""
+    import cv2
+
+    seq = make_sequence()
+    for cls, names in names_by_class.items():
+        for name in names:
+            folder = root / cls / name
+            (folder / "img").mkdir(parents=True)
+            for i in range(len(seq)):
+                cv2.imwrite(str(folder / "img" / f"{i + 1:08d}.jpg"), cv2.cvtColor(seq.image(i), cv2.COLOR_RGB2BGR))
+            boxes = np.nan_to_num(seq.boxes)
+            np.savetxt(folder / "groundtruth.txt", boxes, fmt="%.1f", delimiter=",")
+            (folder / "full_occlusion.txt").write_text(",".join("0" for _ in range(len(seq))))
+            (folder / "out_of_view.txt").write_text(",".join(str(int(not v)) for v in seq.visible))
+            (folder / "nlp.txt").write_text(f"the red box of {name}")
+    (root / "testing_set.txt").write_text("\n".join(test) + "\n")
+
+
+def test_real_pairs_come_from_the_train_split_and_search_fitness_from_the_val_split(tmp_path):
+    """Real template/search pairs (two frames of one sequence of a dataset source): split train never
+    yields a testing_set.txt sequence; search.val_real adds the val sequences, truncated, to the fitness set."""
+    from langtrack_ros.training.sampling import SourceConfig, build_source
+
+    write_lasot(tmp_path, {"person": ["walker-1", "walker-2"], "vehicle": ["car-1"]}, ["walker-2"])
+    spec = {"kind": "dataset", "name": "lasot", "root": str(tmp_path), "weight": 1.0, "num_sequences": 0,
+            "seed_offset": 0}
+    train = build_source(from_dict(SourceConfig, {**spec, "split": "train"}))
+    assert sorted(train[i].name for i in range(len(train))) == ["car-1", "walker-1"]
+    pairs = VLTPairs([train], pair_sampling(pairs_per_sequence=1, p_no_sentence=0.0), 0, TINY.template_size,
+                     TINY.search_size)
+    sample = pairs[3]
+    assert sample["template"].shape == (32, 32, 3) and sample["search"].shape == (64, 64, 3)
+    assert sample["sentence"] in ("the red box of car-1", "the red box of walker-1")
+    assert 0 < sample["box"][0] < 1 and 0 < sample["box"][2] < 1
+    supernet = tmp_path / "supernet.safetensors"
+    ckpt.save_model(VLTNet(TINY), TINY, supernet, {}, VLT_FORMAT)
+    job = search_job(tmp_path / "s", supernet, val_sequences=1, val_frames=5,
+                     val_real=[{"kind": "dataset", "name": "lasot", "root": str(tmp_path), "split": "test"}])
+    real = job._real_val_sequences()
+    assert [s.name for s in real] == ["walker-2"] and len(real[0]) == 5
+
+
+def test_vlt_trainer_builds_its_own_minilm_encoder(tmp_path):
+    """`langtrack train vlt` passes no encoder: the VLT config names no text tower (MVLM's does), so
+    the trainer must build the shared MiniLM itself instead of reading MVLM's text_encoder key."""
+    from langtrack_ros.vlt.train import VLTTrainer
+
+    src = [list_source([make_sequence()])]
+    t = VLTTrainer(stage_cfg(steps=1), tmp_path, sources=src, val_sources=src)
+    assert t.text.encoder.dim == 384 and t.text.encoder.max_tokens == TINY.max_text_tokens

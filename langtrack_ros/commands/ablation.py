@@ -23,7 +23,33 @@ def register(sub) -> None:
     p.add_argument("--results", default="docs/RESULTS.md", help="Markdown results file to write")
     p.add_argument("--jobs", type=int, default=2, help="parallel worker processes")
     p.add_argument("--count", type=int, help="override the number of synth sequences per split")
+    p.add_argument("--root", action="append", default=[], metavar="KEY=PATH",
+                   help="folder of dataset section KEY (e.g. real-val=/data/real_corpus); repeatable")
     p.set_defaults(func=run)
+
+
+def available_datasets(datasets: list[dict], roots: list[str]) -> list[dict]:
+    """The dataset sections to run: ``--root KEY=PATH`` overrides applied, and a section whose folder
+    (or its ``marker`` file inside, e.g. the split file of a built corpus) is missing -- an optional
+    corpus not built here -- skipped with one log line naming what builds it."""
+    import logging
+
+    overrides = dict(r.split("=", 1) for r in roots if "=" in r)
+    unknown = set(overrides) - {d["key"] for d in datasets} | {r for r in roots if "=" not in r}
+    if unknown:
+        raise ValueError(f"--root expects KEY=PATH with KEY one of {[d['key'] for d in datasets]}, got {sorted(unknown)}")
+    kept = []
+    for d in datasets:
+        if d["key"] in overrides:
+            d = {**d, "root": overrides[d["key"]]}
+        marker = Path(_resolve(d["root"])) / d.get("marker", "") if d["dataset"] != "synth" else None
+        if marker is not None and not marker.exists():  # marker: a file only a built corpus has
+            logging.getLogger("langtrack.ablation").warning(
+                "dataset section %s skipped: %s is missing (build it with: %s)", d["key"], marker,
+                d.get("build", "see the dataset's README"))
+            continue
+        kept.append(d)
+    return kept
 
 
 def _resolve(path: str) -> str:
@@ -58,14 +84,42 @@ def _model_path(spec: str, out: str) -> str:
 
 
 def load_sequences(spec: dict, count: int | None = None):
+    """The section's sequences, cut to its ``max_frames`` first frames where it names them."""
+    from langtrack_ros.evaluation.harness import truncate
+
     if spec["dataset"] == "synth":
         from langtrack_ros.data.synth.generator import generate_sequence
 
-        n = count or spec["count"]
-        return [generate_sequence(i, spec["split"]).to_sequence() for i in range(n)]
-    from langtrack_ros.data.loaders import load_dataset
+        seqs = [generate_sequence(i, spec["split"]).to_sequence() for i in range(count or spec["count"])]
+    else:
+        from langtrack_ros.data.loaders import load_dataset
 
-    return load_dataset(spec["dataset"], _resolve(spec["root"]), split=spec.get("split"))
+        seqs = load_dataset(spec["dataset"], _resolve(spec["root"]), split=spec.get("split"))
+    return [truncate(s, spec.get("max_frames")) for s in seqs]
+
+
+def section_jobs(datasets: list[dict], rows: list[dict], out: str, count: int | None) -> list[tuple]:
+    """One (dataset, row) run per pair; a section with its own ``rows`` list runs only those (a long
+    real corpus gets the rows that speak to it, so the whole ablation stays a coffee break)."""
+    return [(d, r, out, count) for d in datasets for r in rows if r["key"] in d.get("rows", [r["key"]])]
+
+
+def category(seq) -> str:
+    """The class folder of a LaSOT-layout sequence (``<root>/<class>/<seq>/img/…``)."""
+    return Path(seq.frames[0]).parent.parent.parent.name
+
+
+def summary(data_spec: dict, row: dict, result: dict, seqs: list) -> dict:
+    """What the results file needs from one harness run (per sequence, with its category where the
+    dataset section asks for per-category scores)."""
+    cats = {s.name: category(s) for s in seqs} if data_spec.get("per_category") else {}
+    return {"dataset": data_spec["key"], "row": row["key"], "label": row["label"],
+            "convention": result["convention"], "overall": result["overall"], "events": result["events"],
+            "fps": result["fps"], "frames": result["frames"], "sequences": len(seqs),
+            "aspect_error": result["aspect_error"],
+            "per_sequence": [{"name": q["name"], "auc": q["honest"]["auc"], "pre": q["honest"]["pre"],
+                              "aspect_error": q["aspect_error"], **({"category": cats[q["name"]]} if cats else {})}
+                             for q in result["sequences"]]}
 
 
 def _job(args: tuple) -> dict:
@@ -87,12 +141,7 @@ def _job(args: tuple) -> dict:
     conv = settings.convention_for(data_spec["dataset"])
     result = evaluate(tracker, seqs, conv, "honest", Path(out) / data_spec["key"], dataset=data_spec["key"],
                       tracker_name=row["key"], settings=settings, progress=False)
-    return {"dataset": data_spec["key"], "row": row["key"], "label": row["label"],
-            "convention": result["convention"], "overall": result["overall"], "events": result["events"],
-            "fps": result["fps"], "frames": result["frames"], "sequences": len(seqs),
-            "aspect_error": result["aspect_error"],
-            "per_sequence": [{"name": q["name"], "auc": q["honest"]["auc"], "pre": q["honest"]["pre"],
-                              "aspect_error": q["aspect_error"]} for q in result["sequences"]]}
+    return summary(data_spec, row, result, seqs)
 
 
 def plan(cfg: dict, out: str = "runs/ablation") -> list[dict]:
@@ -115,7 +164,8 @@ def run(args: argparse.Namespace) -> int:
     for r in rows:
         if "model_path" in r and not Path(r["model_path"]).is_file():
             raise FileNotFoundError(f"ablation model for {r['key']} not found: {r['model_path']}")
-    jobs = [(d, r, args.out, args.count) for d in cfg["datasets"] for r in rows]
+    cfg["datasets"] = available_datasets(cfg["datasets"], args.root)
+    jobs = section_jobs(cfg["datasets"], rows, args.out, args.count)
     t0 = time.time()
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         results = list(tqdm(pool.map(_job, jobs), total=len(jobs), desc="ablation runs"))
@@ -123,6 +173,7 @@ def run(args: argparse.Namespace) -> int:
     atomic_write_text(Path(args.out) / "ablation.json", json.dumps(results, indent=1, default=float))
     command = "langtrack ablation" + "".join(f" --{k} {v}" for k, v in
                                               (("count", args.count), ("jobs", args.jobs)) if v)
+    command += "".join(f" --root {r}" for r in args.root)
     write_results(results, rows, cfg, Path(args.results), command, time.time() - t0)
     print(f"wrote {args.results} ({len(jobs)} runs in {time.time() - t0:.0f} s)")
     return 0

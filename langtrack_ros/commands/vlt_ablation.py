@@ -27,6 +27,8 @@ def register(sub) -> None:
     p.add_argument("--results", default="docs/RESULTS_VLT.md", help="Markdown results file to write")
     p.add_argument("--jobs", type=int, default=2, help="parallel worker processes")
     p.add_argument("--count", type=int, help="override the number of synth sequences per split")
+    p.add_argument("--root", action="append", default=[], metavar="KEY=PATH",
+                   help="folder of dataset section KEY (e.g. real-val=/data/real_corpus); repeatable")
     p.add_argument("--rewrite", action="store_true",
                    help="only rewrite --results from the runs already in --out/ablation.json (no tracking)")
     p.set_defaults(func=run)
@@ -36,20 +38,21 @@ def _job(args: tuple) -> dict:
     import torch
 
     torch.set_num_threads(1)
-    from langtrack_ros.commands.ablation import load_sequences
+    from langtrack_ros.commands.ablation import load_sequences, summary
     from langtrack_ros.evaluation.harness import evaluate, load_settings
     from langtrack_ros.evaluation.registry import make_tracker
 
     data_spec, row, out, count = args
     settings = load_settings()
     seqs = load_sequences(data_spec, count)
-    tracker = make_tracker("vlt", model_path=row["model_path"], language=row.get("language", True), threads=1)
+    if row.get("tracker"):  # a box-initialised reference (CSRT): same first box as VLT
+        tracker = make_tracker(row["tracker"])
+    else:
+        tracker = make_tracker("vlt", model_path=row["model_path"], language=row.get("language", True), threads=1)
     conv = settings.convention_for(data_spec["dataset"])
     result = evaluate(tracker, seqs, conv, "honest", Path(out) / data_spec["key"], dataset=data_spec["key"],
                       tracker_name=row["key"], settings=settings, progress=False)
-    return {"dataset": data_spec["key"], "row": row["key"], "label": row["label"],
-            "convention": result["convention"], "overall": result["overall"], "events": result["events"],
-            "fps": result["fps"], "frames": result["frames"], "sequences": len(seqs)}
+    return summary(data_spec, row, result, seqs)
 
 
 def plan(cfg: dict) -> list[dict]:
@@ -60,7 +63,9 @@ def plan(cfg: dict) -> list[dict]:
         if not Path(r["model_path"]).is_file():
             train = cfg["models"][r["model"]].get("train", "")
             raise FileNotFoundError(f"VLT ablation model for {r['key']} not found: {r['model_path']} (made by: {train})")
-    return rows
+    refs = [{"key": b.upper(), "label": f"{b.upper()} (GT box init, reference)", "tracker": b}
+            for b in cfg.get("baselines", [])]
+    return rows + refs
 
 
 def _checks(results: list[dict]) -> list[str]:
@@ -101,6 +106,8 @@ def write_results(results: list[dict], rows: list[dict], cfg: dict, path: Path, 
         "## Checks (the paper's ordering, measured)",
         "",
         *_checks(results),
+        *(["", "## Measured separately (config/ablation_vlt.yaml notes: each names the command that measured it)", "",
+            *[f"- {n}" for n in cfg["notes"]]] if cfg.get("notes") else []),
         "",
         f"![honest AUC per configuration]({img.relative_to(path.parent)})",
     ]
@@ -112,6 +119,7 @@ def write_results(results: list[dict], rows: list[dict], cfg: dict, path: Path, 
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from langtrack_ros.commands.ablation import available_datasets, section_jobs
     from langtrack_ros.config import read_yaml
     from langtrack_ros.paths import config_file
 
@@ -119,15 +127,18 @@ def run(args: argparse.Namespace) -> int:
     rows = plan(cfg)
     if args.rewrite:
         saved = json.loads((Path(args.out) / "ablation.json").read_text())
+        cfg["datasets"] = [d for d in cfg["datasets"] if any(r["dataset"] == d["key"] for r in saved["results"])]
         write_results(saved["results"], rows, cfg, Path(args.results), saved["command"], saved["seconds"])
         print(f"rewrote {args.results} from {Path(args.out) / 'ablation.json'}")
         return 0
-    jobs = [(d, r, args.out, args.count) for d in cfg["datasets"] for r in rows]
+    cfg["datasets"] = available_datasets(cfg["datasets"], args.root)
+    jobs = section_jobs(cfg["datasets"], rows, args.out, args.count)
     t0 = time.time()
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         results = list(tqdm(pool.map(_job, jobs), total=len(jobs), desc="vlt ablation runs"))
     command = "langtrack vlt-ablation" + "".join(f" --{k} {v}" for k, v in
                                                   (("count", args.count), ("jobs", args.jobs)) if v)
+    command += "".join(f" --root {r}" for r in args.root)
     seconds = time.time() - t0
     Path(args.out).mkdir(parents=True, exist_ok=True)
     atomic_write_text(Path(args.out) / "ablation.json",

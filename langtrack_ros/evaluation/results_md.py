@@ -47,6 +47,26 @@ def _per_sequence(results: list[dict], rows: list[dict], dataset: str) -> list[s
     return out
 
 
+def _per_category(results: list[dict], rows: list[dict], dataset: str) -> list[str]:
+    """Mean honest AUC over the sequences of each category (a many-sequence corpus: one column per class)."""
+    by_row = {r["row"]: r for r in results if r["dataset"] == dataset}
+    present = [row for row in rows if row["key"] in by_row]
+    if not present:
+        return []
+    first = by_row[present[0]["key"]].get("per_sequence", [])
+    cats = sorted({q.get("category", "?") for q in first})
+    counts = {c: sum(q.get("category", "?") == c for q in first) for c in cats}
+    out = ["| config | " + " | ".join(f"{c} ({counts[c]})" for c in cats) + " |", "|---|" + "---|" * len(cats)]
+    for row in present:
+        seqs = by_row[row["key"]].get("per_sequence", [])
+        cells = []
+        for c in cats:
+            aucs = [q["auc"] for q in seqs if q.get("category", "?") == c]
+            cells.append(_pct(sum(aucs) / len(aucs)) if aucs else "n/a")
+        out.append(f"| {row['label']} | " + " | ".join(cells) + " |")
+    return out
+
+
 def _checks(results: list[dict]) -> list[str]:
     """A4 vs A1 on the hard split, and how many query switches A4 locks within the window."""
     idx = {(r["dataset"], r["row"]): r for r in results}
@@ -109,7 +129,11 @@ def dataset_sections(results: list[dict], rows: list[dict], datasets: list[dict]
     for d in datasets:
         conv = next((r["convention"] for r in results if r["dataset"] == d["key"]), "?")
         n = next((r["sequences"] for r in results if r["dataset"] == d["key"]), 0)
-        lines += ["", f"## {d['key']} ({n} sequences, convention {conv})", "", *_table(results, rows, d["key"])]
+        cut = f", first {d['max_frames']} frames of each" if d.get("max_frames") else ""
+        lines += ["", f"## {d['key']} ({n} sequences{cut}, convention {conv})", "", *_table(results, rows, d["key"])]
+        if d.get("per_category"):
+            lines += ["", "Per category, mean honest AUC over its sequences (%; sequences per category in brackets):",
+                      "", *_per_category(results, rows, d["key"])]
         if d.get("per_sequence"):
             lines += ["", "Per sequence, honest AUC / PRE@20 (%):", "", *_per_sequence(results, rows, d["key"])]
     return lines

@@ -56,6 +56,7 @@ class SearchSection:
     bn_batches: int  # training batches for BatchNorm recalibration per candidate
     bn_batch_size: int
     val_split: str  # synth split of the fixed validation set
+    val_real: list  # dataset sources ({kind: dataset, name, root, split}) added to the fitness set
     val_sequences: int
     val_frames: int  # first frames of each validation sequence tracked
     seed: int

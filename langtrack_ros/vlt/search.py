@@ -127,7 +127,20 @@ class SearchJob:
             from langtrack_ros.evaluation.harness import truncate
 
             self._val_sequences = [truncate(generate_sequence(i, self.s.val_split).to_sequence(), self.s.val_frames)
-                                   for i in range(self.s.val_sequences)]
+                                   for i in range(self.s.val_sequences)] + self._real_val_sequences()
+
+    def _real_val_sequences(self) -> list:
+        """``search.val_real``: dataset sources whose sequences join the fitness set (``val_sequences``
+        of each, evenly spaced over the source so every category is in it, first ``val_frames`` frames)."""
+        from langtrack_ros.evaluation.harness import truncate
+
+        out = []
+        for entry in self.s.val_real:
+            cfg = from_dict(SourceConfig, {**self.cfg.data.source_defaults, **entry}, "search.val_real")
+            source = build_source(cfg, 1)
+            picks = np.unique(np.linspace(0, len(source) - 1, min(self.s.val_sequences, len(source))).round().astype(int))
+            out += [truncate(source[int(i)], self.s.val_frames) for i in picks]
+        return out
 
     # --- fitness -------------------------------------------------------------------------------
     def fitness(self, arch: Architecture) -> float:

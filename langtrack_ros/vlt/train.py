@@ -79,6 +79,12 @@ class VLTTrainer(Trainer):
             init_from(model, self.cfg.init)
         return self.cfg.model, model
 
+    def _default_encoder(self):
+        """VLT always uses the shared MiniLM encoder (its config names no text tower, unlike MVLM's)."""
+        from langtrack_ros.tracking.text_encoder import TextEncoder
+
+        return TextEncoder(max_tokens=self.model_cfg.max_text_tokens)
+
     def _build_optimizer(self) -> torch.optim.Optimizer:
         o = self.cfg.optim
         groups = param_groups(self.model, o)
