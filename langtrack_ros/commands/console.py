@@ -65,11 +65,11 @@ def _dds(args, console, session, image_qos, stop: threading.Event) -> int:
     import os
 
     from langtrack_ros.dds.tracker_process import DdsTracker
-    from langtrack_ros.dds.transport import Endpoints, large_image_config
+    from langtrack_ros.dds.transport import join, large_image_config
 
     large_image_config(None)
     domain = args.domain_id if args.domain_id is not None else int(os.environ.get("ROS_DOMAIN_ID", "0"))
-    node = DdsTracker(console.watch(session), Endpoints(domain, args.namespace), args.image_topic,
+    node = DdsTracker(console.watch(session), join(domain, args.namespace), args.image_topic,
                       args.query_topic or topics.QUERY, image_qos)
     return node.run(stop, args.max_frames, 0.0)
 

@@ -54,10 +54,8 @@ def env_domain_id() -> int:
 
 
 def run(args) -> int:
-    from cyclonedds.core import DDSException
-
     from langtrack_ros.dds.tracker_process import DdsTracker
-    from langtrack_ros.dds.transport import Endpoints, large_image_config
+    from langtrack_ros.dds.transport import join, large_image_config
     from langtrack_ros.adapters.session import TrackingSession
 
     if args.dds_config != "none":
@@ -65,10 +63,7 @@ def run(args) -> int:
 
     tracker, query, image_qos = tracker_and_settings(args)
     domain = args.domain_id if args.domain_id is not None else env_domain_id()
-    try:
-        endpoints = Endpoints(domain, args.namespace)
-    except DDSException as exc:  # e.g. no usable network interface: one line, not a traceback
-        raise ValueError(f"cannot join DDS domain {domain}: {exc}") from None
+    endpoints = join(domain, args.namespace)
     node = DdsTracker(TrackingSession(tracker, query), endpoints, args.image_topic, args.query_topic, image_qos)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -11,7 +11,7 @@ import os
 import re
 from pathlib import Path
 
-from cyclonedds.core import Policy, Qos
+from cyclonedds.core import DDSException, Policy, Qos
 from cyclonedds.domain import DomainParticipant
 from cyclonedds.pub import DataWriter
 from cyclonedds.sub import DataReader
@@ -133,3 +133,12 @@ class Endpoints:
 
     def writer(self, name: str, ros_type: str, preset: str = "reliable") -> DataWriter:
         return DataWriter(self.participant, self._topic(name, ros_type), qos=self._qos(ros_type, preset))
+
+
+def join(domain: int, namespace: str = "") -> Endpoints:
+    """Endpoints on ``domain``; a domain Cyclone cannot join (no usable network interface, an id it
+    refuses) is one ``ValueError`` line for the command, not a DDSException traceback."""
+    try:
+        return Endpoints(domain, namespace)
+    except DDSException as exc:
+        raise ValueError(f"cannot join DDS domain {domain}: {exc}") from None
