@@ -23,13 +23,8 @@ def fill(folder: Path, free: int) -> None:
     """Leave about ``free`` bytes on the filesystem of ``folder`` (tmpfs allocates whole pages)."""
     for p in folder.iterdir():
         shutil.rmtree(p) if p.is_dir() else p.unlink()
+    _fill_up(folder)
     filler = folder / "filler"
-    with open(filler, "wb", buffering=0) as f:
-        try:
-            while True:
-                f.write(b"\0" * 4096)
-        except OSError:
-            pass
     size = filler.stat().st_size
     with open(filler, "r+b") as f:
         f.truncate(max(0, size - free))
