@@ -34,6 +34,7 @@ def lexicon():
     ("the person in the red jacket", "person", None, "red"),
     ("the wakeboarder behind the boat", "person", None, None),
     ("the white boat moored by the pier", "boat", None, "white"),
+    ("the dog followed the man", "dog", None, None),  # a past participle opens a relation
 ])
 def test_the_head_noun_is_the_target(lexicon, text, category, part, colour):
     q = lexicon.parse(text)
@@ -44,6 +45,12 @@ def test_the_head_noun_is_the_target(lexicon, text, category, part, colour):
 def test_an_unknown_head_noun_is_not_replaced_by_a_later_one(lexicon):
     q = lexicon.parse("the plastic tarp near the man")
     assert q.category is None and q.head == "tarp" and q.context == ("person",)
+
+
+def test_a_participle_relation_does_not_become_the_head_noun(lexicon):
+    q = lexicon.parse("the blue alien toy held up in a hand")
+    assert q.category is None and q.head == "toy" and q.colour == "blue"
+    assert lexicon.parse("the cart pulled by the horse").head == "cart"
 
 
 def test_a_garment_colour_is_measured_on_the_owners_garment(lexicon):
