@@ -20,7 +20,7 @@ H, W = 240, 320
 
 
 def _motion(side=160):
-    return MotionEvidence(side=side, min_inliers=20, diff=20, max_fraction=0.15, min_area=6, max_boxes=4)
+    return MotionEvidence(side=side, min_inliers=20, diff=20, max_fraction=0.15, min_area=6, max_regions=4)
 
 
 def _background(seed=0, size=(400, 520)):

@@ -84,14 +84,15 @@ class PriorSettings:
     motion_diff: float
     motion_max_fraction: float
     motion_min_area: int
-    motion_max_boxes: int
+    motion_max_regions: int
+    motion_below: float
 
     def __post_init__(self):
         if isinstance(self.roi_every, bool) or not isinstance(self.roi_every, int) or self.roi_every < 1:
             raise ConfigError(f"priors.roi_every must be an integer >= 1, got {self.roi_every!r}")
         for name in ("weight", "detector_min_score", "detector_nms_iou", "imagenet_min_prob",
                      "colour_weight", "spatial_weight", "memory_weight", "memory_rate", "motion_weight",
-                     "motion_max_fraction"):
+                     "motion_max_fraction", "motion_below"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"priors.{name} must be in [0, 1], got {getattr(self, name)}")
         if not 0.0 < self.colour_full <= 1.0 or not 0.0 < self.evidence_full <= 1.0:
@@ -132,7 +133,7 @@ class PriorFusion:
         self.memory = AppearanceMemory(settings.memory_min_kappa, settings.memory_rate, settings.colour_inner)
         c = settings
         self.motion = MotionEvidence(c.motion_side, c.motion_min_inliers, c.motion_diff, c.motion_max_fraction,
-                                     c.motion_min_area, c.motion_max_boxes) if c.motion else None
+                                     c.motion_min_area, c.motion_max_regions) if c.motion else None
 
     # --- query -----------------------------------------------------------------------------
     def set_query(self, text: str) -> QueryPrior:
@@ -314,10 +315,10 @@ class PriorFusion:
 
     def _with_motion(self, evidence, boxes, mot_boxes, mot_p) -> np.ndarray:
         """Motion fills in where the class evidence is weak: when no candidate reaches
-        ``evidence_full``, e(b) = max(e(b), motion_weight * motion score of the overlapping moving
+        ``motion_below``, e(b) = max(e(b), motion_weight * motion score of the overlapping moving
         region (same IoU ramp as a detection)). A frame whose named category the nets see keeps
         their evidence, so a moving bystander cannot outrank a detected target."""
-        if not len(mot_boxes) or evidence.max(initial=0.0) >= self.cfg.evidence_full:
+        if not len(mot_boxes) or evidence.max(initial=0.0) >= self.cfg.motion_below:
             return evidence
         lo, hi = self.cfg.detector_iou_ramp
         overlap = np.clip((iou_matrix(boxes, mot_boxes) - lo) / (hi - lo), 0.0, 1.0)

@@ -12,7 +12,8 @@ fires on, but they move differently from the background. Per frame, at a reduced
    difference over 2 x ``motion_diff`` (clipped to 1).
 
 It proposes nothing when it cannot trust the estimate: too few RANSAC inliers (a cut, a textureless
-frame, motion blur) or too much of the frame changing (a cut, a flash, strong parallax). Cost and
+frame, motion blur) or too much of the frame changing (a cut, a flash, strong parallax); and nothing
+when more than ``motion_max_regions`` regions move (which of them is meant, motion cannot say). Cost and
 the measurements are in docs/PRIORS.md ("Motion evidence").
 """
 from __future__ import annotations
@@ -45,9 +46,9 @@ class MotionEvidence:
     """Keeps the previous reduced grey frame; ``update`` gives this frame's moving regions."""
 
     def __init__(self, side: int, min_inliers: int, diff: float, max_fraction: float,
-                 min_area: int, max_boxes: int):
+                 min_area: int, max_regions: int):
         self.side, self.min_inliers, self.diff = side, min_inliers, diff
-        self.max_fraction, self.min_area, self.max_boxes = max_fraction, min_area, max_boxes
+        self.max_fraction, self.min_area, self.max_regions = max_fraction, min_area, max_regions
         self.trusted = False  # whether the last frame's global motion estimate was trusted
         self.reset()
 
@@ -122,11 +123,11 @@ class MotionEvidence:
         return cv2.morphologyEx(mask, cv2.MORPH_CLOSE, KERNEL, iterations=2), diff
 
     def _regions(self, mask, diff, zoom: float) -> Moving:
-        """The largest ``max_boxes`` components of at least ``min_area`` pixels, with their scores."""
+        """Components of at least ``min_area`` pixels with their scores; none when there are more
+        than ``max_regions`` (a crowd, traffic, waves: which mover is meant is not motion's to say)."""
         n, labels, stats, _ = cv2.connectedComponentsWithStats(mask)
         keep = [i for i in range(1, n) if stats[i, cv2.CC_STAT_AREA] >= self.min_area]
-        keep = sorted(keep, key=lambda i: -stats[i, cv2.CC_STAT_AREA])[:self.max_boxes]
-        if not keep:
+        if not keep or len(keep) > self.max_regions:
             return NOTHING
         boxes = stats[keep, :4].astype(np.float64) * zoom
         means = np.array([diff[labels == i].mean() for i in keep])
