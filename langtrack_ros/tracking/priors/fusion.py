@@ -86,6 +86,7 @@ class PriorSettings:
     motion_min_area: int
     motion_max_regions: int
     motion_below: float
+    motion_boxes: bool
 
     def __post_init__(self):
         if isinstance(self.roi_every, bool) or not isinstance(self.roi_every, int) or self.roi_every < 1:
@@ -192,7 +193,8 @@ class PriorFusion:
         nets = self._nets(image, t, mode, anchor)
         det_boxes, det_p, cam = nets.det_boxes, nets.det_p, nets.cam
         mot_boxes, mot_p = self._moving(image, t)
-        extra = [det_boxes] + ([self._blobs(cam)] if cam is not None else []) + [mot_boxes]
+        extra = [det_boxes] + ([self._blobs(cam)] if cam is not None else []) + \
+            ([mot_boxes] if self.cfg.motion_boxes else [])
         extra = np.concatenate(extra)
         all_boxes = np.concatenate([boxes, extra])
         l_m = np.concatenate([l, sample_map(out["score_map"], extra)])
