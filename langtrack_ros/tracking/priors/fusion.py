@@ -87,6 +87,7 @@ class PriorSettings:
     motion_max_regions: int
     motion_below: float
     motion_boxes: bool
+    motion_in_global: bool
 
     def __post_init__(self):
         if isinstance(self.roi_every, bool) or not isinstance(self.roi_every, int) or self.roi_every < 1:
@@ -192,7 +193,7 @@ class PriorFusion:
         the tracker's last box in image pixels (where a part target's owner is)."""
         nets = self._nets(image, t, mode, anchor)
         det_boxes, det_p, cam = nets.det_boxes, nets.det_p, nets.cam
-        mot_boxes, mot_p = self._moving(image, t)
+        mot_boxes, mot_p = self._moving(image, t, mode)
         extra = [det_boxes] + ([self._blobs(cam)] if cam is not None else []) + \
             ([mot_boxes] if self.cfg.motion_boxes else [])
         extra = np.concatenate(extra)
@@ -304,12 +305,15 @@ class PriorFusion:
             e = np.maximum(e, patch_box_mean(cam, boxes))
         return e
 
-    def _moving(self, image, t: PatchTransform) -> tuple[np.ndarray, np.ndarray]:
+    def _moving(self, image, t: PatchTransform, mode) -> tuple[np.ndarray, np.ndarray]:
         """Moving regions (motion.py) whose centres are in the search patch: patch-normalised boxes,
-        scores. Runs on every frame the priors see, so the previous frame is always the last one."""
+        scores. Measured on every frame the priors see (the previous frame is always the last one);
+        used in global search only with ``motion_in_global``."""
         if self.motion is None:
             return np.zeros((0, 4)), np.zeros(0)
         moving = self.motion.update(image)
+        if mode is SearchMode.GLOBAL and not self.cfg.motion_in_global:
+            return np.zeros((0, 4)), np.zeros(0)
         boxes = t.box_to_patch(moving.boxes).reshape(-1, 4)
         centre = boxes[:, :2] + boxes[:, 2:] / 2
         inside = ((centre >= 0) & (centre <= 1)).all(axis=1)
