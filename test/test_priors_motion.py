@@ -113,7 +113,7 @@ def test_fusion_adds_the_moving_region_when_class_evidence_is_weak(motion):
     """The bird is named, the detector sees none: with motion on, the moving square is the answer;
     off, MVLM (which sees nothing either) keeps searching."""
     scene = _background()
-    priors = build_priors(f"all,motion={str(motion).lower()}")
+    priors = build_priors(f"all,motion={str(motion).lower()},motion_in_global=true,motion_boxes=true")
     priors.detector, priors.coco, priors.imagenet = None, NoBirdDetector(), None
     tracker = MVLMTracker(FakeBackend(), BlueEncoder(), priors=priors)
     tracker.set_query("the bird flying")
@@ -122,3 +122,18 @@ def test_fusion_adds_the_moving_region_when_class_evidence_is_weak(motion):
     x, y, w, h = result.box
     on_square = x <= 220 - 30 + 12 <= x + w and y <= 72 <= y + h
     assert on_square == motion, result
+
+
+def test_motion_off_in_global_search_when_so_configured():
+    """``motion_in_global: false``: the global search (MVLM sees nothing, so every frame) gets no
+    moving regions, though they are measured."""
+    scene = _background()
+    priors = build_priors("all,motion=true,motion_in_global=false,motion_boxes=true")
+    priors.detector, priors.coco, priors.imagenet = None, NoBirdDetector(), None
+    tracker = MVLMTracker(FakeBackend(), BlueEncoder(), priors=priors)
+    tracker.set_query("the bird flying")
+    for k in range(4):
+        result = tracker.step(_frame(scene, (20 + 4 * k, 10), (220 - 10 * k, 60)))
+    assert result.mode.name == "GLOBAL" and priors.motion.trusted
+    x, y, w, h = result.box
+    assert not (x <= 202 <= x + w and y <= 72 <= y + h), result
