@@ -31,6 +31,7 @@ from langtrack_ros.tracking.geometry import PatchTransform, warp
 from langtrack_ros.tracking.priors import appearance, ssd
 from langtrack_ros.tracking.priors.lexicon import Lexicon, QueryPrior
 from langtrack_ros.tracking.priors.memory import AppearanceMemory
+from langtrack_ros.tracking.priors.motion import MotionEvidence
 from langtrack_ros.tracking.priors.schedule import NetOutputs, PriorSchedule
 from langtrack_ros.tracking.result import SearchMode
 
@@ -76,12 +77,24 @@ class PriorSettings:
     memory_min_kappa: float
     memory_rate: float
     memory_top_k: int
+    motion: bool
+    motion_weight: float
+    motion_side: int
+    motion_min_inliers: int
+    motion_diff: float
+    motion_max_fraction: float
+    motion_min_area: int
+    motion_max_regions: int
+    motion_below: float
+    motion_boxes: bool
+    motion_in_global: bool
 
     def __post_init__(self):
         if isinstance(self.roi_every, bool) or not isinstance(self.roi_every, int) or self.roi_every < 1:
             raise ConfigError(f"priors.roi_every must be an integer >= 1, got {self.roi_every!r}")
         for name in ("weight", "detector_min_score", "detector_nms_iou", "imagenet_min_prob",
-                     "colour_weight", "spatial_weight", "memory_weight", "memory_rate"):
+                     "colour_weight", "spatial_weight", "memory_weight", "memory_rate", "motion_weight",
+                     "motion_max_fraction", "motion_below"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"priors.{name} must be in [0, 1], got {getattr(self, name)}")
         if not 0.0 < self.colour_full <= 1.0 or not 0.0 < self.evidence_full <= 1.0:
@@ -92,6 +105,9 @@ class PriorSettings:
             raise ConfigError(f"priors.detector_iou_ramp must be [lo, hi] with 0 <= lo < hi <= 1, got {lo_hi}")
         if not self.part_context >= 1.0:
             raise ConfigError(f"priors.part_context must be >= 1, got {self.part_context}")
+        if self.motion_side < 32 or self.motion_min_inliers < 3 or self.motion_diff <= 0:
+            raise ConfigError(f"priors.motion_side >= 32, motion_min_inliers >= 3 and motion_diff > 0 needed, got "
+                              f"{self.motion_side}, {self.motion_min_inliers}, {self.motion_diff}")
         for name in ("imagenet_size_global", "imagenet_size_roi"):
             if getattr(self, name) < 32 or getattr(self, name) % 32:
                 raise ConfigError(f"priors.{name} must be a multiple of 32, got {getattr(self, name)}")
@@ -117,6 +133,9 @@ class PriorFusion:
         self._imagenet_classes = np.zeros(0, dtype=int)
         self.schedule = PriorSchedule(settings.roi_every, settings.carry_min_kappa)
         self.memory = AppearanceMemory(settings.memory_min_kappa, settings.memory_rate, settings.colour_inner)
+        c = settings
+        self.motion = MotionEvidence(c.motion_side, c.motion_min_inliers, c.motion_diff, c.motion_max_fraction,
+                                     c.motion_min_area, c.motion_max_regions) if c.motion else None
 
     # --- query -----------------------------------------------------------------------------
     def set_query(self, text: str) -> QueryPrior:
@@ -124,6 +143,8 @@ class PriorFusion:
         self.query = q
         self.schedule.reset()
         self.memory.reset()
+        if self.motion is not None:
+            self.motion.reset()
         cat = q.category
         self._det_name, self._det_classes = self._query_detector(cat)
         labels = getattr(getattr(self, self._det_name), "labels", [])
@@ -172,12 +193,15 @@ class PriorFusion:
         the tracker's last box in image pixels (where a part target's owner is)."""
         nets = self._nets(image, t, mode, anchor)
         det_boxes, det_p, cam = nets.det_boxes, nets.det_p, nets.cam
-        extra = [det_boxes] + ([self._blobs(cam)] if cam is not None else [])
-        extra = np.concatenate(extra) if extra else np.zeros((0, 4))
+        mot_boxes, mot_p = self._moving(image, t, mode)
+        extra = [det_boxes] + ([self._blobs(cam)] if cam is not None else []) + \
+            ([mot_boxes] if self.cfg.motion_boxes else [])
+        extra = np.concatenate(extra)
         all_boxes = np.concatenate([boxes, extra])
         l_m = np.concatenate([l, sample_map(out["score_map"], extra)])
         s_m = np.concatenate([s, box_average(out["corr_map"], extra) if len(extra) else np.zeros(0)])
         evidence = self._evidence(all_boxes, det_boxes, det_p, cam, l_m)
+        evidence = self._with_motion(evidence, all_boxes, mot_boxes, mot_p)
         prior = evidence * self._colour(image, t, all_boxes) * self._spatial(all_boxes, evidence, mode)
         prior = prior * self._remembered(image, t, all_boxes, prior)
         beta = self.cfg.weight * min(1.0, float(evidence.max(initial=0.0)) / self.cfg.evidence_full)
@@ -280,6 +304,31 @@ class PriorFusion:
         if cam is not None:
             e = np.maximum(e, patch_box_mean(cam, boxes))
         return e
+
+    def _moving(self, image, t: PatchTransform, mode) -> tuple[np.ndarray, np.ndarray]:
+        """Moving regions (motion.py) whose centres are in the search patch: patch-normalised boxes,
+        scores. Measured on every frame the priors see (the previous frame is always the last one);
+        used in global search only with ``motion_in_global``."""
+        if self.motion is None:
+            return np.zeros((0, 4)), np.zeros(0)
+        moving = self.motion.update(image)
+        if mode is SearchMode.GLOBAL and not self.cfg.motion_in_global:
+            return np.zeros((0, 4)), np.zeros(0)
+        boxes = t.box_to_patch(moving.boxes).reshape(-1, 4)
+        centre = boxes[:, :2] + boxes[:, 2:] / 2
+        inside = ((centre >= 0) & (centre <= 1)).all(axis=1)
+        return boxes[inside], moving.scores[inside]
+
+    def _with_motion(self, evidence, boxes, mot_boxes, mot_p) -> np.ndarray:
+        """Motion fills in where the class evidence is weak: when no candidate reaches
+        ``motion_below``, e(b) = max(e(b), motion_weight * motion score of the overlapping moving
+        region (same IoU ramp as a detection)). A frame whose named category the nets see keeps
+        their evidence, so a moving bystander cannot outrank a detected target."""
+        if not len(mot_boxes) or evidence.max(initial=0.0) >= self.cfg.motion_below:
+            return evidence
+        lo, hi = self.cfg.detector_iou_ramp
+        overlap = np.clip((iou_matrix(boxes, mot_boxes) - lo) / (hi - lo), 0.0, 1.0)
+        return np.maximum(evidence, self.cfg.motion_weight * (overlap * mot_p[None]).max(axis=1))
 
     def _colour(self, image, t: PatchTransform, boxes) -> np.ndarray:
         q, w = self.query, self.cfg.colour_weight
