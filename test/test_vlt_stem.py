@@ -67,3 +67,16 @@ def test_files_without_the_stem_keys_load_as_scratch(tmp_path, caplog):
         loaded = load_vlt(path)
     assert loaded.cfg.stem == "scratch" and "predates" in caplog.text
     assert all(torch.equal(v, loaded.state_dict()[k]) for k, v in net.state_dict().items())
+
+
+def test_search_bn_recalibration_keeps_the_imagenet_statistics():
+    from langtrack_ros.vlt.measures import recalibrate_bn
+
+    net = VLTNet(MOBILE)
+    stem = {k: v.clone() for k, v in net.backbone.stem.state_dict().items()}
+    batch = {"template": torch.rand(2, 3, 32, 32), "search": torch.rand(2, 3, 64, 64), "template_boxes": BOX,
+             "sentences": ["a", "b"]}
+    recalibrate_bn(net, Architecture.uniform("k3", BLOCKS), [batch],
+                   lambda s: (torch.zeros(2, 384), torch.ones(2, dtype=torch.bool)))
+    assert all(torch.equal(v, net.backbone.stem.state_dict()[k]) for k, v in stem.items())
+    assert int(net.backbone.blocks[0].units["k3"].main[1].num_batches_tracked) == 2  # the stages were recalibrated
