@@ -19,7 +19,7 @@ from langtrack_ros.vlt.config import VLT_FORMAT
 REPO = Path(__file__).resolve().parents[1]
 VLT = REPO / "models" / "vlt"
 MODELS = {  # file -> role
-    "vlt_searched.safetensors": "searched asymmetric architecture, retrained from the supernet (the VLT tracker's default)",
+    "vlt_searched.safetensors": "searched asymmetric architecture (architecture.json), retrained (the VLT tracker's default)",
     "ablation/vlt_symmetric.safetensors": "ablation V2: ModaMixer with the fixed symmetric all-k3 architecture",
     "ablation/vlt_baseline.safetensors": "ablation V1: SiamCAR-style baseline, no ModaMixer, all-k3 architecture",
 }
