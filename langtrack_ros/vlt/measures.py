@@ -39,9 +39,12 @@ def count_mflops(model, arch: Architecture) -> float:
 
 
 def recalibrate_bn(model, arch: Architecture, batches: list[dict], vectors) -> None:
-    """Reset every BatchNorm's statistics and re-estimate them (cumulative mean) along ``arch``."""
+    """Reset every BatchNorm's statistics and re-estimate them (cumulative mean) along ``arch``;
+    a pretrained stem keeps its ImageNet statistics (it is shared by every path)."""
+    stem = model.pretrained_stem()
+    keep = set(stem.modules()) if stem is not None else set()
     for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
+        if isinstance(m, torch.nn.BatchNorm2d) and m not in keep:
             m.reset_running_stats()
             m.momentum = None
     model.train()

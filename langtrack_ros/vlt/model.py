@@ -9,6 +9,12 @@ Language enters as one vector per sample: the mean of the frozen text encoder's 
 A sample without a sentence uses the template embedding instead: the stem features of the
 template pooled inside the target box, projected to the text dimension (VLT's "template
 embedding" variant). The stem is the same for every path, so the substitute is too.
+
+The stem is either a small conv trained from scratch (``model.stem: scratch``) or the first
+``stem_blocks`` ImageNet MobileNetV2 blocks (``mobilenet``; the reference VLT starts from an
+ImageNet backbone). Whatever the stem's stride, the stages keep total stride 8: a stride-4 stem
+turns the first stage's stride 2 into 1, so every stage runs at the resolution it has with the
+scratch stem and the score map keeps its size.
 """
 from __future__ import annotations
 
@@ -19,10 +25,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from langtrack_ros.config import ConfigError
+from langtrack_ros.tracking.tokenizers import MobileNetBlocks, mobilenet_blocks_shape
 from langtrack_ros.vlt.arch import Architecture, choices_per_block
 from langtrack_ros.vlt.blocks import ChoiceBlock, ModaMixer
 
-STAGE_STRIDES = (2, 2, 1, 1)  # after the stride-2 stem: total stride 8
+STAGE_STRIDES = (2, 2, 1, 1)  # after the stride-2 scratch stem: total stride 8
+TOTAL_STRIDE = 8
+STEMS = ("scratch", "mobilenet")
+# The one table of VLTConfig keys added after format vlt-1 was fixed, with the value a file written
+# before them implies (the scratch stem). load_vlt fills them (logged); nothing else supplies them.
+KEYS_ADDED_AFTER_VLT_1 = {"stem": "scratch", "stem_blocks": 0}
 
 
 @dataclass
@@ -30,7 +42,9 @@ class VLTConfig:
     """Network sizes: ``model`` of config/train_vlt.yaml (the one table; its "GPU:" comments give the
     reference values), or a model file's embedded config (vlt-1 files carry every field)."""
 
-    stem_channels: int
+    stem: str  # scratch | mobilenet (ImageNet MobileNetV2 blocks, tokenizers.py)
+    stem_blocks: int  # mobilenet: how many MobileNetV2 ``features`` blocks (4: stride 4, 24 ch)
+    stem_channels: int  # scratch stem only (the mobilenet stem's width is MobileNetV2's)
     stage_channels: tuple
     stage_blocks: tuple
     template_size: int
@@ -46,13 +60,20 @@ class VLTConfig:
     def __post_init__(self):
         if len(self.stage_channels) != 4 or len(self.stage_blocks) != 4:
             raise ConfigError("model.stage_channels and model.stage_blocks need 4 entries (4 stages)")
-        if any(c % 2 for c in (self.stem_channels, *self.stage_channels)):
+        if self.stem not in STEMS:
+            raise ConfigError(f"model.stem must be one of {STEMS}, got {self.stem!r}")
+        if self.stem == "mobilenet" and not 1 <= self.stem_blocks <= 14:
+            raise ConfigError(f"model.stem_blocks must be 1..14 for the mobilenet stem, got {self.stem_blocks}")
+        if self.stem_stride not in (2, 4, 8):
+            raise ConfigError(f"model.stem_blocks {self.stem_blocks}: stem stride {self.stem_stride}, "
+                              f"the stages need 2, 4 or 8 (total stride {TOTAL_STRIDE})")
+        if any(c % 2 for c in (self.stem_out, *self.stage_channels)):
             raise ConfigError(f"model channel counts must be even (channel split), got {self.stage_channels}")
-        cin = self.stem_channels
-        for cout, stride in zip(self.stage_channels, STAGE_STRIDES):
+        cin = self.stem_out
+        for cout, stride in zip(self.stage_channels, self.stage_strides):
             if cout < cin or (stride == 2 and cout == cin):
                 raise ConfigError(f"model.stage_channels {list(self.stage_channels)}: each stage needs more channels "
-                                  f"than the one before (stem {self.stem_channels}; equal is allowed for stride-1 stages)")
+                                  f"than the one before (stem {self.stem_out}; equal is allowed for stride-1 stages)")
             cin = cout
         if self.architecture is not None:
             self.arch()  # validates, naming the bad field
@@ -63,12 +84,31 @@ class VLTConfig:
         return Architecture.from_dict(self.architecture, tuple(self.stage_blocks), "model.architecture")
 
     @property
+    def stem_out(self) -> int:
+        return mobilenet_blocks_shape(self.stem_blocks)[0] if self.stem == "mobilenet" else self.stem_channels
+
+    @property
+    def stem_stride(self) -> int:
+        return mobilenet_blocks_shape(self.stem_blocks)[1] if self.stem == "mobilenet" else 2
+
+    @property
+    def stage_strides(self) -> tuple:
+        """STAGE_STRIDES with the first stride-2 stages set to 1 until the total is 8."""
+        strides, total = list(STAGE_STRIDES), self.stem_stride * 4
+        for i, s in enumerate(strides):
+            if total <= TOTAL_STRIDE:
+                break
+            if s == 2:
+                strides[i], total = 1, total // 2
+        return tuple(strides)
+
+    @property
     def stride(self) -> int:
-        return 8
+        return TOTAL_STRIDE
 
     def feature_size(self, image: int) -> int:
-        size = -(-image // 2)
-        for s in STAGE_STRIDES:
+        size = image
+        for s in (2,) * (self.stem_stride.bit_length() - 1) + self.stage_strides:
             size = -(-size // s)
         return size
 
@@ -99,17 +139,24 @@ def xcorr_depthwise(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     return out.reshape(b, c, out.shape[2], out.shape[3])
 
 
+def build_stem(cfg: VLTConfig, pretrained: bool) -> nn.Module:
+    """The scratch conv stem, or the MobileNetV2 blocks (ImageNet weights when ``pretrained``)."""
+    if cfg.stem == "mobilenet":
+        return MobileNetBlocks(cfg.stem_blocks, pretrained)
+    return nn.Sequential(nn.Conv2d(3, cfg.stem_channels, 3, 2, 1, bias=False),
+                         nn.BatchNorm2d(cfg.stem_channels), nn.ReLU(inplace=True))
+
+
 class Backbone(nn.Module):
     """Stem + 4 stages of choice blocks, a ModaMixer after each stage when language is on."""
 
-    def __init__(self, cfg: VLTConfig):
+    def __init__(self, cfg: VLTConfig, pretrained: bool = False):
         super().__init__()
         blocks, mixers = choices_per_block(cfg.arch(), tuple(cfg.stage_blocks))
-        self.stem = nn.Sequential(nn.Conv2d(3, cfg.stem_channels, 3, 2, 1, bias=False),
-                                  nn.BatchNorm2d(cfg.stem_channels), nn.ReLU(inplace=True))
+        self.stem = build_stem(cfg, pretrained)
         self.blocks = nn.ModuleList()
-        cin, k = cfg.stem_channels, 0
-        for stage, (n, cout, stride) in enumerate(zip(cfg.stage_blocks, cfg.stage_channels, STAGE_STRIDES)):
+        cin, k = cfg.stem_out, 0
+        for stage, (n, cout, stride) in enumerate(zip(cfg.stage_blocks, cfg.stage_channels, cfg.stage_strides)):
             for j in range(n):
                 self.blocks.append(ChoiceBlock(blocks[k], cin, cout, stride if j == 0 else 1))
                 cin, k = cout, k + 1
@@ -141,11 +188,12 @@ def _tower(channels: int, layers: int) -> nn.Sequential:
 class VLTNet(nn.Module):
     """Template + search (+ language) -> SiamCAR maps: cls (B,2,G,G), cen (B,1,G,G), ltrb (B,4,G,G) px."""
 
-    def __init__(self, cfg: VLTConfig):
+    def __init__(self, cfg: VLTConfig, pretrained: bool = False):
+        """``pretrained``: load the ImageNet stem weights (training; a model file brings its own)."""
         super().__init__()
         self.cfg = cfg
-        self.backbone = Backbone(cfg)
-        self.template_embed = nn.Linear(cfg.stem_channels, cfg.text_dim) if cfg.language else None
+        self.backbone = Backbone(cfg, pretrained)
+        self.template_embed = nn.Linear(cfg.stem_out, cfg.text_dim) if cfg.language else None
         self.neck = nn.ModuleList(nn.Sequential(nn.Conv2d(c, cfg.neck_channels, 1, bias=False),
                                                 nn.BatchNorm2d(cfg.neck_channels)) for c in cfg.stage_channels[1:])
         self.down = nn.Conv2d(3 * cfg.neck_channels, cfg.neck_channels, 1)
@@ -154,6 +202,10 @@ class VLTNet(nn.Module):
         self.cls_logits = nn.Conv2d(cfg.neck_channels, 2, 3, 1, 1)
         self.centerness = nn.Conv2d(cfg.neck_channels, 1, 3, 1, 1)
         self.bbox_pred = nn.Conv2d(cfg.neck_channels, 4, 3, 1, 1)
+
+    def pretrained_stem(self) -> nn.Module | None:
+        """The ImageNet stem (its BatchNorm keeps ImageNet statistics: never trained or recalibrated)."""
+        return self.backbone.stem if self.cfg.stem == "mobilenet" else None
 
     def resolve_arch(self, arch: Architecture | None) -> Architecture:
         fixed = self.cfg.arch()

@@ -23,7 +23,7 @@ from langtrack_ros.vlt.arch import Architecture
 from langtrack_ros.vlt.config import VLT_FORMAT, StageConfig
 from langtrack_ros.vlt.data import SentenceVectors, VLTPairs, collate_pairs
 from langtrack_ros.vlt.loss import vlt_loss
-from langtrack_ros.vlt.model import VLTConfig, VLTNet, grid_points
+from langtrack_ros.vlt.model import KEYS_ADDED_AFTER_VLT_1, VLTConfig, VLTNet, grid_points
 
 LOG = logging.getLogger(__name__)
 VAL_PATH_SEED = 12345  # the supernet's validation loss uses this one fixed random path
@@ -35,13 +35,23 @@ def load_vlt(path: str | Path) -> VLTNet:
     tensors, metadata = ckpt.read_model_file(path, VLT_FORMAT)
     try:
         data = json.loads(metadata.get("config", ""))
-        cfg = from_dict(VLTConfig, data, f"{path}: config")
+        cfg = from_dict(VLTConfig, fill_vlt_keys_added_later(data, str(path)), f"{path}: config")
     except (ValueError, TypeError) as exc:
         raise ckpt.CheckpointError(f"{path}: VLT config metadata unusable ({exc})") from exc
     cfg = dataclasses.replace(cfg, stage_channels=tuple(cfg.stage_channels), stage_blocks=tuple(cfg.stage_blocks))
     model = VLTNet(cfg)
     ckpt.load_state_checked(model, tensors, path)
     return model.eval()
+
+
+def fill_vlt_keys_added_later(data, where: str):
+    """A model file's config with the keys it predates (KEYS_ADDED_AFTER_VLT_1) filled, logged."""
+    if not isinstance(data, dict):
+        return data
+    missing = {k: v for k, v in KEYS_ADDED_AFTER_VLT_1.items() if k not in data}
+    if missing:
+        LOG.info("%s: VLT config predates %s; using their vlt-1 values %s", where, sorted(missing), missing)
+    return {**missing, **data}
 
 
 def init_from(model: VLTNet, path: str | Path) -> int:
@@ -74,7 +84,7 @@ class VLTTrainer(Trainer):
         self.no_sentence = 0
 
     def _build_model(self):
-        model = VLTNet(self.cfg.model)
+        model = VLTNet(self.cfg.model, pretrained=True)  # ImageNet stem, if any; init_from may replace it
         if self.cfg.init:
             init_from(model, self.cfg.init)
         return self.cfg.model, model
