@@ -19,8 +19,8 @@ from langtrack_ros.vlt.config import VLT_FORMAT
 REPO = Path(__file__).resolve().parents[1]
 VLT = REPO / "models" / "vlt"
 MODELS = {  # file -> role
-    "vlt_searched.safetensors": "searched asymmetric architecture (architecture.json), retrained (the VLT tracker's default)",
-    "ablation/vlt_symmetric.safetensors": "ablation V2: ModaMixer with the fixed symmetric all-k3 architecture",
+    "vlt_searched.safetensors": "searched asymmetric architecture (architecture.json), retrained",
+    "ablation/vlt_symmetric.safetensors": "ablation V2: ModaMixer with the fixed symmetric all-k3 architecture (the VLT tracker's default: best on real val)",
     "ablation/vlt_baseline.safetensors": "ablation V1: SiamCAR-style baseline, no ModaMixer, all-k3 architecture",
 }
 

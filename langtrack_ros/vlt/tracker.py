@@ -32,7 +32,7 @@ FIRST_BOX = ("user", "mvlm")
 class VLTTrackerConfig:
     """config/vlt_tracker.yaml (the one table of its defaults)."""
 
-    model: str  # "" = models/vlt/vlt_searched.safetensors
+    model: str  # "" = models/vlt/ablation/vlt_symmetric.safetensors (V2, the best on the real val split)
     penalty_k: float  # scale/ratio change penalty (reference LaSOT 0.04, OTB 0.2)
     window_influence: float  # Hann window blend (LaSOT 0.3, OTB 0.45)
     lr: float  # size learning rate (LaSOT 0.33, OTB 0.35)
@@ -166,7 +166,7 @@ def load_vlt_tracker(model_path: str | Path | None = None, config_path: str | Pa
 
     cfg = load_vlt_settings(config_path, **overrides)
     torch.set_num_threads(max(int(cfg.threads), 1))
-    path = Path(model_path or cfg.model or models_dir() / "vlt" / "vlt_searched.safetensors")
+    path = Path(model_path or cfg.model or models_dir() / "vlt" / "ablation" / "vlt_symmetric.safetensors")
     model = load_vlt(path)
     grounder = None
     if cfg.first_box == "mvlm":
