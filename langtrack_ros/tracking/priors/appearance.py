@@ -47,16 +47,76 @@ def colour_fractions(image_rgb: np.ndarray, boxes_img: np.ndarray, colour: str, 
     return total / ((x1 - x0) * (y1 - y0))
 
 
-def spatial_rank(boxes: np.ndarray, relation: str, plausible: np.ndarray) -> np.ndarray:
+def spatial_rank(boxes: np.ndarray, relation: str, plausible: np.ndarray, order: int = 1,
+                 also: str | None = None) -> np.ndarray:
     """Score in [0, 1] per box: 1 for the plausible box that best fits ``relation``, falling
-    linearly to 0 for the worst; implausible boxes get 0."""
+    linearly to 0 for the worst; implausible boxes get 0.
+
+    ``also``: a second relation on the other axis ("the bottom left"): the two ranks are averaged.
+    ``order`` > 1 ("the second dog from the left"): the plausible boxes are first grouped into
+    objects (the detector and MVLM propose several boxes per object, so counting raw boxes would
+    count one object twice), and the ``order``-th object along the relation scores 1, its
+    neighbours in that order less."""
     b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    key = {"left": -(b[:, 0] + b[:, 2] / 2), "right": b[:, 0] + b[:, 2] / 2,
-           "top": -(b[:, 1] + b[:, 3] / 2), "bottom": b[:, 1] + b[:, 3] / 2,
-           "largest": b[:, 2] * b[:, 3], "smallest": -(b[:, 2] * b[:, 3])}[relation]
     out = np.zeros(len(b))
     if not plausible.any():
         return out
-    lo, hi = key[plausible].min(), key[plausible].max()
-    out[plausible] = 1.0 if hi <= lo else (key[plausible] - lo) / (hi - lo)
+    key = _rank_key(b, relation, plausible) + (_rank_key(b, also, plausible) if also else 0.0)
+    if order <= 1:
+        out[plausible] = _spread(key[plausible])
+        return out
+    group = object_groups(b, plausible)
+    ids = np.unique(group[plausible])
+    place = np.argsort(np.argsort([-key[group == g].mean() for g in ids]))  # 0 = best fit
+    target = min(order - 1, len(ids) - 1)
+    for g, rank in zip(ids, place):
+        out[group == g] = 1.0 - abs(rank - target) / max(1, len(ids) - 1)
     return out
+
+
+def _rank_key(b: np.ndarray, relation: str, plausible: np.ndarray) -> np.ndarray:
+    """Per box: larger = fits ``relation`` better, scaled to [0, 1] over the plausible boxes."""
+    cx, cy = b[:, 0] + b[:, 2] / 2, b[:, 1] + b[:, 3] / 2
+    if relation == "middle":
+        raw = -np.abs(cx - np.median(cx[plausible]))
+    else:
+        raw = {"left": -cx, "right": cx, "top": -cy, "bottom": cy,
+               "largest": b[:, 2] * b[:, 3], "smallest": -(b[:, 2] * b[:, 3])}[relation]
+    return _spread(raw, raw[plausible])
+
+
+def _spread(values: np.ndarray, reference: np.ndarray | None = None) -> np.ndarray:
+    """Linear map of ``values`` to [0, 1] by the range of ``reference`` (1 everywhere: no range)."""
+    ref = values if reference is None else reference
+    lo, hi = ref.min(), ref.max()
+    return np.ones_like(values) if hi <= lo else (values - lo) / (hi - lo)
+
+
+def object_groups(boxes: np.ndarray, members: np.ndarray, same_iou: float = 0.3) -> np.ndarray:
+    """Group id per box (-1 for non-members): member boxes overlapping by IoU >= ``same_iou``, or of
+    similar size with one holding the other's centre, are one object (greedy, in box order). A box
+    much larger than another (one covering two people) never joins them by centre alone."""
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    group = np.full(len(b), -1)
+    heads: list[int] = []
+    for i in np.flatnonzero(members):
+        same = next((group[h] for h in heads if _same_object(b[i], b[h], same_iou)), None)
+        if same is None:
+            heads.append(i)
+            same = len(heads) - 1
+        group[i] = same
+    return group
+
+
+def _same_object(a: np.ndarray, c: np.ndarray, same_iou: float) -> bool:
+    ix = max(0.0, min(a[0] + a[2], c[0] + c[2]) - max(a[0], c[0]))
+    iy = max(0.0, min(a[1] + a[3], c[1] + c[3]) - max(a[1], c[1]))
+    inter = ix * iy
+    iou = inter / max(a[2] * a[3] + c[2] * c[3] - inter, 1e-12)
+    similar = max(a[2] * a[3], c[2] * c[3]) <= 2.5 * max(min(a[2] * a[3], c[2] * c[3]), 1e-12)
+    return iou >= same_iou or (similar and (_holds_centre(a, c) or _holds_centre(c, a)))
+
+
+def _holds_centre(a: np.ndarray, c: np.ndarray) -> bool:
+    cx, cy = c[0] + c[2] / 2, c[1] + c[3] / 2
+    return a[0] <= cx <= a[0] + a[2] and a[1] <= cy <= a[1] + a[3]

@@ -157,7 +157,7 @@ class PriorFusion:
         else:
             log.info("query %r: category %s%s (%s classes %s, %d ImageNet classes), colour %s, spatial %s",
                      text, cat.name if cat else None, f" (part: {q.part.name})" if q.part else "", self._det_name,
-                     [labels[i] for i in self._det_classes], len(self._imagenet_classes), q.colour, q.spatial)
+                     [labels[i] for i in self._det_classes], len(self._imagenet_classes), q.colour, _spatial_words(q))
         return q
 
     def _query_detector(self, cat) -> tuple[str, list[int]]:
@@ -368,7 +368,14 @@ class PriorFusion:
         if q.spatial is None or w == 0 or mode is not SearchMode.GLOBAL or not len(boxes):
             return np.ones(len(boxes))
         plausible = evidence >= self.cfg.plausible_rel * evidence.max()
-        return (1 - w) + w * appearance.spatial_rank(boxes, q.spatial, plausible)
+        return (1 - w) + w * appearance.spatial_rank(boxes, q.spatial, plausible, q.spatial_order, q.spatial_also)
+
+
+def _spatial_words(q) -> str | None:
+    """The spatial words as understood, for the log: "left", "bottom+left", "left #2"."""
+    if q.spatial is None:
+        return None
+    return q.spatial + (f"+{q.spatial_also}" if q.spatial_also else "") + (f" #{q.spatial_order}" if q.spatial_order > 1 else "")
 
 
 def sub_boxes(boxes: np.ndarray, region) -> np.ndarray:

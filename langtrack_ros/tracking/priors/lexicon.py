@@ -27,7 +27,13 @@ WORD = re.compile(r"[a-z]+")
 # "left of the cube", "next to": a spatial word followed by these relates the target to another
 # object; only "on the left", "the leftmost dog", "the largest car" rank the candidates
 RELATION_FOLLOWERS = {"of", "to", "the", "a", "an", "than"}
-SPATIAL_RELATIONS = ("left", "right", "top", "bottom", "largest", "smallest")
+SPATIAL_RELATIONS = ("left", "right", "top", "bottom", "largest", "smallest", "middle")
+AXIS = {"left": "x", "right": "x", "middle": "x", "top": "y", "bottom": "y"}  # corners combine two axes
+# "the person closest to the camera": "to" after a spatial word is no relation when the camera follows
+CAMERA_WORDS = {"camera", "viewer", "us", "me", "robot", "lens"}
+# "the one in the middle of the three": "of" after a spatial word is no relation when a group follows
+GROUP_WORDS = {"two", "three", "four", "five", "six", "group", "pair", "row", "line", "others", "them"}
+ORDINAL_REACH = 5  # an ordinal counts for a spatial word at most this many words after it
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,8 @@ class QueryPrior:
     part: Part | None = None  # the target is this part of a ``category`` object
     colour_region: tuple | None = None  # colour measured on this region of the owner's box (None: the target box)
     head: str | None = None  # the head noun when the tables do not know it
+    spatial_order: int = 1  # "the second dog from the left": 2 (1: the extreme one)
+    spatial_also: str | None = None  # the other axis of a corner: "at the bottom left" -> bottom + left
 
     @property
     def known(self) -> bool:
@@ -97,6 +105,8 @@ class Lexicon:
                           for name, p in (data.get("parts") or {}).items()]
             self.phrase_ends = set(data.get("phrase_ends") or ())
             self.non_nouns = set(data.get("non_nouns") or ())
+            self.spatial_weak = set(data.get("spatial_weak") or ())
+            self.ordinals = {str(k): int(v) for k, v in (data.get("ordinals") or {}).items()}
 
         except (KeyError, TypeError, AttributeError) as exc:
             raise ConfigError(f"{where}: malformed prior tables ({type(exc).__name__}: {exc})") from exc
@@ -140,18 +150,40 @@ class Lexicon:
         part = head if isinstance(head, Part) else None
         category = self._by_name[part.owner] if part else head
         colour, region = self._target_colour(words, nouns, head_i, part or category, end)
-        spatial = next((self.spatial[w] for i, w in enumerate(words) if self._ranks(words, i)), None)
+        spatial, also, order = self._spatial(words)
         context = tuple(dict.fromkeys(n.name for _, n in nouns if isinstance(n, Category) and n is not category))
-        return QueryPrior(text, category, colour, spatial, context, part, region, unknown)
+        return QueryPrior(text, category, colour, spatial, context, part, region, unknown, order, also)
+
+    def _spatial(self, words: list[str]) -> tuple[str | None, str | None, int]:
+        """(relation, the other axis of a corner or None, ordinal): the first ranking spatial word,
+        where a size adjective ("the small truck", "the little girl": ``spatial_weak``, more often a
+        description than a rank) counts only when no other spatial word does; a second one on the
+        other axis ("the bottom left", "top right"); an ordinal word before it ("the second dog from
+        the left", "the third from the right")."""
+        ranking = [i for i in range(len(words)) if self._ranks(words, i)]
+        strong = [i for i in ranking if words[i] not in self.spatial_weak]
+        if not ranking:
+            return None, None, 1
+        at = (strong or ranking)[0]
+        first = self.spatial[words[at]]
+        also = next((self.spatial[words[i]] for i in strong if i > at and AXIS.get(first)
+                     and AXIS.get(self.spatial[words[i]], "-") not in (AXIS.get(first), "-")), None)
+        order = next((self.ordinals[words[i]] for i in range(at - 1, max(-1, at - ORDINAL_REACH - 1), -1)
+                      if words[i] in self.ordinals), 1)
+        return first, also, order
 
     def _ranks(self, words: list[str], i: int) -> bool:
         """Is words[i] a spatial word that ranks candidates? Not in "left of the cube" (a relation),
-        "the top of the car" (a part) or "the yellow top" (a garment: after a colour word)."""
+        "the top of the car" (a part), "the yellow top" (a garment: after a colour word) or "left of
+        centre" (a reference point); yes in "the one closest to the camera"."""
         if words[i] not in self.spatial:
             return False
         after = (words[i + 1:i + 2] or [""])[0]
         before = words[i - 1] if i > 0 else ""
-        return after not in RELATION_FOLLOWERS and before not in self.colour_words()
+        among = (after == "to" and bool(CAMERA_WORDS & set(words[i + 2:i + 5]))) or \
+            (after == "of" and bool(GROUP_WORDS & set(words[i + 2:i + 4])))
+        return (after not in RELATION_FOLLOWERS or among) and before not in self.colour_words() \
+            and before not in ("of", "than")  # "left of centre": centre is the reference, not a rank
 
     def _phrase_end(self, words: list[str]) -> int:
         return next((i for i, w in enumerate(words) if w in self.phrase_ends or
