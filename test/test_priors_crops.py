@@ -69,11 +69,13 @@ def test_fusion_raises_a_small_cat_the_cam_missed(frame):
     priors = build_priors("all,crops=true,crops_top_k=2")
     priors.set_query("the cat on the sofa")
     zoom = 3.0
-    priors.camera_frame(frame, zoom)
+    priors.camera_frame(frame, np.array([zoom, zoom, zoom, zoom]))  # as images.working_frame gives it
     image = np.zeros((360, 640, 3), np.uint8)
     t = PatchTransform(0.0, -140.0, 640 / 256, 256)  # letterbox of the working frame
     boxes = t.box_to_patch(np.stack([CAT_BOX / zoom, np.array([100.0, 60, 50, 33])]))
     out = priors._with_crops(np.zeros(2), boxes, np.array([0.9, 0.5]), image, t, None)
     assert out[0] > 0.5 and out[1] < 0.1
+    priors.camera_frame(frame, zoom)  # a scalar zoom works the same
+    assert priors._with_crops(np.zeros(2), boxes, np.array([0.9, 0.5]), image, t, None)[0] > 0.5
     priors.crops = None
     assert priors._with_crops(np.zeros(2), boxes, np.array([0.9, 0.5]), image, t, None).tolist() == [0, 0]

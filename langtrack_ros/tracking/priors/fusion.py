@@ -151,7 +151,8 @@ class PriorFusion:
 
     def camera_frame(self, frame: np.ndarray, zoom: float) -> None:
         """The camera's frame before the tracker downscaled it (``zoom`` camera pixels per working
-        pixel): candidate crops are cut from it (crops.py), where a small target still has pixels."""
+        pixel: a number or per axis x, y, x, y): candidate crops are cut from it (crops.py), where a
+        small target still has pixels."""
         self._camera = (frame, zoom)
 
     # --- query -----------------------------------------------------------------------------
@@ -360,8 +361,9 @@ class PriorFusion:
         if not small and evidence.max(initial=0.0) >= self.cfg.crops_below:
             return evidence
         frame, zoom = self._camera if self._camera is not None else (image, 1.0)
-        if abs(frame.shape[1] / zoom - w) > 1 or abs(frame.shape[0] / zoom - h) > 1:  # not this frame's camera image
-            frame, zoom = image, 1.0
+        zoom = np.broadcast_to(np.asarray(zoom, dtype=np.float64), (4,))  # camera px per working px: x, y, x, y
+        if abs(frame.shape[1] / zoom[0] - w) > 1 or abs(frame.shape[0] / zoom[1] - h) > 1:  # not this frame's
+            frame, zoom = image, np.ones(4)
         top = crops.pick(boxes, np.maximum(l_m, evidence), self.cfg.crops_top_k)
         try:
             p = self.crops.evidence(frame, t.box_to_image(boxes[top]) * zoom, self._imagenet_classes)
