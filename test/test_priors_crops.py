@@ -79,3 +79,28 @@ def test_fusion_raises_a_small_cat_the_cam_missed(frame):
     assert priors._with_crops(np.zeros(2), boxes, np.array([0.9, 0.5]), image, t, None)[0] > 0.5
     priors.crops = None
     assert priors._with_crops(np.zeros(2), boxes, np.array([0.9, 0.5]), image, t, None).tolist() == [0, 0]
+
+
+def test_tracker_answers_the_small_cat_among_two_equal_mvlm_targets(frame):
+    """End to end on a 1920 x 1080 frame the tracker downscales: the fake MVLM scores two red
+    frames alike, one around the small cat, one around grey; the ImageNet net alone (no detectors)
+    with crop evidence picks the cat."""
+    from fake_mvlm import FakeBackend, FakeEncoder
+    from langtrack_ros.tracking.priors.fusion import PriorFusion
+    from langtrack_ros.tracking.tracker import MVLMTracker
+
+    class RedEncoder(FakeEncoder):
+        def encode(self, text):
+            return super().encode("red " + text)
+
+    image = frame.copy()
+    x, y, w, h = CAT_BOX.astype(int)
+    for x0, y0 in ((x, y), (300, y)):  # red frames around the cat and grey (no crops: grey wins)
+        image[y0 - 12:y0 + h + 12, x0 - 12:x0 + w + 12] = (255, 0, 0)
+        image[y0:y0 + h, x0:x0 + w] = frame[y:y + h, x:x + w] if x0 == x else 110
+    base = build_priors("all,crops=true,crops_top_k=2")
+    tracker = MVLMTracker(FakeBackend(), RedEncoder(), priors=PriorFusion(base.cfg, base.lexicon, None, base.imagenet))
+    tracker.set_query("the cat")
+    for _ in range(2):  # global search, then ROI
+        box = tracker.step(image).box
+        assert abs(box[0] + box[2] / 2 - (x + w / 2)) < 40 and abs(box[1] + box[3] / 2 - (y + h / 2)) < 40
