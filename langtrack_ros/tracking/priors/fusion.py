@@ -220,7 +220,7 @@ class PriorFusion:
         s_m = np.concatenate([s, box_average(out["corr_map"], extra) if len(extra) else np.zeros(0)])
         evidence = self._evidence(all_boxes, det_boxes, det_p, cam, l_m)
         evidence = self._with_motion(evidence, all_boxes, mot_boxes, mot_p)
-        evidence = self._with_crops(evidence, all_boxes, l_m, image, t, anchor)
+        evidence = self._with_crops(evidence, all_boxes, l_m, image, t)
         prior = evidence * self._colour(image, t, all_boxes) * self._spatial(all_boxes, evidence, mode)
         prior = prior * self._remembered(image, t, all_boxes, prior)
         beta = self.cfg.weight * min(1.0, float(evidence.max(initial=0.0)) / self.cfg.evidence_full)
@@ -349,24 +349,29 @@ class PriorFusion:
         overlap = np.clip((iou_matrix(boxes, mot_boxes) - lo) / (hi - lo), 0.0, 1.0)
         return np.maximum(evidence, self.cfg.motion_weight * (overlap * mot_p[None]).max(axis=1))
 
-    def _with_crops(self, evidence, boxes, l_m, image, t: PatchTransform, anchor) -> np.ndarray:
-        """Crop evidence (crops.py) for the ``crops_top_k`` best candidates (by max(MVLM score,
-        evidence), after NMS), only where the other nets may have missed the target: no candidate's
-        evidence reaches ``crops_below``, or the last box covers less than ``crops_small`` of the
-        frame. e(b) = max(e(b), crops_weight * crop probability)."""
+    def _with_crops(self, evidence, boxes, l_m, image, t: PatchTransform) -> np.ndarray:
+        """Crop evidence (crops.py) for the ``crops_top_k`` best small candidates (under ``crops_small``
+        of the frame's area; by max(MVLM score, evidence), after NMS) in frames where no candidate's
+        evidence reaches ``crops_below``: e(b) = max(e(b), crops_weight * crop probability). Large
+        candidates keep their evidence: the whole-patch nets see them, and a crop of part of a large
+        object would lend the object's class to a box of the wrong size."""
         if self.crops is None or self.imagenet is None or not len(self._imagenet_classes) or not len(boxes):
             return evidence
+        if evidence.max(initial=0.0) >= self.cfg.crops_below:
+            return evidence
         h, w = image.shape[:2]
-        small = anchor is not None and anchor[2] * anchor[3] < self.cfg.crops_small * h * w
-        if not small and evidence.max(initial=0.0) >= self.cfg.crops_below:
+        img = t.box_to_image(boxes)
+        small = img[:, 2] * img[:, 3] < self.cfg.crops_small * h * w
+        if not small.any():
             return evidence
         frame, zoom = self._camera if self._camera is not None else (image, 1.0)
         zoom = np.broadcast_to(np.asarray(zoom, dtype=np.float64), (4,))  # camera px per working px: x, y, x, y
         if abs(frame.shape[1] / zoom[0] - w) > 1 or abs(frame.shape[0] / zoom[1] - h) > 1:  # not this frame's
             frame, zoom = image, np.ones(4)
-        top = crops.pick(boxes, np.maximum(l_m, evidence), self.cfg.crops_top_k)
+        top = crops.pick(boxes, np.where(small, np.maximum(l_m, evidence), -np.inf), self.cfg.crops_top_k)
+        top = top[small[top]]
         try:
-            p = self.crops.evidence(frame, t.box_to_image(boxes[top]) * zoom, self._imagenet_classes)
+            p = self.crops.evidence(frame, img[top] * zoom, self._imagenet_classes)
         except Exception as exc:  # onnxruntime raises its own types; any failure means the same here
             log.warning("crop evidence failed (%s: %s); switched off for this tracker", type(exc).__name__, exc)
             self.crops = None
