@@ -10,6 +10,7 @@ from langtrack_ros.paths import config_file, models_dir
 from langtrack_ros.tracking.geometry import PatchTransform
 from langtrack_ros.tracking.priors import crops
 from langtrack_ros.tracking.priors.lexicon import Lexicon
+from langtrack_ros.tracking.result import SearchMode
 
 CAT_BOX = np.array([1500.0, 700.0, 150.0, 100.0])  # where the cat is pasted (camera pixels)
 
@@ -73,12 +74,12 @@ def test_fusion_raises_a_small_cat_the_cam_missed(frame):
     image = np.zeros((360, 640, 3), np.uint8)
     t = PatchTransform(0.0, -140.0, 640 / 256, 256)  # letterbox of the working frame
     boxes = t.box_to_patch(np.stack([CAT_BOX / zoom, np.array([100.0, 60, 50, 33])]))
-    out = priors._with_crops(np.zeros(2), boxes, np.array([0.9, 0.5]), image, t)
+    out = priors._with_crops(np.zeros(2), boxes, np.array([0.9, 0.5]), image, t, SearchMode.GLOBAL)
     assert out[0] > 0.5 and out[1] < 0.1
     priors.camera_frame(frame, zoom)  # a scalar zoom works the same
-    assert priors._with_crops(np.zeros(2), boxes, np.array([0.9, 0.5]), image, t)[0] > 0.5
+    assert priors._with_crops(np.zeros(2), boxes, np.array([0.9, 0.5]), image, t, SearchMode.GLOBAL)[0] > 0.5
     priors.crops = None
-    assert priors._with_crops(np.zeros(2), boxes, np.array([0.9, 0.5]), image, t).tolist() == [0, 0]
+    assert priors._with_crops(np.zeros(2), boxes, np.array([0.9, 0.5]), image, t, SearchMode.GLOBAL).tolist() == [0, 0]
 
 
 def test_tracker_answers_the_small_cat_among_two_equal_mvlm_targets(frame):
@@ -98,7 +99,7 @@ def test_tracker_answers_the_small_cat_among_two_equal_mvlm_targets(frame):
     for x0, y0 in ((x, y), (300, y)):  # red frames around the cat and grey (no crops: grey wins)
         image[y0 - 12:y0 + h + 12, x0 - 12:x0 + w + 12] = (255, 0, 0)
         image[y0:y0 + h, x0:x0 + w] = frame[y:y + h, x:x + w] if x0 == x else 110
-    base = build_priors("all,crops=true,crops_top_k=2,crops_small=0.02")
+    base = build_priors("all,crops=true,crops_top_k=2,crops_small=0.02,crops_in_roi=true")
     tracker = MVLMTracker(FakeBackend(), RedEncoder(), priors=PriorFusion(base.cfg, base.lexicon, None, base.imagenet))
     tracker.set_query("the cat")
     for _ in range(2):  # global search, then ROI

@@ -95,6 +95,7 @@ class PriorSettings:
     crops_weight: float
     crops_below: float
     crops_small: float
+    crops_in_roi: bool
 
     def __post_init__(self):
         if isinstance(self.roi_every, bool) or not isinstance(self.roi_every, int) or self.roi_every < 1:
@@ -220,7 +221,7 @@ class PriorFusion:
         s_m = np.concatenate([s, box_average(out["corr_map"], extra) if len(extra) else np.zeros(0)])
         evidence = self._evidence(all_boxes, det_boxes, det_p, cam, l_m)
         evidence = self._with_motion(evidence, all_boxes, mot_boxes, mot_p)
-        evidence = self._with_crops(evidence, all_boxes, l_m, image, t)
+        evidence = self._with_crops(evidence, all_boxes, l_m, image, t, mode)
         prior = evidence * self._colour(image, t, all_boxes) * self._spatial(all_boxes, evidence, mode)
         prior = prior * self._remembered(image, t, all_boxes, prior)
         beta = self.cfg.weight * min(1.0, float(evidence.max(initial=0.0)) / self.cfg.evidence_full)
@@ -349,13 +350,16 @@ class PriorFusion:
         overlap = np.clip((iou_matrix(boxes, mot_boxes) - lo) / (hi - lo), 0.0, 1.0)
         return np.maximum(evidence, self.cfg.motion_weight * (overlap * mot_p[None]).max(axis=1))
 
-    def _with_crops(self, evidence, boxes, l_m, image, t: PatchTransform) -> np.ndarray:
+    def _with_crops(self, evidence, boxes, l_m, image, t: PatchTransform, mode) -> np.ndarray:
         """Crop evidence (crops.py) for the ``crops_top_k`` best small candidates (under ``crops_small``
         of the frame's area; by max(MVLM score, evidence), after NMS) in frames where no candidate's
         evidence reaches ``crops_below``: e(b) = max(e(b), crops_weight * crop probability). Large
         candidates keep their evidence: the whole-patch nets see them, and a crop of part of a large
-        object would lend the object's class to a box of the wrong size."""
+        object would lend the object's class to a box of the wrong size. In ROI search only with
+        ``crops_in_roi`` (there a same-class distractor raised by its crop can take over the track)."""
         if self.crops is None or self.imagenet is None or not len(self._imagenet_classes) or not len(boxes):
+            return evidence
+        if mode is SearchMode.ROI and not self.cfg.crops_in_roi:
             return evidence
         if evidence.max(initial=0.0) >= self.cfg.crops_below:
             return evidence
