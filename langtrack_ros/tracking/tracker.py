@@ -206,7 +206,10 @@ class MVLMTracker:
 
     # --- per frame -------------------------------------------------------------------------
     def step(self, image: np.ndarray) -> TrackResult:
-        image = self._working(to_rgb_uint8(image))
+        camera = to_rgb_uint8(image)
+        image = self._working(camera)
+        if self.priors is not None:
+            self.priors.camera_frame(camera, self._zoom)
         if self.query is None:
             raise RuntimeError("MVLMTracker.step() before set_query(): there is no target description")
         events = [Event.QUERY_CHANGED] if self._query_changed else []

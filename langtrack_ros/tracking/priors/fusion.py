@@ -28,7 +28,7 @@ import numpy as np
 from langtrack_ros.config import ConfigError
 from langtrack_ros.tracking.box_ops import box_average, iou_matrix
 from langtrack_ros.tracking.geometry import PatchTransform, warp
-from langtrack_ros.tracking.priors import appearance, ssd
+from langtrack_ros.tracking.priors import appearance, crops, ssd
 from langtrack_ros.tracking.priors.lexicon import Lexicon, QueryPrior
 from langtrack_ros.tracking.priors.memory import AppearanceMemory
 from langtrack_ros.tracking.priors.motion import MotionEvidence
@@ -88,13 +88,21 @@ class PriorSettings:
     motion_below: float
     motion_boxes: bool
     motion_in_global: bool
+    crops: bool
+    crops_top_k: int
+    crops_size: int
+    crops_context: float
+    crops_weight: float
+    crops_below: float
+    crops_small: float
+    crops_in_roi: bool
 
     def __post_init__(self):
         if isinstance(self.roi_every, bool) or not isinstance(self.roi_every, int) or self.roi_every < 1:
             raise ConfigError(f"priors.roi_every must be an integer >= 1, got {self.roi_every!r}")
         for name in ("weight", "detector_min_score", "detector_nms_iou", "imagenet_min_prob",
                      "colour_weight", "spatial_weight", "memory_weight", "memory_rate", "motion_weight",
-                     "motion_max_fraction", "motion_below"):
+                     "motion_max_fraction", "motion_below", "crops_weight", "crops_below", "crops_small"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"priors.{name} must be in [0, 1], got {getattr(self, name)}")
         if not 0.0 < self.colour_full <= 1.0 or not 0.0 < self.evidence_full <= 1.0:
@@ -108,6 +116,9 @@ class PriorSettings:
         if self.motion_side < 32 or self.motion_min_inliers < 3 or self.motion_diff <= 0:
             raise ConfigError(f"priors.motion_side >= 32, motion_min_inliers >= 3 and motion_diff > 0 needed, got "
                               f"{self.motion_side}, {self.motion_min_inliers}, {self.motion_diff}")
+        if self.crops_top_k < 1 or self.crops_size < 32 or self.crops_size % 32 or self.crops_context < 1.0:
+            raise ConfigError(f"priors.crops_top_k >= 1, crops_size a multiple of 32 and crops_context >= 1 "
+                              f"needed, got {self.crops_top_k}, {self.crops_size}, {self.crops_context}")
         for name in ("imagenet_size_global", "imagenet_size_roi"):
             if getattr(self, name) < 32 or getattr(self, name) % 32:
                 raise ConfigError(f"priors.{name} must be a multiple of 32, got {getattr(self, name)}")
@@ -136,6 +147,14 @@ class PriorFusion:
         c = settings
         self.motion = MotionEvidence(c.motion_side, c.motion_min_inliers, c.motion_diff, c.motion_max_fraction,
                                      c.motion_min_area, c.motion_max_regions) if c.motion else None
+        self.crops = crops.CropEvidence(imagenet, c.crops_size, c.crops_context) if c.crops and imagenet else None
+        self._camera: tuple[np.ndarray, float] | None = None
+
+    def camera_frame(self, frame: np.ndarray, zoom: float) -> None:
+        """The camera's frame before the tracker downscaled it (``zoom`` camera pixels per working
+        pixel: a number or per axis x, y, x, y): candidate crops are cut from it (crops.py), where a
+        small target still has pixels."""
+        self._camera = (frame, zoom)
 
     # --- query -----------------------------------------------------------------------------
     def set_query(self, text: str) -> QueryPrior:
@@ -202,6 +221,7 @@ class PriorFusion:
         s_m = np.concatenate([s, box_average(out["corr_map"], extra) if len(extra) else np.zeros(0)])
         evidence = self._evidence(all_boxes, det_boxes, det_p, cam, l_m)
         evidence = self._with_motion(evidence, all_boxes, mot_boxes, mot_p)
+        evidence = self._with_crops(evidence, all_boxes, l_m, image, t, mode)
         prior = evidence * self._colour(image, t, all_boxes) * self._spatial(all_boxes, evidence, mode)
         prior = prior * self._remembered(image, t, all_boxes, prior)
         beta = self.cfg.weight * min(1.0, float(evidence.max(initial=0.0)) / self.cfg.evidence_full)
@@ -329,6 +349,40 @@ class PriorFusion:
         lo, hi = self.cfg.detector_iou_ramp
         overlap = np.clip((iou_matrix(boxes, mot_boxes) - lo) / (hi - lo), 0.0, 1.0)
         return np.maximum(evidence, self.cfg.motion_weight * (overlap * mot_p[None]).max(axis=1))
+
+    def _with_crops(self, evidence, boxes, l_m, image, t: PatchTransform, mode) -> np.ndarray:
+        """Crop evidence (crops.py) for the ``crops_top_k`` best small candidates (under ``crops_small``
+        of the frame's area; by max(MVLM score, evidence), after NMS) in frames where no candidate's
+        evidence reaches ``crops_below``: e(b) = max(e(b), crops_weight * crop probability). Large
+        candidates keep their evidence: the whole-patch nets see them, and a crop of part of a large
+        object would lend the object's class to a box of the wrong size. In ROI search only with
+        ``crops_in_roi`` (there a same-class distractor raised by its crop can take over the track)."""
+        if self.crops is None or self.imagenet is None or not len(self._imagenet_classes) or not len(boxes):
+            return evidence
+        if mode is SearchMode.ROI and not self.cfg.crops_in_roi:
+            return evidence
+        if evidence.max(initial=0.0) >= self.cfg.crops_below:
+            return evidence
+        h, w = image.shape[:2]
+        img = t.box_to_image(boxes)
+        small = img[:, 2] * img[:, 3] < self.cfg.crops_small * h * w
+        if not small.any():
+            return evidence
+        frame, zoom = self._camera if self._camera is not None else (image, 1.0)
+        zoom = np.broadcast_to(np.asarray(zoom, dtype=np.float64), (4,))  # camera px per working px: x, y, x, y
+        if abs(frame.shape[1] / zoom[0] - w) > 1 or abs(frame.shape[0] / zoom[1] - h) > 1:  # not this frame's
+            frame, zoom = image, np.ones(4)
+        top = crops.pick(boxes, np.where(small, np.maximum(l_m, evidence), -np.inf), self.cfg.crops_top_k)
+        top = top[small[top]]
+        try:
+            p = self.crops.evidence(frame, img[top] * zoom, self._imagenet_classes)
+        except Exception as exc:  # onnxruntime raises its own types; any failure means the same here
+            log.warning("crop evidence failed (%s: %s); switched off for this tracker", type(exc).__name__, exc)
+            self.crops = None
+            return evidence
+        out = evidence.copy()
+        out[top] = np.maximum(out[top], self.cfg.crops_weight * p)
+        return out
 
     def _colour(self, image, t: PatchTransform, boxes) -> np.ndarray:
         q, w = self.query, self.cfg.colour_weight
