@@ -102,6 +102,8 @@ def quantize(src: Path, dst: Path, images: list[np.ndarray]) -> None:
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
+    from langtrack_ros.model_hash import record_sidecar
+
     with tempfile.TemporaryDirectory() as tmp:
         pre, model = Path(tmp) / "pre.onnx", onnx.load(str(src))
         if _opset(model) < 13:  # per-channel DequantizeLinear (its axis attribute) needs opset 13
@@ -112,8 +114,8 @@ def quantize(src: Path, dst: Path, images: list[np.ndarray]) -> None:
         quantize_static(str(pre), str(dst), Reader(name, src.name, images), quant_format=QuantFormat.QDQ,
                         per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         calibrate_method=CalibrationMethod.MinMax)
+    record_sidecar(dst)  # the content hash checked whenever it is loaded (model_hash.verify)
     digest = hashlib.sha256(dst.read_bytes()).hexdigest()
-    dst.with_name(dst.name + ".sha256").write_text(digest + "\n")
     print(f"wrote {dst} ({dst.stat().st_size / 1e6:.1f} MB, sha256 {digest[:16]}) from {len(images)} views")
 
 
