@@ -160,11 +160,14 @@ def test_a_missing_coco_file_warns_and_the_rest_still_runs(tmp_path, caplog):
 
     shutil.copy(config_file("priors"), tmp_path / "priors.yaml")
     (tmp_path / "models").mkdir()
-    shutil.copy(models_dir() / "priors" / "ssd_mobilenetv2_oidv4.onnx", tmp_path / "models")
+    detector = read_yaml(config_file("priors"))["priors"]["detector"]  # the configured (int8) file
+    for name in (detector, detector + ".sha256"):
+        shutil.copy(models_dir() / "priors" / name, tmp_path / "models")
     with caplog.at_level(logging.WARNING):
         priors = load_priors(tmp_path / "priors.yaml", tmp_path / "models")
     assert priors.coco is None and priors.detector is not None
-    assert "ssd_mobilenetv2_coco.onnx" in caplog.text and "without the COCO detector" in caplog.text
+    coco = read_yaml(config_file("priors"))["priors"]["coco_detector"]
+    assert coco in caplog.text and "without the COCO detector" in caplog.text
     priors.set_query("the bird on the fence")  # no detector knows birds now: ImageNet evidence only (none here)
     assert priors._det_classes == [] and not priors.active
 

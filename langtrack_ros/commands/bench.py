@@ -31,9 +31,15 @@ TEXT_TOKENS = 10  # a typical query ("the man in the red jacket on the left") in
 COLOURS = ("red", "white", "dark", "small", "tall", "blue")
 NOUNS = ("car", "person", "dog", "bike", "man in a jacket", "woman with a bag")
 PRIOR_QUERIES = ("the person walking", "the bird")  # an Open Images category and a COCO-only one
-# prior settings benchmarked: the shipped config/priors.yaml and the fast schedule of docs/PRIORS.md
-PRIOR_PROFILES = (("priors", "all"), ("priors fast", "all,roi_every=4,carry_min_kappa=0.3"),
-                  ("priors every 4th", "all,roi_every=4,carry_min_kappa=0"))
+FLOAT_NETS = "detector=ssd_mobilenetv2_oidv4.onnx,coco_detector=ssd_mobilenetv2_coco.onnx"
+INT8_NETS = "detector=ssd_mobilenetv2_oidv4_int8.onnx,coco_detector=ssd_mobilenetv2_coco_int8.onnx"  # quantize_priors.py
+# prior settings benchmarked: the shipped config/priors.yaml, the float nets on every ROI frame (the
+# default before issue 14 item 8), the int8 nets alone, and the faster schedules of docs/PRIORS.md
+PRIOR_PROFILES = (("priors", "all"), ("priors float nets every frame", f"all,{FLOAT_NETS},roi_every=1"),
+                  ("priors int8 nets every frame", f"all,{INT8_NETS},roi_every=1"),
+                  ("priors fast", f"all,{FLOAT_NETS},roi_every=4,carry_min_kappa=0.3"),
+                  ("priors every 4th", f"all,{FLOAT_NETS},roi_every=4,carry_min_kappa=0"),
+                  ("priors int8 nets every 4th at kappa >= 0.4", f"all,{INT8_NETS},roi_every=4,carry_min_kappa=0.4"))
 PLACES = ("on the left", "crossing the road", "near the tree", "in front", "behind the van", "at the back")
 
 
