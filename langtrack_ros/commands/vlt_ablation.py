@@ -98,8 +98,8 @@ def write_results(results: list[dict], rows: list[dict], cfg: dict, path: Path, 
         "",
         "All rows get the ground-truth box at frame 1 and at each query switch (template + language tracking), "
         "so the switch columns are trivially perfect here and say nothing about grounding. "
-        "Scores in %, honest mode (nothing overwritten). Tracker settings: config/vlt_tracker.yaml (reference "
-        "LaSOT values, not tuned here). The models are the small CPU models of config/train_vlt.yaml "
+        "Scores in %, honest mode (nothing overwritten). Tracker settings: config/vlt_tracker.yaml (post-processing "
+        "and scale_mode chosen on the real corpus, see its comments). The models are the small CPU models of config/train_vlt.yaml "
         "(a few hundred steps on LangTrack-Synth, see models/vlt/MODEL_CARD.md): the ordering the paper reports is "
         "a hypothesis these sizes may be too small to show.",
         "",

@@ -2,7 +2,10 @@
 
 Per frame: a ``search_factor`` crop around the last box -> cls x centerness x scale/ratio change
 penalty, blended with a Hann window, maps upsampled (bicubic) for a finer peak, box from the ltrb
-distances at the peak, size updated with learning rate ``lr * penalty * cls``.
+distances at the peak. The size comes from ``scale_mode``: ``head`` = the ltrb size at the peak with
+learning rate ``lr * penalty * cls``; ``pyramid`` = SiamFC-style: the search region at 3 scales
+(``scale_step``), the scale with the highest peak (others damped by ``scale_penalty``) wins and the size
+moves towards it with ``scale_lr * cls`` (our box head learned a size prior, docs/RESULTS_VLT.md).
 The first box comes from the user (``set_query(text, init_box)``) or, with ``first_box="mvlm"``,
 from MVLM's language-only grounding on the first frame, so VLT runs from text alone.
 """
@@ -19,13 +22,14 @@ import torch
 
 from langtrack_ros.config import ConfigError, from_dict, load_merged
 from langtrack_ros.paths import config_file, models_dir
-from langtrack_ros.tracking.geometry import roi_crop
+from langtrack_ros.tracking.geometry import PatchTransform, roi_crop
 from langtrack_ros.tracking.images import to_rgb_uint8
 from langtrack_ros.tracking.result import SearchMode, TrackResult
 from langtrack_ros.tracking.tracker import clip_box, hann_window, patch_tensor
 
 log = logging.getLogger(__name__)
 FIRST_BOX = ("user", "mvlm")
+SCALE_MODES = ("head", "pyramid")
 
 
 @dataclass
@@ -35,7 +39,11 @@ class VLTTrackerConfig:
     model: str  # "" = models/vlt/ablation/vlt_symmetric.safetensors (V2, the best on the real val split)
     penalty_k: float  # scale/ratio change penalty (reference LaSOT 0.04, OTB 0.2)
     window_influence: float  # Hann window blend (LaSOT 0.3, OTB 0.45)
-    lr: float  # size learning rate (LaSOT 0.33, OTB 0.35)
+    lr: float  # size learning rate of the box head (LaSOT 0.33, OTB 0.35); scale_mode head
+    scale_mode: str  # head: size from the ltrb head | pyramid: SiamFC-style 3-scale search
+    scale_step: float  # pyramid: search regions at side x {1/step, 1, step}
+    scale_penalty: float  # pyramid: peak multiplier of the two changed scales (<= 1 favours no change)
+    scale_lr: float  # pyramid: size learning rate (times cls at the peak)
     upsample: int  # score map upsampling factor for the peak
     template_factor: float  # as in training (config/train_vlt.yaml sampling)
     search_factor: float
@@ -44,6 +52,13 @@ class VLTTrackerConfig:
     threads: int
 
     def __post_init__(self):
+        if self.scale_mode not in SCALE_MODES:
+            raise ConfigError(f"vlt tracker scale_mode must be one of {SCALE_MODES}, got {self.scale_mode!r}")
+        if not 1.0 <= float(self.scale_step) <= 2.0:
+            raise ConfigError(f"vlt tracker scale_step must be in [1, 2], got {self.scale_step!r}")
+        if not 0.0 < float(self.scale_penalty) <= 1.0 or not 0.0 <= float(self.scale_lr) <= 1.0:
+            raise ConfigError("vlt tracker scale_penalty must be in (0, 1] and scale_lr in [0, 1], got "
+                              f"{self.scale_penalty!r}, {self.scale_lr!r}")
         if self.first_box not in FIRST_BOX:
             raise ConfigError(f"vlt tracker first_box must be one of {FIRST_BOX}, got {self.first_box!r}")
         for name in ("penalty_k", "window_influence", "lr"):
@@ -64,6 +79,26 @@ def load_vlt_settings(path: str | Path | None = None, **overrides) -> VLTTracker
 
 def _change(r: np.ndarray) -> np.ndarray:
     return np.maximum(r, 1.0 / r)
+
+
+def pick_scale(peaks, scales, scale_penalty: float) -> int:
+    """Index of the winning pyramid scale: the highest peak, every scale other than 1 damped by
+    ``scale_penalty`` so that a near-tie keeps the size (SiamFC)."""
+    damped = [p * (1.0 if abs(s - 1.0) < 1e-9 else scale_penalty) for p, s in zip(peaks, scales)]
+    return int(np.argmax(damped))
+
+
+@dataclass
+class _Response:
+    """Upsampled maps of one search crop; sizes in patch pixels, ``tw``/``th`` the last box's."""
+
+    t: PatchTransform
+    cls: np.ndarray
+    score: np.ndarray
+    ltrb: tuple
+    penalty: np.ndarray
+    tw: float
+    th: float
 
 
 class VLTTracker:
@@ -126,36 +161,52 @@ class VLTTracker:
         return self._track(image)
 
     @torch.no_grad()
-    def _track(self, image: np.ndarray) -> TrackResult:
+    def _respond(self, image: np.ndarray, side: float) -> _Response:
+        """The model's maps for a crop of ``search_factor * side`` around the last box."""
         mc, c = self.model.cfg, self.cfg
-        patch, t = roi_crop(image, self.box, c.search_factor, mc.search_size)
+        patch, t = roi_crop(image, self.box, c.search_factor * side, mc.search_size)
         out = self.model.track(torch.from_numpy(patch_tensor(patch)), self._kernels, self._vec, self.arch)
         cls = out["cls"].softmax(1)[0, 1].numpy()
         cen = out["cen"].sigmoid()[0, 0].numpy()
-        ltrb = out["ltrb"][0].numpy()
         up = lambda m: cv2.resize(m, None, fx=c.upsample, fy=c.upsample, interpolation=cv2.INTER_CUBIC)  # noqa: E731
         cls, cen = np.clip(up(cls), 0.0, 1.0), np.clip(up(cen), 0.0, 1.0)  # bicubic overshoots
-        l, tp, r, b = (up(m) for m in ltrb)
+        l, tp, r, b = (up(m) for m in out["ltrb"][0].numpy())
         w, h = np.maximum(l + r, 1.0), np.maximum(tp + b, 1.0)
         tw, th = self.box[2] / t.scale, self.box[3] / t.scale
         s_c = _change(np.sqrt(w * h) / np.sqrt(tw * th))
         r_c = _change((tw / th) / (w / h))
         penalty = np.exp(-(r_c * s_c - 1.0) * c.penalty_k)
-        score = penalty * cls * cen
-        pscore = score.reshape(-1) * (1 - c.window_influence) + self.window * c.window_influence
-        i, j = np.unravel_index(int(np.argmax(pscore)), score.shape)
-        cx = self.points[j] + (r[i, j] - l[i, j]) / 2.0
-        cy = self.points[i] + (b[i, j] - tp[i, j]) / 2.0
-        lr = float(penalty[i, j] * cls[i, j] * c.lr)
-        new_w = (tw * (1 - lr) + w[i, j] * lr) * t.scale
-        new_h = (th * (1 - lr) + h[i, j] * lr) * t.scale
-        ix, iy = t.x0 + cx * t.scale, t.y0 + cy * t.scale
+        return _Response(t, cls, penalty * cls * cen, (l, tp, r, b), penalty, tw, th)
+
+    def _track(self, image: np.ndarray) -> TrackResult:
+        c = self.cfg
+        if c.scale_mode == "pyramid":
+            scales = (1.0 / c.scale_step, 1.0, c.scale_step)
+            responses = [self._respond(image, s) for s in scales]
+            k = pick_scale([float(r.score.max()) for r in responses], scales, c.scale_penalty)
+            res = responses[k]
+        else:
+            res = self._respond(image, 1.0)
+        pscore = res.score.reshape(-1) * (1 - c.window_influence) + self.window * c.window_influence
+        i, j = np.unravel_index(int(np.argmax(pscore)), res.score.shape)
+        l, tp, r, b = (m[i, j] for m in res.ltrb)
+        cx, cy = self.points[j] + (r - l) / 2.0, self.points[i] + (b - tp) / 2.0
+        if c.scale_mode == "pyramid":
+            lr = float(res.cls[i, j] * c.scale_lr)
+            grow = 1 - lr + lr * scales[k]
+            new_w, new_h = self.box[2] * grow, self.box[3] * grow
+        else:
+            lr = float(res.penalty[i, j] * res.cls[i, j] * c.lr)
+            new_w = (res.tw * (1 - lr) + max(l + r, 1.0) * lr) * res.t.scale
+            new_h = (res.th * (1 - lr) + max(tp + b, 1.0) * lr) * res.t.scale
+        ix, iy = res.t.x0 + cx * res.t.scale, res.t.y0 + cy * res.t.scale
         box = clip_box(np.array([ix - new_w / 2, iy - new_h / 2, new_w, new_h]), image.shape[:2])
         if not np.isfinite(box).all():
             log.warning("non-finite VLT box; keeping the previous one")
             box = self.box.copy()
         self.box = box
-        return TrackResult(box, kappa=float(cls[i, j]), score=float(score[i, j]), mode=SearchMode.ROI, found=True)
+        return TrackResult(box, kappa=float(res.cls[i, j]),
+                           score=float(res.score[i, j]), mode=SearchMode.ROI, found=True)
 
 
 def load_vlt_tracker(model_path: str | Path | None = None, config_path: str | Path | None = None,
