@@ -9,6 +9,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from langtrack_ros.tracking.box_ops import iou_matrix
+
 
 def colour_mask(hsv: np.ndarray, colour: str, lexicon) -> np.ndarray:
     """(H, W) bool: pixels of ``hsv`` (OpenCV HSV, uint8) that show ``colour``."""
@@ -97,26 +99,17 @@ def object_groups(boxes: np.ndarray, members: np.ndarray, same_iou: float = 0.3)
     similar size with one holding the other's centre, are one object (greedy, in box order). A box
     much larger than another (one covering two people) never joins them by centre alone."""
     b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    area = b[:, 2] * b[:, 3]
+    cx, cy = b[:, 0] + b[:, 2] / 2, b[:, 1] + b[:, 3] / 2
+    holds = (b[:, None, 0] <= cx[None]) & (cx[None] <= b[:, None, 0] + b[:, None, 2]) & \
+        (b[:, None, 1] <= cy[None]) & (cy[None] <= b[:, None, 1] + b[:, None, 3])  # [i, j]: i holds j's centre
+    similar = np.maximum(area[:, None], area[None]) <= 2.5 * np.maximum(np.minimum(area[:, None], area[None]), 1e-12)
+    same = (iou_matrix(b, b) >= same_iou) | (similar & (holds | holds.T))
     group = np.full(len(b), -1)
     heads: list[int] = []
     for i in np.flatnonzero(members):
-        same = next((group[h] for h in heads if _same_object(b[i], b[h], same_iou)), None)
-        if same is None:
+        match = [g for g, h in enumerate(heads) if same[i, h]]
+        if not match:
             heads.append(i)
-            same = len(heads) - 1
-        group[i] = same
+        group[i] = match[0] if match else len(heads) - 1
     return group
-
-
-def _same_object(a: np.ndarray, c: np.ndarray, same_iou: float) -> bool:
-    ix = max(0.0, min(a[0] + a[2], c[0] + c[2]) - max(a[0], c[0]))
-    iy = max(0.0, min(a[1] + a[3], c[1] + c[3]) - max(a[1], c[1]))
-    inter = ix * iy
-    iou = inter / max(a[2] * a[3] + c[2] * c[3] - inter, 1e-12)
-    similar = max(a[2] * a[3], c[2] * c[3]) <= 2.5 * max(min(a[2] * a[3], c[2] * c[3]), 1e-12)
-    return iou >= same_iou or (similar and (_holds_centre(a, c) or _holds_centre(c, a)))
-
-
-def _holds_centre(a: np.ndarray, c: np.ndarray) -> bool:
-    cx, cy = c[0] + c[2] / 2, c[1] + c[3] / 2
-    return a[0] <= cx <= a[0] + a[2] and a[1] <= cy <= a[1] + a[3]

@@ -16,8 +16,8 @@ import logging
 
 import numpy as np
 
-from langtrack_ros.tracking.box_ops import iou_matrix
 from langtrack_ros.tracking.geometry import PatchTransform, image_mean, warp
+from langtrack_ros.tracking.priors import ssd
 
 log = logging.getLogger(__name__)
 
@@ -26,17 +26,13 @@ NMS_IOU = 0.5  # candidates overlapping a better one by more are not cropped aga
 
 
 def pick(boxes: np.ndarray, rank: np.ndarray, k: int) -> np.ndarray:
-    """Indices of at most ``k`` boxes, best ``rank`` first, none overlapping a kept one by IoU > NMS_IOU
-    (the top cells of a score map are neighbours of one object; one crop of it is enough)."""
+    """Indices of at most ``k`` usable boxes (finite, positive size, finite rank), best ``rank``
+    first, none overlapping a kept one by IoU > NMS_IOU (the top cells of a score map are neighbours
+    of one object; one crop of it is enough): the detectors' NMS on the usable ones."""
     b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    ok = np.isfinite(b).all(axis=1) & (b[:, 2] > 0) & (b[:, 3] > 0)
-    keep: list[int] = []
-    for i in np.argsort(-np.asarray(rank, dtype=np.float64)):
-        if len(keep) >= k:
-            break
-        if ok[i] and (not keep or iou_matrix(b[i:i + 1], b[keep]).max() <= NMS_IOU):
-            keep.append(int(i))
-    return np.array(keep, dtype=int)
+    r = np.asarray(rank, dtype=np.float64)
+    ok = np.flatnonzero(np.isfinite(b).all(axis=1) & (b[:, 2] > 0) & (b[:, 3] > 0) & np.isfinite(r))
+    return ok[ssd.nms(b[ok], r[ok], NMS_IOU, k)]
 
 
 def crop_transforms(boxes_img: np.ndarray, context: float, size: int) -> list[PatchTransform]:

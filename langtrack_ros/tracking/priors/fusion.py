@@ -372,8 +372,7 @@ class PriorFusion:
         zoom = np.broadcast_to(np.asarray(zoom, dtype=np.float64), (4,))  # camera px per working px: x, y, x, y
         if abs(frame.shape[1] / zoom[0] - w) > 1 or abs(frame.shape[0] / zoom[1] - h) > 1:  # not this frame's
             frame, zoom = image, np.ones(4)
-        top = crops.pick(boxes, np.where(small, np.maximum(l_m, evidence), -np.inf), self.cfg.crops_top_k)
-        top = top[small[top]]
+        top = crops.pick(boxes, np.where(small, np.maximum(l_m, evidence), np.nan), self.cfg.crops_top_k)
         try:
             p = self.crops.evidence(frame, img[top] * zoom, self._imagenet_classes)
         except Exception as exc:  # onnxruntime raises its own types; any failure means the same here
