@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from dds_domain import RUN_TAG, domain_in
+
 SETUP_HINT = "run `bash scripts/setup.sh --dev` (installs requirements-ros.txt and builds langtrack_msgs into .venv)"
 WHEELS_EXIST = sys.platform == "linux" and platform.machine() == "x86_64"  # PyPI has no other ROS 2 wheels
 try:
@@ -32,7 +34,7 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E
 
 HERE = Path(__file__).parent
 REPO = HERE.parent
-DOMAIN = 1 + os.getpid() % 100  # Fast DDS takes 0..232; Cyclone tests use 100..199 in test_dds.py
+DOMAIN = domain_in(170, 230)  # Fast DDS takes 0..232; the Cyclone-only tests draw from 1..169
 LOG_DIR = tempfile.mkdtemp(prefix="langtrack-ros-log-")
 # config/fastdds.xml for every Fast DDS participant here: Fast DDS reads the profile file once per
 # process, and test_ros_interop.py needs it (Fast DDS -> Cyclone images); it changes nothing else.

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from colour_tracker import ColourTracker, frame
+from dds_domain import domain_in
 from langtrack_ros.adapters.session import TrackingSession, truncation_note
 from langtrack_ros.console.runner import Console, load_console_settings
 from langtrack_ros.console.server import token_for
@@ -221,7 +222,7 @@ def test_console_on_dds_topics_shows_the_frames_and_the_topic_queries(monkeypatc
     from langtrack_ros.adapters import definitions as defs
     from langtrack_ros.dds.transport import Endpoints
 
-    domain = 1 + os.getpid() % 39  # a range no other DDS test uses (they run in the same session)
+    domain = domain_in(1, 40)  # a range no other DDS test uses (they run in the same session)
     monkeypatch.setenv("CYCLONEDDS_URI", LOOPBACK)
     env = {**os.environ, "CYCLONEDDS_URI": LOOPBACK, "PYTHONPATH": str(HERE.parent)}
     targets_reader = Endpoints(domain, "/langtrack").reader("target", defs.TRACKED_TARGET)

@@ -14,6 +14,7 @@ import pytest
 pytest.importorskip("cyclonedds")
 
 from colour_tracker import frame  # noqa: E402
+from dds_domain import domain_in  # noqa: E402
 
 from langtrack_ros.dds import types as dds_types  # noqa: E402
 from langtrack_ros.adapters import conversions as conv  # noqa: E402
@@ -86,7 +87,7 @@ def _collect(reader, into):
 def test_tracker_process_over_dds(monkeypatch):
     from langtrack_ros.dds.transport import Endpoints
 
-    domain = 100 + os.getpid() % 100
+    domain = domain_in(140, 170)
     monkeypatch.setenv("CYCLONEDDS_URI", LOOPBACK)
     env = {**os.environ, "CYCLONEDDS_URI": LOOPBACK, "PYTHONPATH": str(HERE.parent)}
     endpoints = Endpoints(domain, "/langtrack")

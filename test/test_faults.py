@@ -8,6 +8,7 @@ import pytest
 
 import fake_rclpy
 from colour_tracker import ColourTracker, frame
+from dds_domain import domain_in
 from langtrack_ros.adapters import topics
 from langtrack_ros.adapters.image_codec import ImageCodecError, image_fields_to_rgb
 from langtrack_ros.adapters.session import TrackingSession
@@ -505,7 +506,7 @@ def test_dds_tracker_survives_a_bad_frame_and_a_camera_restart(monkeypatch):
     from langtrack_ros.adapters import definitions as defs
 
     env, here = _dds_env(monkeypatch)
-    domain = 40 + os.getpid() % 50
+    domain = domain_in(40, 90)
     reader = Endpoints(domain, "/lt").reader("target", defs.TRACKED_TARGET)
     tracker = _tracker_process(domain, env, here)
     try:
@@ -533,7 +534,7 @@ def test_dds_tracker_killed_and_started_again_publishes_again(monkeypatch):
     from langtrack_ros.adapters import definitions as defs
 
     env, here = _dds_env(monkeypatch)
-    domain = 90 + os.getpid() % 50
+    domain = domain_in(90, 140)
     reader = Endpoints(domain, "/lt").reader("target", defs.TRACKED_TARGET)
     tracker = _tracker_process(domain, env, here)
     camera = _camera(domain, env, here, frames=400, first=0, period=0.05)  # 20 s of frames

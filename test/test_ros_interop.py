@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 import pytest
 
+from dds_domain import domain_in
 from ros_nodes import DOMAIN, LATCHED, RELIABLE, NodeProcess, Probe
 
 from langtrack_msgs.msg import TrackedTarget  # noqa: E402
@@ -179,9 +180,10 @@ def test_cyclone_camera_and_operator_with_the_rclpy_tracker(clip, trackers):
 def test_without_the_shipped_profile_fast_dds_images_never_reach_cyclone():
     """Why config/fastdds.xml ships (the two tests above pass with it): without it Cyclone refuses
     the type object Fast DDS propagates, and with it every image."""
-    env = {**os.environ, "CYCLONEDDS_URI": LOOPBACK, "ROS_DOMAIN_ID": str(DOMAIN + 100)}
+    domain = domain_in(1, 170)  # not DOMAIN: the nodes of the tests above may still be leaving it
+    env = {**os.environ, "CYCLONEDDS_URI": LOOPBACK, "ROS_DOMAIN_ID": str(domain)}
     env.pop("FASTDDS_DEFAULT_PROFILES_FILE")
-    out = subprocess.run([sys.executable, str(Path(__file__).parent / "fastdds_to_cyclone.py"), str(DOMAIN + 100),
+    out = subprocess.run([sys.executable, str(Path(__file__).parent / "fastdds_to_cyclone.py"), str(domain),
                           "30000"], env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split()[-3:] == ["0", "of", "5"], out.stdout + out.stderr

@@ -15,7 +15,7 @@ import sys
 import numpy as np
 import pytest
 
-from ros_nodes import HERE, RELIABLE, NodeProcess, Probe
+from ros_nodes import HERE, RELIABLE, RUN_TAG, NodeProcess, Probe
 
 import vision_msgs_fixture  # noqa: E402
 from colour_tracker import frame  # noqa: E402
@@ -34,7 +34,8 @@ from langtrack_ros.adapters.image_codec import encode_image  # noqa: E402
 from langtrack_ros.adapters.session import TrackingSession  # noqa: E402
 from langtrack_ros.builder import build_tracker  # noqa: E402
 
-NS, NODE, CAMERA = "/lt", "/lt/langtrack_tracker", "/cam/image_raw"
+NS, CAMERA = f"/lt_{RUN_TAG}", f"/cam_{RUN_TAG}/image_raw"  # tagged: another run on this host reads other topics
+NODE = f"{NS}/langtrack_tracker"
 H, W = 120, 160
 QUERIES = ["the red square"] * 4 + ["the blue square"] * 4  # a switch at frame 4
 pytestmark = pytest.mark.timeout(120)

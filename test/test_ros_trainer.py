@@ -7,11 +7,12 @@ import signal
 import pytest
 import yaml
 
-from ros_nodes import NodeProcess, Probe
+from ros_nodes import RUN_TAG, NodeProcess, Probe
 
 from langtrack_msgs.msg import TrainingProgress  # noqa: E402
 
 pytestmark = pytest.mark.timeout(150)
+NS = f"/lt_train_{RUN_TAG}"  # progress seen here must come from this run's node
 TINY = {  # a model and run small enough for seconds on a CPU; the packaged table fills in the rest
     "seed": 1, "threads": 1,
     "model": {"preset": "tiny", "pretrained_tokenizer": False,
@@ -26,7 +27,7 @@ TINY = {  # a model and run small enough for seconds on a CPU; the packaged tabl
 
 def _run_until_progress(tmp_path, probe, reports, resume: bool, min_step: int) -> NodeProcess:
     node = NodeProcess("langtrack_ros.ros.trainer_node",
-                       ["-r", "__ns:=/lt_train", "-p", f"config:={tmp_path / 'tiny.yaml'}",
+                       ["-r", f"__ns:={NS}", "-p", f"config:={tmp_path / 'tiny.yaml'}",
                         "-p", f"run_dir:={tmp_path / 'run'}", "-p", f"resume:={str(resume).lower()}",
                         "-p", "progress_period:=0.1"])
     seen = lambda: any(r.step >= min_step for r in reports)  # noqa: E731
@@ -38,7 +39,7 @@ def test_trainer_node_progress_stop_and_resume(tmp_path):
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(TINY))
     probe = Probe("langtrack_train_probe")
     try:
-        reports = probe.collect(TrainingProgress, "/lt_train/training_progress")
+        reports = probe.collect(TrainingProgress, f"{NS}/training_progress")
         first = _run_until_progress(tmp_path, probe, reports, resume=False, min_step=1)
         assert first.stop(signal.SIGINT) == 0, first.log()
         stopped = re.search(r"stopped at step (\d+); checkpoint written", first.log())

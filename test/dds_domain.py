@@ -1,0 +1,16 @@
+"""DDS domain ids for the tests, drawn at random from a range each test file owns.
+
+Why not the process id: CI runs in containers, where fresh pytest processes get the same small
+pids, and two runs on one host (sharing its loopback) then meet on one domain and read each
+other's topics (a trainer test once saw another run's progress and stopped its own node before it
+had started). A random draw per test, plus a per-run namespace tag, keeps such runs apart.
+"""
+import random
+import secrets
+
+RUN_TAG = secrets.token_hex(3)  # appended to ROS namespaces/topics of this pytest run
+
+
+def domain_in(lo: int, hi: int) -> int:
+    """A domain id in [lo, hi) (Fast DDS and Cyclone accept 0..232)."""
+    return random.SystemRandom().randrange(lo, hi)
