@@ -13,9 +13,10 @@ from langtrack_ros.inference.prior_models import load_priors
 from langtrack_ros.paths import config_file, models_dir
 from langtrack_ros.tracking.box_ops import iou_matrix
 from langtrack_ros.tracking.geometry import PatchTransform
-from langtrack_ros.tracking.priors.fusion import PriorFusion, owner_boxes, sub_boxes
+from langtrack_ros.tracking.priors.fusion import PriorFusion, inside_part, owner_boxes, sub_boxes
 from langtrack_ros.tracking.priors.lexicon import Lexicon
 from langtrack_ros.tracking.priors.schedule import NetOutputs, carry
+from langtrack_ros.tracking.result import SearchMode
 from langtrack_ros.tracking.tracker import MVLMTracker
 from test_priors import FakeDetector, RedEncoder
 
@@ -93,6 +94,32 @@ def test_the_face_of_a_detected_person_is_tracked_in_both_modes(lexicon):
         result = tracker.step(_person_image())
         assert result.found and result.mode.name == mode
         assert iou_matrix(result.box[None], face[None])[0, 0] > 0.5, result.box
+
+
+def test_inside_part_takes_tight_boxes_inside_a_part_and_nothing_larger_or_outside():
+    face = np.array([[100.0, 100.0, 40.0, 40.0]])
+    boxes = np.array([[105.0, 105.0, 14.0, 14.0],   # inside, IoU 0.12: a tight face the ramp misses
+                      [130.0, 130.0, 20.0, 20.0],   # a quarter inside
+                      [101.0, 101.0, 4.0, 4.0],     # inside but 1% of the part: a speck
+                      [90.0, 90.0, 60.0, 60.0]])    # the part and more (44% of it inside)
+    np.testing.assert_array_equal(inside_part(boxes, face, 0.3)[:, 0], [1, 0, 0, 1])
+    np.testing.assert_array_equal(inside_part(boxes, face, 0.5)[:, 0], [1, 0, 0, 0])
+    assert inside_part(boxes, np.zeros((0, 4)), 0.3).shape == (4, 0)
+
+
+@pytest.mark.parametrize("part_inside, expected", [(0.0, 0.0), (0.3, 1.0)])
+def test_a_network_face_box_inside_the_persons_face_region_takes_the_detection(lexicon, part_inside, expected):
+    """The person's face region comes from body proportions; MVLM's own face box (tighter, shifted)
+    overlaps it by IoU 0.18, under the ramp: only part_inside gives it the person's evidence."""
+    fusion = _fusion(lexicon, FakeDetector("Person"), part_inside=part_inside)
+    fusion.set_query("the face of the person")
+    t = PatchTransform(0.0, -40.0, 2.5, 128)  # the 320 x 240 frame letterboxed into a 128 patch
+    tight, elsewhere = t.box_to_patch(np.array([[236.0, 64.0, 6.0, 6.0], [40.0, 100.0, 40.0, 40.0]]))
+    boxes = np.stack([tight, elsewhere])
+    maps = {"score_map": np.zeros((8, 8), np.float32), "corr_map": np.zeros((8, 8), np.float32)}
+    fused = fusion.fuse(_person_image(), t, SearchMode.GLOBAL, boxes, np.array([0.5, 0.5]), np.array([0.5, 0.5]), maps)
+    assert fused.prior[1] == 0.0  # a box away from any person never gets the evidence
+    assert fused.prior[0] == pytest.approx(expected * fused.prior.max()) and fused.prior.max() > 0.5
 
 
 def test_the_nets_run_every_nth_roi_frame_and_their_boxes_follow_the_target(lexicon):

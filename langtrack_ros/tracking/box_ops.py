@@ -65,15 +65,22 @@ def box_average(grid: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     return total / ((r1 - r0 + 1) * (c1 - c0 + 1))
 
 
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU between xywh boxes a (N, 4) and b (M, 4): shape (N, M); empty boxes give 0."""
+def intersection_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise intersection areas between xywh boxes a (N, 4) and b (M, 4): shape (N, M)."""
     a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
     b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
     ax2, ay2 = a[:, 0] + a[:, 2], a[:, 1] + a[:, 3]
     bx2, by2 = b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]
     iw = np.minimum(ax2[:, None], bx2[None]) - np.maximum(a[:, None, 0], b[None, :, 0])
     ih = np.minimum(ay2[:, None], by2[None]) - np.maximum(a[:, None, 1], b[None, :, 1])
-    inter = np.clip(iw, 0, None) * np.clip(ih, 0, None)
+    return np.clip(iw, 0, None) * np.clip(ih, 0, None)
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise IoU between xywh boxes a (N, 4) and b (M, 4): shape (N, M); empty boxes give 0."""
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
+    inter = intersection_matrix(a, b)
     area_a = np.clip(a[:, 2], 0, None) * np.clip(a[:, 3], 0, None)
     area_b = np.clip(b[:, 2], 0, None) * np.clip(b[:, 3], 0, None)
     union = area_a[:, None] + area_b[None] - inter

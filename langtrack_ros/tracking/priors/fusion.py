@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from langtrack_ros.config import ConfigError
-from langtrack_ros.tracking.box_ops import box_average, iou_matrix
+from langtrack_ros.tracking.box_ops import box_average, intersection_matrix, iou_matrix
 from langtrack_ros.tracking.geometry import PatchTransform, warp
 from langtrack_ros.tracking.priors import appearance, crops, ssd
 from langtrack_ros.tracking.priors.lexicon import Lexicon, QueryPrior
@@ -73,6 +73,7 @@ class PriorSettings:
     carry_min_kappa: float
     part_context: float
     person_aspect: float
+    part_inside: float
     memory_weight: float
     memory_min_kappa: float
     memory_rate: float
@@ -102,7 +103,8 @@ class PriorSettings:
             raise ConfigError(f"priors.roi_every must be an integer >= 1, got {self.roi_every!r}")
         for name in ("weight", "detector_min_score", "detector_nms_iou", "imagenet_min_prob",
                      "colour_weight", "spatial_weight", "memory_weight", "memory_rate", "motion_weight",
-                     "motion_max_fraction", "motion_below", "crops_weight", "crops_below", "crops_small"):
+                     "motion_max_fraction", "motion_below", "crops_weight", "crops_below", "crops_small",
+                     "part_inside"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"priors.{name} must be in [0, 1], got {getattr(self, name)}")
         if not 0.0 < self.colour_full <= 1.0 or not 0.0 < self.evidence_full <= 1.0:
@@ -321,6 +323,8 @@ class PriorFusion:
             lo, hi = self.cfg.detector_iou_ramp
             overlap = np.clip((iou_matrix(boxes, det_boxes) - lo) / (hi - lo), 0.0, 1.0)
             e = np.maximum(e, (overlap * det_p[None]).max(axis=1))
+            if self.query.part is not None and self.cfg.part_inside > 0:
+                e = np.maximum(e, (inside_part(boxes, det_boxes, self.cfg.part_inside) * det_p[None]).max(axis=1))
         if cam is not None:
             e = np.maximum(e, patch_box_mean(cam, boxes))
         return e
@@ -450,6 +454,19 @@ def part_boxes(owners: np.ndarray, region, full_aspect: float) -> np.ndarray:
     top, bottom = np.minimum(y0 * stretch, 0.95), np.minimum(y1 * stretch, 1.0)
     return np.stack([b[:, 0] + x0 * b[:, 2], b[:, 1] + top * b[:, 3], (x1 - x0) * b[:, 2],
                      (bottom - top) * b[:, 3]], axis=1)
+
+
+def inside_part(boxes: np.ndarray, parts: np.ndarray, min_inside: float) -> np.ndarray:
+    """(N, M): 1 where candidate n lies at least ``min_inside`` of its area inside part box m and
+    covers at least a tenth of it, else 0. A part box is the part's place in a person box by the
+    body's proportions; the network's own face box is usually tighter and placed better, but its
+    IoU with the geometric box can stay under the ramp and lose the detection's evidence."""
+    a = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(parts, dtype=np.float64).reshape(-1, 4)
+    inter = intersection_matrix(a, b)
+    area_a, area_b = (a[:, 2] * a[:, 3])[:, None], (b[:, 2] * b[:, 3])[None]
+    ok = (inter >= min_inside * area_a) & (area_a >= 0.1 * area_b) & (area_a > 0)
+    return ok.astype(np.float64)
 
 
 def owner_boxes(parts: np.ndarray, region) -> np.ndarray:
