@@ -36,11 +36,19 @@ def lexicon():
     ("the wakeboarder behind the boat", "person", None, None),
     ("the white boat moored by the pier", "boat", None, "white"),
     ("the dog followed the man", "dog", None, None),  # a past participle opens a relation
+    ("the man on the bike", "person", None, None),  # "on" ends the phrase (YAML once read it as true)
 ])
 def test_the_head_noun_is_the_target(lexicon, text, category, part, colour):
     q = lexicon.parse(text)
     assert (q.category.name if q.category else None, q.part.name if q.part else None, q.colour) == \
         (category, part, colour)
+
+
+def test_a_bare_yaml_boolean_in_a_word_list_is_a_config_error():
+    data = read_yaml(config_file("priors"))
+    data["phrase_ends"] = [*data["phrase_ends"], True]  # what an unquoted `on` or `yes` becomes
+    with pytest.raises(ConfigError, match="non-words.*True"):
+        Lexicon(data)
 
 
 def test_an_unknown_head_noun_is_not_replaced_by_a_later_one(lexicon):

@@ -128,6 +128,11 @@ class Lexicon:
             if part.owner not in {c.name for c in self.categories} or not (0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1):
                 raise ConfigError(f"{where}: parts.{part.name} needs a known owner category and a region "
                                   f"[x0, y0, x1, y1] with 0 <= x0 < x1 <= 1, 0 <= y0 < y1 <= 1")
+        words = [*self.phrase_ends, *self.non_nouns, *self.spatial_weak, *self.spatial, *self.ordinals,
+                 *(w for c in self.categories for w in c.words), *(w for p in self.parts for w in p.words)]
+        odd = sorted({repr(w) for w in words if not isinstance(w, str)})
+        if odd:  # YAML 1.1 reads a bare on/off/yes/no as a boolean: "on" would silently never match
+            raise ConfigError(f"{where}: word lists hold non-words {odd}; quote such words (\"on\")")
         bad = sorted(w for w, rel in self.spatial.items() if rel not in SPATIAL_RELATIONS)
         if bad:
             raise ConfigError(f"{where}: spatial words {bad} map to unknown relations; use {SPATIAL_RELATIONS}")
