@@ -70,6 +70,14 @@ def test_middle_and_implausible_boxes():
     assert not appearance.spatial_rank(b, "left", np.zeros(3, bool), order=2).any()
 
 
+def test_the_middle_is_the_image_centre_not_the_median_of_duplicated_boxes():
+    b = boxes_in_a_row(3, dup=False)  # centres 0.125, 0.345, 0.565
+    right = b[2]
+    b = np.concatenate([b, [right + [0.01, 0, 0, 0], right + [0.02, 0, 0, 0]]])  # the right one, 3 boxes
+    assert np.argmax(appearance.spatial_rank(b, "middle", np.ones(5, bool))) >= 2  # median pulled right
+    assert np.argmax(appearance.spatial_rank(b, "middle", np.ones(5, bool), middle_x=0.35)) == 1
+
+
 def test_a_box_covering_two_objects_does_not_merge_them():
     b = np.array([[0.1, 0.4, 0.1, 0.2], [0.3, 0.4, 0.1, 0.2], [0.05, 0.35, 0.5, 0.3]])
     group = appearance.object_groups(b, np.ones(3, bool))

@@ -50,7 +50,7 @@ def colour_fractions(image_rgb: np.ndarray, boxes_img: np.ndarray, colour: str, 
 
 
 def spatial_rank(boxes: np.ndarray, relation: str, plausible: np.ndarray, order: int = 1,
-                 also: str | None = None) -> np.ndarray:
+                 also: str | None = None, middle_x: float | None = None) -> np.ndarray:
     """Score in [0, 1] per box: 1 for the plausible box that best fits ``relation``, falling
     linearly to 0 for the worst; implausible boxes get 0.
 
@@ -58,12 +58,13 @@ def spatial_rank(boxes: np.ndarray, relation: str, plausible: np.ndarray, order:
     ``order`` > 1 ("the second dog from the left"): the plausible boxes are first grouped into
     objects (the detector and MVLM propose several boxes per object, so counting raw boxes would
     count one object twice), and the ``order``-th object along the relation scores 1, its
-    neighbours in that order less."""
+    neighbours in that order less. ``middle_x``: where "middle" is (the image's centre column, in
+    the boxes' coordinates); None: the median of the plausible boxes' centres."""
     b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     out = np.zeros(len(b))
     if not plausible.any():
         return out
-    key = _rank_key(b, relation, plausible) + (_rank_key(b, also, plausible) if also else 0.0)
+    key = _rank_key(b, relation, plausible, middle_x) + (_rank_key(b, also, plausible, middle_x) if also else 0.0)
     if order <= 1:
         out[plausible] = _spread(key[plausible])
         return out
@@ -76,11 +77,11 @@ def spatial_rank(boxes: np.ndarray, relation: str, plausible: np.ndarray, order:
     return out
 
 
-def _rank_key(b: np.ndarray, relation: str, plausible: np.ndarray) -> np.ndarray:
+def _rank_key(b: np.ndarray, relation: str, plausible: np.ndarray, middle_x: float | None = None) -> np.ndarray:
     """Per box: larger = fits ``relation`` better, scaled to [0, 1] over the plausible boxes."""
     cx, cy = b[:, 0] + b[:, 2] / 2, b[:, 1] + b[:, 3] / 2
     if relation == "middle":
-        raw = -np.abs(cx - np.median(cx[plausible]))
+        raw = -np.abs(cx - (np.median(cx[plausible]) if middle_x is None else middle_x))
     else:
         raw = {"left": -cx, "right": cx, "top": -cy, "bottom": cy,
                "largest": b[:, 2] * b[:, 3], "smallest": -(b[:, 2] * b[:, 3])}[relation]

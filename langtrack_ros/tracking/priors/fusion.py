@@ -68,6 +68,7 @@ class PriorSettings:
     colour_relative: bool
     words_alone: bool
     spatial_weight: float
+    spatial_middle: str
     threads: int
     roi_every: int
     carry_min_kappa: float
@@ -113,6 +114,8 @@ class PriorSettings:
         lo_hi = self.detector_iou_ramp
         if len(lo_hi) != 2 or not 0.0 <= lo_hi[0] < lo_hi[1] <= 1.0:
             raise ConfigError(f"priors.detector_iou_ramp must be [lo, hi] with 0 <= lo < hi <= 1, got {lo_hi}")
+        if self.spatial_middle not in ("image", "boxes"):
+            raise ConfigError(f"priors.spatial_middle must be image or boxes, got {self.spatial_middle!r}")
         if not self.part_context >= 1.0:
             raise ConfigError(f"priors.part_context must be >= 1, got {self.part_context}")
         if self.motion_side < 32 or self.motion_min_inliers < 3 or self.motion_diff <= 0:
@@ -224,7 +227,7 @@ class PriorFusion:
         evidence = self._evidence(all_boxes, det_boxes, det_p, cam, l_m)
         evidence = self._with_motion(evidence, all_boxes, mot_boxes, mot_p)
         evidence = self._with_crops(evidence, all_boxes, l_m, image, t, mode)
-        prior = evidence * self._colour(image, t, all_boxes) * self._spatial(all_boxes, evidence, mode)
+        prior = evidence * self._colour(image, t, all_boxes) * self._spatial(all_boxes, evidence, mode, t, image.shape[1])
         prior = prior * self._remembered(image, t, all_boxes, prior)
         beta = self.cfg.weight * min(1.0, float(evidence.max(initial=0.0)) / self.cfg.evidence_full)
         return Candidates(all_boxes, (1 - beta) * l_m + beta * prior, (1 - beta) * s_m + beta * prior, prior)
@@ -419,13 +422,18 @@ class PriorFusion:
         sim[top] = self.memory.similarity(image, t.box_to_image(boxes[top]))
         return (1 - w) + w * sim
 
-    def _spatial(self, boxes, evidence, mode) -> np.ndarray:
-        """Spatial words rank candidates in global search only: in an ROI crop 'left' means nothing."""
+    def _spatial(self, boxes, evidence, mode, t: PatchTransform, image_w: int) -> np.ndarray:
+        """Spatial words rank candidates in global search only: in an ROI crop 'left' means nothing.
+        "In the middle" is the image's centre column (``spatial_middle: image``) or the median of
+        the plausible candidates (``boxes``: one object proposed three times pulls it to itself)."""
         q, w = self.query, self.cfg.spatial_weight
         if q.spatial is None or w == 0 or mode is not SearchMode.GLOBAL or not len(boxes):
             return np.ones(len(boxes))
         plausible = evidence >= self.cfg.plausible_rel * evidence.max()
-        return (1 - w) + w * appearance.spatial_rank(boxes, q.spatial, plausible, q.spatial_order, q.spatial_also)
+        middle_x = t.box_to_patch(np.array([image_w / 2, 0.0, 0.0, 0.0]))[0] \
+            if self.cfg.spatial_middle == "image" else None
+        return (1 - w) + w * appearance.spatial_rank(boxes, q.spatial, plausible, q.spatial_order, q.spatial_also,
+                                                     middle_x)
 
 
 def _spatial_words(q) -> str | None:
