@@ -282,6 +282,41 @@ def test_vlt_tracker_follows_a_sequence_from_a_box_or_from_grounding(first_box):
         VLTTracker(model, Encoder(), load_vlt_settings()).set_query("the red box")
 
 
+def test_batched_pyramid_gives_the_boxes_of_one_forward_per_scale():
+    """The pyramid's 3 crops go through the network as one batch; with BatchNorm in eval mode (running
+    statistics made non-trivial here, so a train-mode net or a mixed-up batch would show) every crop
+    must get what it gets alone, so the boxes equal those of the sequential forwards."""
+    from langtrack_ros.vlt.tracker import VLTTracker, load_vlt_settings
+
+    torch.manual_seed(1)
+    model = VLTNet(dataclasses.replace(TINY, architecture=Architecture.uniform("k3", BLOCKS).to_dict()))
+    for bn in (m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+        bn.running_mean.uniform_(-0.2, 0.2), bn.running_var.uniform_(0.5, 2.0), bn.weight.data.uniform_(0.5, 1.5)
+    seq = make_sequence()
+    frames = [seq.image(i) for i in range(8)]
+    boxes, calls = {}, {}
+    for batched in (True, False):
+        tracker = VLTTracker(model, Encoder(), load_vlt_settings(scale_mode="pyramid"))
+        tracker.batched = batched
+        tracker.set_query(seq.sentence, seq.boxes[0])
+        forward, calls[batched] = model.track, []
+        model.track = lambda search, *a: calls[batched].append(len(search)) or forward(search, *a)
+        boxes[batched] = np.array([tracker.step(f).box for f in frames])
+        del model.track
+    assert calls[True] == [3] * 7 and calls[False] == [1] * 21
+    assert np.abs(np.diff(boxes[False], axis=0)).max() > 0.5  # the boxes move: the comparison is not trivial
+    np.testing.assert_allclose(boxes[True], boxes[False], rtol=0, atol=1e-3)
+    scales = (1 / 1.04, 1.0, 1.04)  # and every scale's maps, around the true box (the random net drifts off)
+    for i in range(1, 8):
+        tracker.box = seq.boxes[i]
+        maps = {}
+        for tracker.batched in (True, False):
+            maps[tracker.batched] = tracker._respond(frames[i], scales)
+        for one, alone in zip(maps[True], maps[False]):
+            for a, b in zip((one.cls, one.score, *one.ltrb), (alone.cls, alone.score, *alone.ltrb)):
+                np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
 def test_tracker_settings_and_cli_errors(tmp_path, caplog):
     from langtrack_ros.cli import main
     from langtrack_ros.evaluation.registry import tracker_names

@@ -23,10 +23,13 @@ class SizePriorMatcher:
         return self
 
     def template_kernels(self, *args):
-        return None, None
+        return [], None
 
     def track(self, search, kernels, vec, arch):
-        img = search[0].mean(0).numpy()
+        outs = [self.track_one(crop.mean(0).numpy()) for crop in search]  # the pyramid comes as one batch
+        return {k: torch.cat([o[k] for o in outs]) for k in outs[0]}
+
+    def track_one(self, img):
         a_ref = CFG.search_size / 4.0
         side = np.sqrt(img.sum())
         ys, xs = np.mgrid[: img.shape[0], : img.shape[1]]

@@ -78,7 +78,11 @@ def run(args) -> int:
     report = render(rows, model_note, args.frames)
     print(report)
     if args.out:
-        atomic_write_text(args.out, report)
+        from langtrack_ros.commands.bench_runtime import _kept_section
+
+        # scripts/vlt_pyramid_bench.py's section lives in the same file (its own command regenerates it)
+        kept = _kept_section(Path(args.out), "<!-- vlt-pyramid", "<!-- /vlt-pyramid -->")
+        atomic_write_text(args.out, report + kept)
         print(f"wrote {args.out}")
     return 0
 

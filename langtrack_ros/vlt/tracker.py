@@ -4,8 +4,8 @@ Per frame: a ``search_factor`` crop around the last box -> cls x centerness x sc
 penalty, blended with a Hann window, maps upsampled (bicubic) for a finer peak, box from the ltrb
 distances at the peak. The size comes from ``scale_mode``: ``head`` = the ltrb size at the peak with
 learning rate ``lr * penalty * cls``; ``pyramid`` = SiamFC-style: the search region at 3 scales
-(``scale_step``), the scale with the highest peak (others damped by ``scale_penalty``) wins and the size
-moves towards it with ``scale_lr * cls`` (our box head learned a size prior, docs/RESULTS_VLT.md).
+(``scale_step``; one batched forward), the scale with the highest peak (others damped by
+``scale_penalty``) wins and the size moves towards it with ``scale_lr * cls`` (our box head learned a size prior, docs/RESULTS_VLT.md).
 The first box comes from the user (``set_query(text, init_box)``) or, with ``first_box="mvlm"``,
 from MVLM's language-only grounding on the first frame, so VLT runs from text alone.
 """
@@ -116,6 +116,7 @@ class VLTTracker:
         self._pending_box = None
         self.box = None
         self._kernels = self._vec = None
+        self.batched = True  # pyramid crops in one forward; False: one forward each (test reference)
 
     def set_query(self, text: str, init_box: np.ndarray | None = None) -> None:
         if self.needs_box:
@@ -161,16 +162,35 @@ class VLTTracker:
         return self._track(image)
 
     @torch.no_grad()
-    def _respond(self, image: np.ndarray, side: float) -> _Response:
-        """The model's maps for a crop of ``search_factor * side`` around the last box."""
+    def _respond(self, image: np.ndarray, sides) -> list[_Response]:
+        """The model's maps for crops of ``search_factor * side`` around the last box, one per side.
+
+        The pyramid's crops go through the network as one batch (BatchNorm is in eval mode, so every
+        crop gets what it gets alone, up to float rounding: oneDNN picks other convolution kernels
+        for a batch of 3, about 1e-6 apart); ``batched=False`` runs one forward per crop, the
+        reference the equality test compares against."""
         mc, c = self.model.cfg, self.cfg
-        patch, t = roi_crop(image, self.box, c.search_factor * side, mc.search_size)
-        out = self.model.track(torch.from_numpy(patch_tensor(patch)), self._kernels, self._vec, self.arch)
-        cls = out["cls"].softmax(1)[0, 1].numpy()
-        cen = out["cen"].sigmoid()[0, 0].numpy()
+        crops = [roi_crop(image, self.box, c.search_factor * s, mc.search_size) for s in sides]
+        patches = [torch.from_numpy(patch_tensor(patch)) for patch, _ in crops]
+        outs = [self._forward(torch.cat(patches))] if self.batched else [self._forward(p) for p in patches]
+        out = {k: torch.cat([o[k] for o in outs]).numpy() for k in outs[0]}
+        return [self._maps(out, n, t) for n, (_, t) in enumerate(crops)]
+
+    def _forward(self, search: torch.Tensor) -> dict:
+        """One forward over a batch of search crops. The template kernels are shared, expanded along
+        the batch (the depthwise correlation pairs kernel b with crop b); the language vector stays a
+        batch of 1 that the ModaMixers broadcast: a Linear over 3 equal rows sums in another order
+        than over 1 (gemm vs gemv) and would change the maps in the last float bits."""
+        kernels = [k.expand(search.shape[0], *k.shape[1:]) for k in self._kernels]
+        out = self.model.track(search, kernels, self._vec, self.arch)
+        return {"cls": out["cls"].softmax(1)[:, 1], "cen": out["cen"].sigmoid()[:, 0], "ltrb": out["ltrb"]}
+
+    def _maps(self, out: dict, n: int, t: PatchTransform) -> _Response:
+        """Upsampled, penalised maps of crop ``n`` of a forward's (numpy) outputs."""
+        c = self.cfg
         up = lambda m: cv2.resize(m, None, fx=c.upsample, fy=c.upsample, interpolation=cv2.INTER_CUBIC)  # noqa: E731
-        cls, cen = np.clip(up(cls), 0.0, 1.0), np.clip(up(cen), 0.0, 1.0)  # bicubic overshoots
-        l, tp, r, b = (up(m) for m in out["ltrb"][0].numpy())
+        cls, cen = np.clip(up(out["cls"][n]), 0.0, 1.0), np.clip(up(out["cen"][n]), 0.0, 1.0)  # bicubic overshoots
+        l, tp, r, b = (up(m) for m in out["ltrb"][n])
         w, h = np.maximum(l + r, 1.0), np.maximum(tp + b, 1.0)
         tw, th = self.box[2] / t.scale, self.box[3] / t.scale
         s_c = _change(np.sqrt(w * h) / np.sqrt(tw * th))
@@ -182,11 +202,11 @@ class VLTTracker:
         c = self.cfg
         if c.scale_mode == "pyramid":
             scales = (1.0 / c.scale_step, 1.0, c.scale_step)
-            responses = [self._respond(image, s) for s in scales]
+            responses = self._respond(image, scales)
             k = pick_scale([float(r.score.max()) for r in responses], scales, c.scale_penalty)
             res = responses[k]
         else:
-            res = self._respond(image, 1.0)
+            res = self._respond(image, (1.0,))[0]
         pscore = res.score.reshape(-1) * (1 - c.window_influence) + self.window * c.window_influence
         i, j = np.unravel_index(int(np.argmax(pscore)), res.score.shape)
         l, tp, r, b = (m[i, j] for m in res.ltrb)
