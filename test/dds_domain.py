@@ -1,4 +1,6 @@
-"""DDS domain ids for the tests, drawn at random from a range each test file owns.
+"""DDS domain ids for the tests, drawn at random (per test; per process for test/ros_nodes.py)
+from a range each test file owns: 1..40 console, 40..140 faults, 140..155 dds, 155..170
+reliability, 170..230 the rclpy tests.
 
 Why not the process id: CI runs in containers, where fresh pytest processes get the same small
 pids, and two runs on one host (sharing its loopback) then meet on one domain and read each

@@ -222,7 +222,7 @@ def test_console_on_dds_topics_shows_the_frames_and_the_topic_queries(monkeypatc
     from langtrack_ros.adapters import definitions as defs
     from langtrack_ros.dds.transport import Endpoints
 
-    domain = domain_in(1, 40)  # a range no other DDS test uses (they run in the same session)
+    domain = domain_in(1, 40)  # this file's range (test/dds_domain.py: each DDS test file draws from its own)
     monkeypatch.setenv("CYCLONEDDS_URI", LOOPBACK)
     env = {**os.environ, "CYCLONEDDS_URI": LOOPBACK, "PYTHONPATH": str(HERE.parent)}
     targets_reader = Endpoints(domain, "/langtrack").reader("target", defs.TRACKED_TARGET)

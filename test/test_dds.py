@@ -87,7 +87,7 @@ def _collect(reader, into):
 def test_tracker_process_over_dds(monkeypatch):
     from langtrack_ros.dds.transport import Endpoints
 
-    domain = domain_in(140, 170)
+    domain = domain_in(140, 155)
     monkeypatch.setenv("CYCLONEDDS_URI", LOOPBACK)
     env = {**os.environ, "CYCLONEDDS_URI": LOOPBACK, "PYTHONPATH": str(HERE.parent)}
     endpoints = Endpoints(domain, "/langtrack")

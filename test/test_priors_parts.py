@@ -49,6 +49,10 @@ def test_a_bare_yaml_boolean_in_a_word_list_is_a_config_error():
     data["phrase_ends"] = [*data["phrase_ends"], True]  # what an unquoted `on` or `yes` becomes
     with pytest.raises(ConfigError, match="non-words.*True"):
         Lexicon(data)
+    data = read_yaml(config_file("priors"))
+    data["ordinals"][False] = 2  # an unquoted `no:` key
+    with pytest.raises(ConfigError, match="non-words.*False"):
+        Lexicon(data)
 
 
 def test_an_unknown_head_noun_is_not_replaced_by_a_later_one(lexicon):
@@ -110,9 +114,10 @@ def test_inside_part_takes_tight_boxes_inside_a_part_and_nothing_larger_or_outsi
                       [130.0, 130.0, 20.0, 20.0],   # a quarter inside
                       [101.0, 101.0, 4.0, 4.0],     # inside but 1% of the part: a speck
                       [90.0, 90.0, 60.0, 60.0]])    # the part and more (44% of it inside)
-    np.testing.assert_array_equal(inside_part(boxes, face, 0.3)[:, 0], [1, 0, 0, 1])
-    np.testing.assert_array_equal(inside_part(boxes, face, 0.5)[:, 0], [1, 0, 0, 0])
-    assert inside_part(boxes, np.zeros((0, 4)), 0.3).shape == (4, 0)
+    np.testing.assert_array_equal(inside_part(boxes, face, 0.3, 0.1)[:, 0], [1, 0, 0, 1])
+    np.testing.assert_array_equal(inside_part(boxes, face, 0.5, 0.1)[:, 0], [1, 0, 0, 0])
+    np.testing.assert_array_equal(inside_part(boxes, face, 0.3, 0.0)[:, 0], [1, 0, 1, 1])  # specks too
+    assert inside_part(boxes, np.zeros((0, 4)), 0.3, 0.1).shape == (4, 0)
 
 
 @pytest.mark.parametrize("part_inside, expected", [(0.0, 0.0), (0.3, 1.0)])
@@ -128,6 +133,20 @@ def test_a_network_face_box_inside_the_persons_face_region_takes_the_detection(l
     fused = fusion.fuse(_person_image(), t, SearchMode.GLOBAL, boxes, np.array([0.5, 0.5]), np.array([0.5, 0.5]), maps)
     assert fused.prior[1] == 0.0  # a box away from any person never gets the evidence
     assert fused.prior[0] == pytest.approx(expected * fused.prior.max()) and fused.prior.max() > 0.5
+
+
+def test_in_the_middle_means_the_image_centre_column_in_patch_coordinates(lexicon):
+    """The frame sits in the left part of the patch (x0 = 0, not a centred letterbox), so the image
+    centre (x = 120 of 240) is patch x 0.375: the candidate there wins over three at x = 160."""
+    fusion = _fusion(lexicon, FakeDetector("Person"))
+    fusion.set_query("the thing in the middle")
+    t = PatchTransform(0.0, 0.0, 2.5, 128)  # a 240 x 320 portrait frame, 320 px of image per patch side
+    centres = np.array([120.0, 160.0, 161.0, 162.0])
+    boxes = t.box_to_patch(np.stack([centres - 10, np.full(4, 100.0), np.full(4, 20.0), np.full(4, 20.0)], axis=1))
+    maps = {"score_map": np.zeros((8, 8), np.float32), "corr_map": np.zeros((8, 8), np.float32)}
+    image = np.zeros((320, 240, 3), np.uint8)
+    fused = fusion.fuse(image, t, SearchMode.GLOBAL, boxes, np.full(4, 0.5), np.full(4, 0.5), maps)
+    assert np.argmax(fused.prior) == 0, fused.prior
 
 
 def test_the_nets_run_every_nth_roi_frame_and_their_boxes_follow_the_target(lexicon):

@@ -327,15 +327,17 @@ def test_a_second_dds_tracker_on_the_same_topics_is_warned_about(monkeypatch, ca
     from langtrack_ros.dds.transport import Endpoints
 
     _loopback(monkeypatch)
-    domain = 150 + os.getpid() % 50
-    first = DdsTracker(TrackingSession(ColourTracker()), Endpoints(domain, "/lt"))
+    from dds_domain import RUN_TAG, domain_in
+
+    domain, ns = domain_in(155, 170), f"/lt_{RUN_TAG}"  # another run on this host never meets this one
+    first = DdsTracker(TrackingSession(ColourTracker()), Endpoints(domain, ns))
     assert first.check_peers() == 0
-    second = DdsTracker(TrackingSession(ColourTracker()), Endpoints(domain, "/lt"))
+    second = DdsTracker(TrackingSession(ColourTracker()), Endpoints(domain, ns))
     deadline = time.monotonic() + 10
     while first.check_peers() == 0 and time.monotonic() < deadline:
         time.sleep(0.1)
     assert first.check_peers() == 1 and second.check_peers() == 1
-    warnings = [r.getMessage() for r in caplog.records if "another process also publishes /lt/target" in r.getMessage()]
+    warnings = [r.getMessage() for r in caplog.records if f"another process also publishes {ns}/target" in r.getMessage()]
     assert len(warnings) == 2  # once per tracker, not once per check
     other = DdsTracker(TrackingSession(ColourTracker()), Endpoints(domain, "/elsewhere"))
     assert other.check_peers() == 0  # its own namespace: no warning

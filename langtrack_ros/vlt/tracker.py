@@ -5,7 +5,8 @@ penalty, blended with a Hann window, maps upsampled (bicubic) for a finer peak, 
 distances at the peak. The size comes from ``scale_mode``: ``head`` = the ltrb size at the peak with
 learning rate ``lr * penalty * cls``; ``pyramid`` = SiamFC-style: the search region at 3 scales
 (``scale_step``; one batched forward), the scale with the highest peak (others damped by
-``scale_penalty``) wins and the size moves towards it with ``scale_lr * cls`` (our box head learned a size prior, docs/RESULTS_VLT.md).
+``scale_penalty``) wins and the size moves towards it with ``scale_lr * cls`` (our box head learned a
+size prior, docs/RESULTS_VLT.md).
 The first box comes from the user (``set_query(text, init_box)``) or, with ``first_box="mvlm"``,
 from MVLM's language-only grounding on the first frame, so VLT runs from text alone.
 """
@@ -116,7 +117,7 @@ class VLTTracker:
         self._pending_box = None
         self.box = None
         self._kernels = self._vec = None
-        self.batched = True  # pyramid crops in one forward; False: one forward each (test reference)
+        self.batched = True  # pyramid crops in one forward; False only for the equality test and the bench
 
     def set_query(self, text: str, init_box: np.ndarray | None = None) -> None:
         if self.needs_box:

@@ -75,6 +75,7 @@ class PriorSettings:
     part_context: float
     person_aspect: float
     part_inside: float
+    part_inside_min_size: float
     memory_weight: float
     memory_min_kappa: float
     memory_rate: float
@@ -105,7 +106,7 @@ class PriorSettings:
         for name in ("weight", "detector_min_score", "detector_nms_iou", "imagenet_min_prob",
                      "colour_weight", "spatial_weight", "memory_weight", "memory_rate", "motion_weight",
                      "motion_max_fraction", "motion_below", "crops_weight", "crops_below", "crops_small",
-                     "part_inside"):
+                     "part_inside", "part_inside_min_size"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"priors.{name} must be in [0, 1], got {getattr(self, name)}")
         if not 0.0 < self.colour_full <= 1.0 or not 0.0 < self.evidence_full <= 1.0:
@@ -227,7 +228,8 @@ class PriorFusion:
         evidence = self._evidence(all_boxes, det_boxes, det_p, cam, l_m)
         evidence = self._with_motion(evidence, all_boxes, mot_boxes, mot_p)
         evidence = self._with_crops(evidence, all_boxes, l_m, image, t, mode)
-        prior = evidence * self._colour(image, t, all_boxes) * self._spatial(all_boxes, evidence, mode, t, image.shape[1])
+        spatial = self._spatial(all_boxes, evidence, mode, t, image.shape[1])
+        prior = evidence * self._colour(image, t, all_boxes) * spatial
         prior = prior * self._remembered(image, t, all_boxes, prior)
         beta = self.cfg.weight * min(1.0, float(evidence.max(initial=0.0)) / self.cfg.evidence_full)
         return Candidates(all_boxes, (1 - beta) * l_m + beta * prior, (1 - beta) * s_m + beta * prior, prior)
@@ -327,7 +329,8 @@ class PriorFusion:
             overlap = np.clip((iou_matrix(boxes, det_boxes) - lo) / (hi - lo), 0.0, 1.0)
             e = np.maximum(e, (overlap * det_p[None]).max(axis=1))
             if self.query.part is not None and self.cfg.part_inside > 0:
-                e = np.maximum(e, (inside_part(boxes, det_boxes, self.cfg.part_inside) * det_p[None]).max(axis=1))
+                e = np.maximum(e, (inside_part(boxes, det_boxes, self.cfg.part_inside,
+                                                 self.cfg.part_inside_min_size) * det_p[None]).max(axis=1))
         if cam is not None:
             e = np.maximum(e, patch_box_mean(cam, boxes))
         return e
@@ -464,16 +467,16 @@ def part_boxes(owners: np.ndarray, region, full_aspect: float) -> np.ndarray:
                      (bottom - top) * b[:, 3]], axis=1)
 
 
-def inside_part(boxes: np.ndarray, parts: np.ndarray, min_inside: float) -> np.ndarray:
+def inside_part(boxes: np.ndarray, parts: np.ndarray, min_inside: float, min_size: float) -> np.ndarray:
     """(N, M): 1 where candidate n lies at least ``min_inside`` of its area inside part box m and
-    covers at least a tenth of it, else 0. A part box is the part's place in a person box by the
+    has at least ``min_size`` of its area (no speck), else 0. A part box is the part's place in a person box by the
     body's proportions; the network's own face box is usually tighter and placed better, but its
     IoU with the geometric box can stay under the ramp and lose the detection's evidence."""
     a = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     b = np.asarray(parts, dtype=np.float64).reshape(-1, 4)
     inter = intersection_matrix(a, b)
     area_a, area_b = (a[:, 2] * a[:, 3])[:, None], (b[:, 2] * b[:, 3])[None]
-    ok = (inter >= min_inside * area_a) & (area_a >= 0.1 * area_b) & (area_a > 0)
+    ok = (inter >= min_inside * area_a) & (area_a >= min_size * area_b) & (area_a > 0)
     return ok.astype(np.float64)
 
 

@@ -106,6 +106,8 @@ class Lexicon:
             self.phrase_ends = set(data.get("phrase_ends") or ())
             self.non_nouns = set(data.get("non_nouns") or ())
             self.spatial_weak = set(data.get("spatial_weak") or ())
+            self._raw_keys = [*(data.get("ordinals") or {}), *data["colours"], *data["achromatic"], *data["spatial"],
+                              *data["categories"], *(data.get("parts") or {})]
             self.ordinals = {str(k): int(v) for k, v in (data.get("ordinals") or {}).items()}
 
         except (KeyError, TypeError, AttributeError) as exc:
@@ -128,7 +130,7 @@ class Lexicon:
             if part.owner not in {c.name for c in self.categories} or not (0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1):
                 raise ConfigError(f"{where}: parts.{part.name} needs a known owner category and a region "
                                   f"[x0, y0, x1, y1] with 0 <= x0 < x1 <= 1, 0 <= y0 < y1 <= 1")
-        words = [*self.phrase_ends, *self.non_nouns, *self.spatial_weak, *self.spatial, *self.ordinals,
+        words = [*self.phrase_ends, *self.non_nouns, *self.spatial_weak, *self._raw_keys,
                  *(w for c in self.categories for w in c.words), *(w for p in self.parts for w in p.words)]
         odd = sorted({repr(w) for w in words if not isinstance(w, str)})
         if odd:  # YAML 1.1 reads a bare on/off/yes/no as a boolean: "on" would silently never match
