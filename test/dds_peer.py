@@ -32,7 +32,7 @@ def wait_matched(writers, timeout: float = 15.0) -> None:
 
 def main(domain: int, frames: int, switch_at: int, first: int = 0, bad_at: int = -1, period: float = 0.06) -> None:
     endpoints = Endpoints(domain)
-    images = endpoints.writer("/camera/image_raw", defs.IMAGE, "sensor_data")
+    images = endpoints.writer(os.environ.get("PEER_IMAGE_TOPIC", "/camera/image_raw"), defs.IMAGE, "sensor_data")
     # the tracker's relative `query` under its namespace (test_dds), or a remap target (test_faults)
     queries = endpoints.writer(os.environ.get("PEER_QUERY_TOPIC", "/query"), defs.STRING)
     wait_matched([images, queries])

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from colour_tracker import ColourTracker, frame
-from dds_domain import domain_in
+from dds_domain import RUN_TAG, domain_in
 from langtrack_ros.adapters.session import TrackingSession, truncation_note
 from langtrack_ros.console.runner import Console, load_console_settings
 from langtrack_ros.console.server import token_for
@@ -225,16 +225,17 @@ def test_console_on_dds_topics_shows_the_frames_and_the_topic_queries(monkeypatc
     domain = domain_in(1, 40)  # this file's range (test/dds_domain.py: each DDS test file draws from its own)
     monkeypatch.setenv("CYCLONEDDS_URI", LOOPBACK)
     env = {**os.environ, "CYCLONEDDS_URI": LOOPBACK, "PYTHONPATH": str(HERE.parent)}
-    targets_reader = Endpoints(domain, "/langtrack").reader("target", defs.TRACKED_TARGET)
+    ns, image_topic = f"/langtrack_{RUN_TAG}", f"/camera_{RUN_TAG}/image_raw"  # another run on this host: other topics
+    targets_reader = Endpoints(domain, ns).reader("target", defs.TRACKED_TARGET)
     console = subprocess.Popen(
-        [sys.executable, "-m", "langtrack_ros.cli", "console", "--image-topic", "/camera/image_raw",
-         "--domain-id", str(domain), "--namespace", "/langtrack", "--port", "0", "--duration", "40",
+        [sys.executable, "-m", "langtrack_ros.cli", "console", "--image-topic", image_topic,
+         "--domain-id", str(domain), "--namespace", ns, "--port", "0", "--duration", "40",
          "--tracker-factory", f"{HERE / 'colour_tracker.py'}:make"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         url = next(line for line in console.stdout if line.startswith("operator console: ")).split(": ", 1)[1]
         camera = subprocess.Popen([sys.executable, str(HERE / "dds_peer.py"), str(domain), "30", "10"],
-                                  env={**env, "PEER_QUERY_TOPIC": "/langtrack/query"},
+                                  env={**env, "PEER_QUERY_TOPIC": f"{ns}/query", "PEER_IMAGE_TOPIC": image_topic},
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         ws_url = url.strip().replace("http://", "ws://") + "ws"
         states = _page_frames(ws_url, lambda s: any(x["query"] == "the blue square" and x["box"] for x in s))

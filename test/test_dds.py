@@ -14,7 +14,7 @@ import pytest
 pytest.importorskip("cyclonedds")
 
 from colour_tracker import frame  # noqa: E402
-from dds_domain import domain_in  # noqa: E402
+from dds_domain import RUN_TAG, domain_in  # noqa: E402
 
 from langtrack_ros.dds import types as dds_types  # noqa: E402
 from langtrack_ros.adapters import conversions as conv  # noqa: E402
@@ -90,19 +90,20 @@ def test_tracker_process_over_dds(monkeypatch):
     domain = domain_in(140, 155)
     monkeypatch.setenv("CYCLONEDDS_URI", LOOPBACK)
     env = {**os.environ, "CYCLONEDDS_URI": LOOPBACK, "PYTHONPATH": str(HERE.parent)}
-    endpoints = Endpoints(domain, "/langtrack")
+    ns, image_topic = f"/langtrack_{RUN_TAG}", f"/camera_{RUN_TAG}/image_raw"  # another run on this host: other topics
+    endpoints = Endpoints(domain, ns)
     targets_reader = endpoints.reader("target", defs.TRACKED_TARGET)
     events_reader = endpoints.reader("relocalization", defs.RELOCALIZATION_EVENT)
     detections_reader = endpoints.reader("detections", defs.DETECTION2D_ARRAY)
     frames, switch_at = 24, 12
     tracker = subprocess.Popen(
-        [sys.executable, "-m", "langtrack_ros.cli", "dds", "--domain-id", str(domain), "--namespace", "/langtrack",
-         "--tracker-factory", f"{HERE / 'colour_tracker.py'}:make", "--duration", "40"],
+        [sys.executable, "-m", "langtrack_ros.cli", "dds", "--domain-id", str(domain), "--namespace", ns,
+         "--image-topic", image_topic, "--tracker-factory", f"{HERE / 'colour_tracker.py'}:make", "--duration", "40"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         # no --query-topic: the tracker's relative `query` resolves under its namespace, as a ROS node's
         camera = subprocess.Popen([sys.executable, str(HERE / "dds_peer.py"), str(domain), str(frames), str(switch_at)],
-                                  env={**env, "PEER_QUERY_TOPIC": "/langtrack/query"}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                                  env={**env, "PEER_QUERY_TOPIC": f"{ns}/query", "PEER_IMAGE_TOPIC": image_topic}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         targets, events, detections = [], [], []
         deadline = time.monotonic() + 45
         while time.monotonic() < deadline and min(len(targets), len(detections)) < frames:

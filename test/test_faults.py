@@ -8,7 +8,7 @@ import pytest
 
 import fake_rclpy
 from colour_tracker import ColourTracker, frame
-from dds_domain import domain_in
+from dds_domain import RUN_TAG, domain_in
 from langtrack_ros.adapters import topics
 from langtrack_ros.adapters.image_codec import ImageCodecError, image_fields_to_rgb
 from langtrack_ros.adapters.session import TrackingSession
@@ -458,13 +458,17 @@ def test_a_cache_path_that_is_a_folder_is_reported_and_leaves_no_temp_file(tmp_p
 
 
 # --- DDS processes for real: bad frame, camera restarted, tracker restarted; 7. large images -
+FAULT_NS = f"/lt_{RUN_TAG}"  # another run on this host uses other topics
+
+
 def _dds_env(monkeypatch):
     import os
 
     from test_dds import HERE, LOOPBACK
 
     monkeypatch.setenv("CYCLONEDDS_URI", LOOPBACK)
-    return {**os.environ, "CYCLONEDDS_URI": LOOPBACK, "PYTHONPATH": str(HERE.parent)}, HERE
+    return {**os.environ, "CYCLONEDDS_URI": LOOPBACK, "PYTHONPATH": str(HERE.parent),  # topics of this run only
+            "PEER_QUERY_TOPIC": f"/query_{RUN_TAG}", "PEER_IMAGE_TOPIC": f"/camera_{RUN_TAG}/image_raw"}, HERE
 
 
 def _tracker_process(domain, env, here):
@@ -472,8 +476,9 @@ def _tracker_process(domain, env, here):
     import sys
 
     return subprocess.Popen(
-        [sys.executable, "-m", "langtrack_ros.cli", "dds", "--domain-id", str(domain), "--namespace", "/lt",
-         "--query-topic", "/query",  # a remap: the peer publishes the un-namespaced /query
+        [sys.executable, "-m", "langtrack_ros.cli", "dds", "--domain-id", str(domain), "--namespace", FAULT_NS,
+         "--query-topic", env["PEER_QUERY_TOPIC"],  # a remap: the peer publishes an un-namespaced query
+         "--image-topic", env["PEER_IMAGE_TOPIC"],
          "--tracker-factory", f"{here / 'colour_tracker.py'}:make", "--query", "the red square", "--duration", "60"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
@@ -507,7 +512,7 @@ def test_dds_tracker_survives_a_bad_frame_and_a_camera_restart(monkeypatch):
 
     env, here = _dds_env(monkeypatch)
     domain = domain_in(40, 90)
-    reader = Endpoints(domain, "/lt").reader("target", defs.TRACKED_TARGET)
+    reader = Endpoints(domain, FAULT_NS).reader("target", defs.TRACKED_TARGET)
     tracker = _tracker_process(domain, env, here)
     try:
         first = _camera(domain, env, here, frames=8, first=0, bad_at=3)
@@ -535,7 +540,7 @@ def test_dds_tracker_killed_and_started_again_publishes_again(monkeypatch):
 
     env, here = _dds_env(monkeypatch)
     domain = domain_in(90, 140)
-    reader = Endpoints(domain, "/lt").reader("target", defs.TRACKED_TARGET)
+    reader = Endpoints(domain, FAULT_NS).reader("target", defs.TRACKED_TARGET)
     tracker = _tracker_process(domain, env, here)
     camera = _camera(domain, env, here, frames=400, first=0, period=0.05)  # 20 s of frames
     try:

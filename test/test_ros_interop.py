@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 from dds_domain import domain_in
-from ros_nodes import DOMAIN, LATCHED, RELIABLE, NodeProcess, Probe
+from ros_nodes import DOMAIN, LATCHED, RELIABLE, RUN_TAG, NodeProcess, Probe
 
 from langtrack_msgs.msg import TrackedTarget  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
@@ -38,6 +38,7 @@ from langtrack_ros.builder import build_tracker  # noqa: E402
 from langtrack_ros.ros.messages import rclpy_array, ros_class  # noqa: E402
 
 FRAMES = 6
+IX, IY = f"/ix_{RUN_TAG}", f"/iy_{RUN_TAG}"  # the Cyclone and the rclpy tracker; tagged: this run only
 pytestmark = pytest.mark.timeout(150)
 # Cyclone on loopback with unicast peers: Fast DDS here runs with ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
 # (ros_nodes.py), and the two only find each other when Cyclone, too, talks to 127.0.0.1
@@ -78,13 +79,13 @@ def trackers(clip):
     boxes without ROS."""
     saved = os.environ.get("CYCLONEDDS_URI")
     os.environ["CYCLONEDDS_URI"] = LOOPBACK  # this process's Cyclone participant and `langtrack dds`
-    dds = NodeProcess("langtrack_ros.cli", ["dds", "--domain-id", str(DOMAIN), "--namespace", "/ix", "--image-topic",
-                                            "/ix_cam/image_raw", "--backend", "torch", "--duration", "120"], ros=False)
+    dds = NodeProcess("langtrack_ros.cli", ["dds", "--domain-id", str(DOMAIN), "--namespace", IX, "--image-topic",
+                                            f"{IX}_cam/image_raw", "--backend", "torch", "--duration", "120"], ros=False)
     # image_qos reliable: Cyclone's 1344-byte fragments of a 259 KB frame are many datagrams, and
     # on a loaded machine one lost fragment loses a best-effort frame (what is tested here is the
     # vendors talking, not loss; test_ros_node.py covers the default best-effort reader)
     node = NodeProcess("langtrack_ros.ros.tracker_node",
-                       ["-r", "__ns:=/iy", "-r", "image:=/iy_cam/image_raw", "-p", "backend:=torch",
+                       ["-r", f"__ns:={IY}", "-r", f"image:={IY}_cam/image_raw", "-p", "backend:=torch",
                         "-p", "image_qos:=reliable"])
     frames, query = clip
     settings = params.tracker_settings({**params.declared_defaults(), "backend": "torch"})
@@ -121,10 +122,10 @@ def test_fast_dds_camera_and_operator_with_the_cyclone_tracker(clip, trackers):
     frames, query = clip
     probe = Probe("langtrack_interop_probe")
     try:
-        said = probe.node.create_publisher(String, "/ix/query", LATCHED)
+        said = probe.node.create_publisher(String, f"{IX}/query", LATCHED)
         said.publish(String(data=query))  # once, before the tracker can have matched
-        targets = probe.collect(TrackedTarget, "/ix/target")
-        camera = probe.node.create_publisher(Image, "/ix_cam/image_raw", RELIABLE)
+        targets = probe.collect(TrackedTarget, f"{IX}/target")
+        camera = probe.node.create_publisher(Image, f"{IX}_cam/image_raw", RELIABLE)
         assert probe.until(lambda: camera.get_subscription_count() > 0, 60), f"dds never subscribed\n{dds.log()}"
         probe_frame = conv.build(defs.IMAGE, PROBE_FRAME, ros_class, rclpy_array)
         knock = lambda: (camera.publish(probe_frame), probe.spin(0.3))  # noqa: E731
@@ -150,10 +151,10 @@ def test_cyclone_camera_and_operator_with_the_rclpy_tracker(clip, trackers):
     _dds, node, expected = trackers
     frames, query = clip
     endpoints = Endpoints(DOMAIN)
-    said = endpoints.writer("/iy/query", defs.STRING, "latched")
+    said = endpoints.writer(f"{IY}/query", defs.STRING, "latched")
     said.write(make(defs.STRING)(data=query))  # once, before the tracker can have matched
-    targets_reader = endpoints.reader("/iy/target", defs.TRACKED_TARGET)
-    camera = endpoints.writer("/iy_cam/image_raw", defs.IMAGE)
+    targets_reader = endpoints.reader(f"{IY}/target", defs.TRACKED_TARGET)
+    camera = endpoints.writer(f"{IY}_cam/image_raw", defs.IMAGE)
     assert _until(lambda: camera.get_matched_subscriptions(), 60), f"tracker_node never subscribed\n{node.log()}"
     probe_frame = conv.build(defs.IMAGE, PROBE_FRAME, make, dds_array)
     assert _until(lambda: "discovery-probe" in node.log(), 30, lambda: (camera.write(probe_frame), time.sleep(0.3))), \
