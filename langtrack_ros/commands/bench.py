@@ -25,7 +25,7 @@ import numpy as np
 
 from langtrack_ros.files import atomic_write_text
 from langtrack_ros.commands.bench_common import (  # noqa: F401 - Row etc. are this command's API
-    WARMUP, Row, _model_file, _random_model, current_rss_mb, measure, peak_rss_mb)
+    WARMUP, Row, _model_file, _random_model, current_rss_mb, kept_section, measure, peak_rss_mb)
 
 TEXT_TOKENS = 10  # a typical query ("the man in the red jacket on the left") incl. [CLS]/[SEP]
 COLOURS = ("red", "white", "dark", "small", "tall", "blue")
@@ -78,10 +78,8 @@ def run(args) -> int:
     report = render(rows, model_note, args.frames)
     print(report)
     if args.out:
-        from langtrack_ros.commands.bench_runtime import _kept_section
-
         # scripts/vlt_pyramid_bench.py's section lives in the same file (its own command regenerates it)
-        kept = _kept_section(Path(args.out), "<!-- vlt-pyramid", "<!-- /vlt-pyramid -->")
+        kept = kept_section(Path(args.out), "<!-- vlt-pyramid", "<!-- /vlt-pyramid -->")
         atomic_write_text(args.out, report + kept)
         print(f"wrote {args.out}")
     return 0

@@ -86,3 +86,12 @@ def _random_model(preset: str | None, tmp: Path) -> Path:
     cfg = load_mvlm_config(preset)
     torch.manual_seed(0)
     return save_model(MVLM(cfg, pretrained_tokenizer=False), cfg, tmp / f"random_{preset or 'default'}.safetensors")
+
+
+def kept_section(path: Path, begin: str, end: str) -> str:
+    """The section between ``begin`` and ``end`` that another command wrote into the same report file,
+    so that regenerating this report keeps it ("" when absent)."""
+    text = path.read_text() if path.is_file() else ""
+    if begin not in text or end not in text:
+        return ""
+    return "\n" + begin + text.split(begin, 1)[1].split(end, 1)[0] + end + "\n"

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from langtrack_ros.files import atomic_write_text
-from langtrack_ros.commands.bench_common import Row, _model_file, measure, peak_rss_mb
+from langtrack_ros.commands.bench_common import Row, _model_file, kept_section, measure, peak_rss_mb
 
 RESOLUTIONS = ((640, 480), (1280, 720), (1920, 1080))
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,17 +41,10 @@ def run_runtime(args) -> int:
     print(report)
     out = args.out if args.out != "docs/BENCHMARKS.md" else "docs/BENCHMARKS_RUNTIME.md"
     if out:
-        atomic_write_text(out, report + _kept_section(Path(out)))
+        # scripts/console_bench.py's section lives in the same file (its own command regenerates it)
+        atomic_write_text(out, report + kept_section(Path(out), "<!-- console-viewers", "<!-- /console-viewers -->"))
         print(f"wrote {out}")
     return 0
-
-
-def _kept_section(path: Path, begin: str = "<!-- console-viewers", end: str = "<!-- /console-viewers -->") -> str:
-    """The section scripts/console_bench.py writes into the same file (its own command regenerates it)."""
-    text = path.read_text() if path.is_file() else ""
-    if begin not in text or end not in text:
-        return ""
-    return "\n" + begin + text.split(begin, 1)[1].split(end, 1)[0] + end + "\n"
 
 
 def _sequence(data: str | None, count: int = 60):
