@@ -260,6 +260,8 @@ class MVLMTracker:
         else:
             patch, t = roi_crop(image, self.memory.box, self.search_cfg.roi_factor, size)
         extra = {} if self._template is None else {"template": self._template}
+        if self.priors is not None and self.priors.active:  # the prior nets run beside the network
+            self.priors.prefetch(image, t, mode, None if self.memory is None else self.memory.box)
         out = self.backend.run(patch_tensor(patch), self._tokens, self._mask, **extra)
         if not outputs_finite(out):
             return self._not_finite(mode)
