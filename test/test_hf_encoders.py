@@ -126,17 +126,24 @@ def test_presets_name_the_paper_encoders():
     assert (default.tokenizer, default.text_encoder, default.hf_model) == ("mobilenet", "minilm", "")
 
 
-def test_old_model_files_load_with_the_new_fields_defaulted():
-    """The ablation model (trained before hf_model / text_encoder existed) loads with their defaults.
-    (The embedded default was re-exported with every field by its real-video fine-tune.)"""
+def test_old_model_files_load_with_the_new_fields_defaulted(tmp_path):
+    """A model file written before hf_model / text_encoder existed loads with their defaults: the
+    shipped default re-written with its config metadata as it was then (both keys absent)."""
     from safetensors import safe_open
+    from safetensors.torch import save_file
 
+    from langtrack_ros import model_hash
     from langtrack_ros.paths import models_dir
 
-    model_file = models_dir() / "mvlm_no_lcm.safetensors"
-    with safe_open(str(model_file), framework="pt") as f:
-        assert "hf_model" not in json.loads(f.metadata()["config"])
-    model = ckpt.load_model(model_file)
+    with safe_open(str(models_dir() / "mvlm_default.safetensors"), framework="pt") as f:
+        metadata, tensors = dict(f.metadata()), {k: f.get_tensor(k) for k in f.keys()}
+    config = json.loads(metadata["config"])
+    for key in ("hf_model", "text_encoder"):
+        config.pop(key, None)
+    metadata["config"] = json.dumps(config)
+    metadata["config_sha256"] = model_hash.config_sha256(metadata["config"])  # a consistent file, only older
+    save_file(tensors, str(tmp_path / "old.safetensors"), metadata=metadata)
+    model = ckpt.load_model(tmp_path / "old.safetensors")
     assert (model.cfg.hf_model, model.cfg.text_encoder) == ("", "minilm")
 
 
