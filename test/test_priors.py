@@ -244,12 +244,15 @@ def test_priors_folder_missing_entirely_still_tracks(tmp_path, caplog, lexicon):
         assert (a.kappa, a.found) == (b.kappa, b.found)
 
 
-def test_a_prior_model_failing_at_run_time_is_switched_off_once(lexicon, caplog):
+@pytest.mark.parametrize("parallel", [False, True])  # True: it fails on the prior nets' worker thread
+def test_a_prior_model_failing_at_run_time_is_switched_off_once(lexicon, caplog, parallel):
     class Broken(FakeDetector):
         def __call__(self, patch):
             raise RuntimeError("CUDA provider lost")
 
-    tracker = MVLMTracker(FakeBackend(), RedEncoder(), priors=_fusion(lexicon, Broken("Person")))
+    fusion = _fusion(lexicon, Broken("Person"))
+    fusion.cfg.parallel = parallel
+    tracker = MVLMTracker(FakeBackend(), RedEncoder(), priors=fusion)
     tracker.set_query("the person")
     image = np.zeros((120, 160, 3), np.uint8)
     image[40:60, 40:60] = (255, 0, 0)
