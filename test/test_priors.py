@@ -83,6 +83,10 @@ def test_colour_fraction_and_spatial_rank(lexicon):
     boxes = np.array([[20, 20, 60, 60], [120, 20, 60, 60]], float)
     np.testing.assert_allclose(appearance.colour_fractions(image, boxes, "red", lexicon), [1.0, 0.0])
     np.testing.assert_allclose(appearance.colour_fractions(image, boxes, "blue", lexicon), [0.0, 1.0])
+    night = image // 6  # the same scene at night: both squares are dark, whatever their hue
+    np.testing.assert_allclose(appearance.colour_fractions(night, boxes, "dark", lexicon), [1.0, 1.0])
+    np.testing.assert_allclose(appearance.colour_fractions(image, boxes, "dark", lexicon), [0.0, 0.0])
+    assert lexicon.parse("the dark car crossing the junction").colour == "dark"
     norm = boxes / 200
     np.testing.assert_allclose(appearance.spatial_rank(norm, "left", np.array([True, True])), [1.0, 0.0])
     # the only plausible candidate ranks first whatever its place; implausible ones get 0
