@@ -100,8 +100,9 @@ def write_results(results: list[dict], rows: list[dict], cfg: dict, path: Path, 
         "so the switch columns are trivially perfect here and say nothing about grounding. "
         "Scores in %, honest mode (nothing overwritten). Tracker settings: config/vlt_tracker.yaml (post-processing "
         "and scale_mode chosen on the real corpus, see its comments). The models are the small CPU models of config/train_vlt.yaml "
-        "(a few hundred steps on LangTrack-Synth, see models/vlt/MODEL_CARD.md): the ordering the paper reports is "
-        "a hypothesis these sizes may be too small to show.",
+        "(V1 a few hundred steps on LangTrack-Synth; V2 and V3 a few thousand on real + synthetic pairs behind a "
+        "frozen ImageNet stem; see models/vlt/MODEL_CARD.md): the ordering the paper reports is a hypothesis these "
+        "sizes may be too small to show.",
         "",
         "## Checks (the paper's ordering, measured)",
         "",
