@@ -13,7 +13,6 @@ import skimage.data
 
 from fake_mvlm import FakeBackend
 from langtrack_ros.builder import build_priors
-from langtrack_ros.config import read_yaml
 from langtrack_ros.paths import config_file
 from langtrack_ros.tracking.priors.fusion import PriorFusion
 from langtrack_ros.tracking.priors.lexicon import Lexicon
@@ -61,10 +60,6 @@ def _placed(canvas, photo, x):
     frame = canvas.copy()
     frame[:, x:x + photo.shape[1]] = photo
     return frame
-
-
-def test_shipped_config_says_whether_the_nets_run_in_parallel():
-    assert isinstance(read_yaml(config_file("priors"))["priors"]["parallel"], bool)
 
 
 def test_parallel_nets_give_the_sequential_answer_and_run_on_the_worker(shipped):

@@ -228,8 +228,9 @@ class PriorFusion:
         while MVLM's own network runs on the caller's thread: their inputs (the frame, the search
         patch, the last box) are known before MVLM answers, and both release the GIL inside ONNX
         Runtime, so on a 2-core robot CPU a frame costs the longer of the two instead of their sum.
-        ``fuse`` then takes the outputs; the answer is the same as running them there."""
-        if not self.cfg.parallel or not self.active:
+        ``fuse`` then takes the outputs; the answer is the same as running them there. Frames where
+        the schedule carries the last outputs instead (a template match) stay on the caller's thread."""
+        if not self.cfg.parallel or not self.active or not self.schedule.due(mode):
             return
         self.settle()
         if self._pool is None:
