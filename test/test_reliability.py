@@ -21,7 +21,8 @@ MODELS = HERE.parent / "models"
 SHIPPED = ["mvlm_default.safetensors", "mvlm_no_lcm.safetensors", "vlt/vlt_searched.safetensors",
            "vlt/ablation/vlt_baseline.safetensors", "vlt/ablation/vlt_symmetric.safetensors",
            "priors/ssd_mobilenetv2_oidv4.onnx", "priors/mobilenetv2_imagenet.onnx",
-           "priors/ssd_mobilenetv2_oidv4_int8.onnx", "priors/ssd_mobilenetv2_coco_int8.onnx"]
+           "priors/ssd_mobilenetv2_oidv4_int8.onnx", "priors/ssd_mobilenetv2_coco_int8.onnx",
+           "priors/blazeface_short_range.onnx"]
 
 
 @pytest.fixture(autouse=True)

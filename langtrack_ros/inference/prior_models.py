@@ -1,7 +1,8 @@
 """The prior networks through ONNX Runtime (TensorRT / CUDA execution providers when present).
 
-Two files in models/priors/ (scripts/build_priors.py makes them; licences in models/priors/):
-the SSD MobileNetV2 Open Images detector and the ImageNet MobileNetV2 applied at every location.
+Files in models/priors/ (scripts/build_priors.py makes them; licences in models/priors/): the SSD
+MobileNetV2 Open Images and COCO detectors, the ImageNet MobileNetV2 applied at every location and
+BlazeFace (faces for part targets).
 A missing or corrupt file raises ``PriorModelError`` naming it; the tracker then runs without
 that prior (tracking/priors/fusion.py logs the warning).
 """
@@ -80,6 +81,25 @@ class ImageNetEvidence:
         return self.session.run(None, {self.input: np.ascontiguousarray(x)})[0][0]
 
 
+class FaceDetector:
+    """128x128 RGB uint8 -> BlazeFace raw outputs: (regressors (896, 16), score logits (896,))."""
+
+    def __init__(self, path: str | Path, threads: int = 1):
+        path = Path(path)
+        self.session = _session(path, threads, "face model")
+        shapes = {o.name: o.shape for o in self.session.get_outputs()}
+        if shapes.get("regressors") != [1, 896, 16] or shapes.get("classificators") != [1, 896, 1]:
+            raise PriorModelError(f"face model {path}: outputs {shapes}; expected BlazeFace short range "
+                                  "(regressors (1, 896, 16), classificators (1, 896, 1))")
+        self.input = self.session.get_inputs()[0].name
+        self.path = path
+
+    def __call__(self, crop_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        x = (crop_rgb.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)[None]
+        reg, logits = self.session.run(["regressors", "classificators"], {self.input: np.ascontiguousarray(x)})
+        return reg[0], logits[0, :, 0]
+
+
 def load_prior_models(folder: Path, detector: str, imagenet: str, threads: int):
     """(SSDDetector | None, ImageNetEvidence | None): a file that fails to load is skipped with a warning."""
     models = []
@@ -95,14 +115,14 @@ def load_prior_models(folder: Path, detector: str, imagenet: str, threads: int):
     return tuple(models)
 
 
-def load_coco(folder: Path, name: str, threads: int):
-    """The COCO SSD (same raw output layout as the Open Images one), or None with a warning."""
+def load_optional(folder: Path, name: str, threads: int, cls, what: str):
+    """The COCO SSD (same raw output layout as the Open Images one) or the face model, or None with a warning."""
     if not name:
         return None
     try:
-        return SSDDetector(folder / name, threads)
+        return cls(folder / name, threads)
     except PriorModelError as exc:
-        log.warning("%s; tracking continues without the COCO detector", exc)
+        log.warning("%s; tracking continues without the %s", exc, what)
         return None
 
 
@@ -123,5 +143,7 @@ def load_priors(path, models_folder: Path, enabled: bool | None = None,
     if not settings.enabled:
         return None
     detector, imagenet = load_prior_models(models_folder, settings.detector, settings.imagenet, settings.threads)
-    coco = load_coco(models_folder, settings.coco_detector, settings.threads)
-    return PriorFusion(settings, Lexicon(data, str(path), settings.head_noun), detector, imagenet, coco)
+    coco = load_optional(models_folder, settings.coco_detector, settings.threads, SSDDetector, "COCO detector")
+    face = load_optional(models_folder, settings.face_detector, settings.threads, FaceDetector,
+                         "face model (part boxes by geometry)")
+    return PriorFusion(settings, Lexicon(data, str(path), settings.head_noun), detector, imagenet, coco, face)

@@ -30,7 +30,7 @@ import numpy as np
 from langtrack_ros.config import ConfigError
 from langtrack_ros.tracking.box_ops import box_average, intersection_matrix, iou_matrix
 from langtrack_ros.tracking.geometry import PatchTransform, warp
-from langtrack_ros.tracking.priors import appearance, crops, ssd
+from langtrack_ros.tracking.priors import appearance, crops, faces, ssd
 from langtrack_ros.tracking.priors.lexicon import Lexicon, QueryPrior
 from langtrack_ros.tracking.priors.memory import AppearanceMemory
 from langtrack_ros.tracking.priors.motion import MotionEvidence
@@ -102,6 +102,10 @@ class PriorSettings:
     crops_below: float
     crops_small: float
     crops_in_roi: bool
+    face_detector: str
+    face_min_score: float
+    face_context: float
+    face_top_k: int
 
     def __post_init__(self):
         if isinstance(self.roi_every, bool) or not isinstance(self.roi_every, int) or self.roi_every < 1:
@@ -109,7 +113,7 @@ class PriorSettings:
         for name in ("weight", "detector_min_score", "detector_nms_iou", "imagenet_min_prob",
                      "colour_weight", "spatial_weight", "memory_weight", "memory_rate", "motion_weight",
                      "motion_max_fraction", "motion_below", "crops_weight", "crops_below", "crops_small",
-                     "part_inside", "part_inside_min_size"):
+                     "part_inside", "part_inside_min_size", "face_min_score"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"priors.{name} must be in [0, 1], got {getattr(self, name)}")
         if not 0.0 < self.colour_full <= 1.0 or not 0.0 < self.evidence_full <= 1.0:
@@ -120,6 +124,9 @@ class PriorSettings:
             raise ConfigError(f"priors.detector_iou_ramp must be [lo, hi] with 0 <= lo < hi <= 1, got {lo_hi}")
         if self.spatial_middle not in ("image", "boxes"):
             raise ConfigError(f"priors.spatial_middle must be image or boxes, got {self.spatial_middle!r}")
+        if not self.face_context >= 1.0 or self.face_top_k < 0:
+            raise ConfigError(f"priors.face_context must be >= 1 and face_top_k >= 0, got {self.face_context}, "
+                              f"{self.face_top_k}")
         if not self.part_context >= 1.0:
             raise ConfigError(f"priors.part_context must be >= 1, got {self.part_context}")
         if self.motion_side < 32 or self.motion_min_inliers < 3 or self.motion_diff <= 0:
@@ -144,9 +151,9 @@ class Candidates:
 class PriorFusion:
     """Per-query prior state and the per-frame fusion (see the module docstring)."""
 
-    def __init__(self, settings: PriorSettings, lexicon: Lexicon, detector=None, imagenet=None, coco=None):
+    def __init__(self, settings: PriorSettings, lexicon: Lexicon, detector=None, imagenet=None, coco=None, face=None):
         self.cfg, self.lexicon = settings, lexicon
-        self.detector, self.imagenet, self.coco = detector, imagenet, coco
+        self.detector, self.imagenet, self.coco, self.face = detector, imagenet, coco, face
         self.query: QueryPrior | None = None
         self._det_name = "detector"  # which detector serves the query: "detector" (Open Images) or "coco"
         self._det_classes: list[int] = []
@@ -317,7 +324,43 @@ class PriorFusion:
         boxes, p = boxes[ok], p[ok]
         keep = ssd.nms(boxes, p, self.cfg.detector_nms_iou, self.cfg.detector_top_k)
         boxes, p = boxes[keep], p[keep]
-        return (part_boxes(boxes, self.query.part.region, self.cfg.person_aspect) if self.query.part else boxes), p
+        if not self.query.part:
+            return boxes, p
+        return self._faces(image, t, mode, part_boxes(boxes, self.query.part.region, self.cfg.person_aspect), p,
+                           anchor)
+
+    def _faces(self, image, t: PatchTransform, mode, parts, p, anchor) -> tuple[np.ndarray, np.ndarray]:
+        """Face and head targets: each of the ``face_top_k`` best part boxes moves onto the face
+        BlazeFace finds around it (faces.py), and in ROI mode a face around the last box joins the
+        candidates (a close-up face whose person the detector missed). Boxes without a face keep
+        their geometry."""
+        name = self.query.part.name
+        if self.face is None or name not in ("face", "head"):
+            return parts, p
+        parts, p = parts.copy(), p.copy()
+        for i in range(min(self.cfg.face_top_k, len(parts))):
+            found = self._face_near(image, t.box_to_image(parts[i]))
+            if found is not None:
+                parts[i] = t.box_to_patch(faces.as_part(found[0], name))
+        if mode is SearchMode.ROI and anchor is not None:
+            found = self._face_near(image, np.asarray(anchor, dtype=np.float64))
+            if found is not None:
+                parts = np.concatenate([parts, t.box_to_patch(faces.as_part(found[0], name))[None]])
+                p = np.append(p, found[1])
+                keep = ssd.nms(parts, p, self.cfg.detector_nms_iou, self.cfg.detector_top_k)
+                parts, p = parts[keep], p[keep]
+        return parts, p
+
+    def _face_near(self, image, box_img):
+        """The best face around an image-pixel box, or None (also when the face model failed)."""
+        if self.face is None or box_img[2] <= 0 or box_img[3] <= 0:
+            return None
+        try:
+            return faces.find_face(self.face, image, box_img, self.cfg.face_context, self.cfg.face_min_score)
+        except Exception as exc:  # onnxruntime raises its own types; any failure means the same here
+            log.warning("prior model face failed (%s: %s); switched off for this tracker", type(exc).__name__, exc)
+            self.face = None
+            return None
 
     def _detector_region(self, t: PatchTransform, anchor) -> PatchTransform:
         """In ROI mode the detector sees MVLM's square region; for a part target (a face) the square
