@@ -30,7 +30,7 @@ import numpy as np
 from langtrack_ros.config import ConfigError
 from langtrack_ros.tracking.box_ops import box_average, intersection_matrix, iou_matrix
 from langtrack_ros.tracking.geometry import PatchTransform, warp
-from langtrack_ros.tracking.priors import appearance, crops, faces, ssd
+from langtrack_ros.tracking.priors import appearance, crops, faces, relations, ssd
 from langtrack_ros.tracking.priors.lexicon import Lexicon, QueryPrior
 from langtrack_ros.tracking.priors.memory import AppearanceMemory
 from langtrack_ros.tracking.priors.motion import MotionEvidence
@@ -106,6 +106,7 @@ class PriorSettings:
     face_min_score: float
     face_context: float
     face_top_k: int
+    relation_weight: float
 
     def __post_init__(self):
         if isinstance(self.roi_every, bool) or not isinstance(self.roi_every, int) or self.roi_every < 1:
@@ -113,7 +114,7 @@ class PriorSettings:
         for name in ("weight", "detector_min_score", "detector_nms_iou", "imagenet_min_prob",
                      "colour_weight", "spatial_weight", "memory_weight", "memory_rate", "motion_weight",
                      "motion_max_fraction", "motion_below", "crops_weight", "crops_below", "crops_small",
-                     "part_inside", "part_inside_min_size", "face_min_score"):
+                     "part_inside", "part_inside_min_size", "face_min_score", "relation_weight"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"priors.{name} must be in [0, 1], got {getattr(self, name)}")
         if not 0.0 < self.colour_full <= 1.0 or not 0.0 < self.evidence_full <= 1.0:
@@ -158,6 +159,8 @@ class PriorFusion:
         self._det_name = "detector"  # which detector serves the query: "detector" (Open Images) or "coco"
         self._det_classes: list[int] = []
         self._imagenet_classes = np.zeros(0, dtype=int)
+        self._related_det: tuple[str, list[int]] = ("detector", [])  # who finds the objects of a relation
+        self._last_raw = None  # (detector name, frame, raw outputs) of the last global detector run
         self.schedule = PriorSchedule(settings.roi_every, settings.carry_min_kappa)
         self.memory = AppearanceMemory(settings.memory_min_kappa, settings.memory_rate, settings.colour_inner)
         c = settings
@@ -193,14 +196,17 @@ class PriorFusion:
         labels = getattr(getattr(self, self._det_name), "labels", [])
         imagenet = cat.imagenet if cat and self.imagenet and not q.part else ()  # no ImageNet class is a face
         self._imagenet_classes = np.asarray(imagenet, dtype=int)
+        related = q.relation is not None and self.cfg.relation_weight > 0
+        self._related_det = self._query_detector(q.relation[1]) if related else ("detector", [])
         if q.head is not None:
             log.info("query %r: head noun %r is not in the prior tables; its category is left to MVLM", text, q.head)
         if not q.known:
             log.info("query %r: no category, colour or spatial word the priors know; plain MVLM", text)
         else:
-            log.info("query %r: category %s%s (%s classes %s, %d ImageNet classes), colour %s, spatial %s",
+            log.info("query %r: category %s%s (%s classes %s, %d ImageNet classes), colour %s, spatial %s, relation %s",
                      text, cat.name if cat else None, f" (part: {q.part.name})" if q.part else "", self._det_name,
-                     [labels[i] for i in self._det_classes], len(self._imagenet_classes), q.colour, _spatial_words(q))
+                     [labels[i] for i in self._det_classes], len(self._imagenet_classes), q.colour, _spatial_words(q),
+                     f"{q.relation[0]} {q.relation[1].name}" if q.relation else None)
         return q
 
     def _query_detector(self, cat) -> tuple[str, list[int]]:
@@ -281,6 +287,7 @@ class PriorFusion:
         evidence = self._with_motion(evidence, all_boxes, mot_boxes, mot_p)
         evidence = self._with_crops(evidence, all_boxes, l_m, image, t, mode)
         spatial = self._spatial(all_boxes, evidence, mode, t, image.shape[1])
+        spatial = spatial * self._relation(all_boxes, nets.related)
         prior = evidence * self._colour(image, t, all_boxes) * spatial
         prior = prior * self._remembered(image, t, all_boxes, prior)
         beta = self.cfg.weight * min(1.0, float(evidence.max(initial=0.0)) / self.cfg.evidence_full)
@@ -291,7 +298,8 @@ class PriorFusion:
         (schedule.py: every frame in global search, one ROI frame in ``roi_every``)."""
         if self.schedule.due(mode):
             return self.schedule.store(NetOutputs(t, *self._detections(image, t, mode, anchor),
-                                                  self._class_map(image, t, mode)), mode, image, anchor)
+                                                  self._class_map(image, t, mode), self._related(image, t, mode)),
+                                       mode, image, anchor)
         nets = self.schedule.carried(t, image)
         if not self._imagenet_wanted(mode):
             nets.cam = None
@@ -314,8 +322,19 @@ class PriorFusion:
                         cv2.resize(image, (ssd.INPUT, ssd.INPUT), interpolation=cv2.INTER_AREA))
         if raw is None:
             return np.zeros((0, 4)), np.zeros(0)
-        boxes, p = ssd.decode(raw[0], raw[1], self._det_classes)
-        if mode is SearchMode.GLOBAL:  # the whole frame, resized like the detector's training data
+        if mode is SearchMode.GLOBAL:
+            self._last_raw = (self._det_name, image, raw)
+        boxes, p = self._decoded(raw, self._det_classes, image, t, None if mode is SearchMode.GLOBAL else region)
+        if not self.query.part:
+            return boxes, p
+        return self._faces(image, t, mode, part_boxes(boxes, self.query.part.region, self.cfg.person_aspect), p,
+                           anchor)
+
+    def _decoded(self, raw, classes, image, t: PatchTransform, region) -> tuple[np.ndarray, np.ndarray]:
+        """Detector outputs -> patch-normalised boxes of ``classes`` and scores, thresholded and NMSed;
+        ``region``: where the detector looked (None: the whole frame, resized like its training data)."""
+        boxes, p = ssd.decode(raw[0], raw[1], classes)
+        if region is None:
             h, w = image.shape[:2]
             boxes = t.box_to_patch(boxes * np.array([w, h, w, h]))
         else:
@@ -323,11 +342,23 @@ class PriorFusion:
         ok = (p >= self.cfg.detector_min_score) & (boxes[:, 2] > 0) & (boxes[:, 3] > 0)
         boxes, p = boxes[ok], p[ok]
         keep = ssd.nms(boxes, p, self.cfg.detector_nms_iou, self.cfg.detector_top_k)
-        boxes, p = boxes[keep], p[keep]
-        if not self.query.part:
-            return boxes, p
-        return self._faces(image, t, mode, part_boxes(boxes, self.query.part.region, self.cfg.person_aspect), p,
-                           anchor)
+        return boxes[keep], p[keep]
+
+    def _related(self, image, t: PatchTransform, mode) -> np.ndarray:
+        """Global search only: the objects the sentence relates the target to (patch-normalised),
+        from the detector that knows their category; its run of this frame is reused when the
+        target's detector is the same one."""
+        name, classes = self._related_det
+        if mode is not SearchMode.GLOBAL or not classes or getattr(self, name) is None:
+            return np.zeros((0, 4))
+        last = self._last_raw
+        if last is not None and last[0] == name and last[1] is image:
+            raw = last[2]
+        else:
+            raw = self._run(name, cv2.resize(image, (ssd.INPUT, ssd.INPUT), interpolation=cv2.INTER_AREA))
+        if raw is None:
+            return np.zeros((0, 4))
+        return self._decoded(raw, classes, image, t, None)[0]
 
     def _faces(self, image, t: PatchTransform, mode, parts, p, anchor) -> tuple[np.ndarray, np.ndarray]:
         """Face and head targets: each of the ``face_top_k`` best part boxes moves onto the face
@@ -512,6 +543,14 @@ class PriorFusion:
         sim = np.zeros(len(boxes))
         sim[top] = self.memory.similarity(image, t.box_to_image(boxes[top]))
         return (1 - w) + w * sim
+
+    def _relation(self, boxes, related) -> np.ndarray:
+        """Factor (1 - w) + w * how well each candidate stands in the sentence's relation to the
+        objects found (relations.py); 1 when none was found (nothing to relate to says nothing)."""
+        w = self.cfg.relation_weight
+        if self.query.relation is None or w == 0 or not len(related):
+            return np.ones(len(boxes))
+        return (1 - w) + w * relations.match(self.query.relation[0], boxes, related)
 
     def _spatial(self, boxes, evidence, mode, t: PatchTransform, image_w: int) -> np.ndarray:
         """Spatial words rank candidates in global search only: in an ROI crop 'left' means nothing.

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from langtrack_ros.config import ConfigError, read_yaml
+from langtrack_ros.tracking.priors.relations import KINDS as RELATION_KINDS
 
 WORD = re.compile(r"[a-z]+")
 # "left of the cube", "next to": a spatial word followed by these relates the target to another
@@ -69,6 +70,7 @@ class QueryPrior:
     head: str | None = None  # the head noun when the tables do not know it
     spatial_order: int = 1  # "the second dog from the left": 2 (1: the extreme one)
     spatial_also: str | None = None  # the other axis of a corner: "at the bottom left" -> bottom + left
+    relation: tuple[str, "Category"] | None = None  # (kind, category): "behind the boat" -> (near, boat); relations.py
 
     @property
     def known(self) -> bool:
@@ -89,6 +91,9 @@ def _imagenet_indices(spec, where: str) -> tuple[int, ...]:
     return indices
 
 
+RELATION_REACH = 5  # a relation word at most this many words before its object's noun
+
+
 class Lexicon:
     """The word tables of config/priors.yaml."""
 
@@ -106,6 +111,7 @@ class Lexicon:
             self.phrase_ends = set(data.get("phrase_ends") or ())
             self.non_nouns = set(data.get("non_nouns") or ())
             self.spatial_weak = set(data.get("spatial_weak") or ())
+            self.relations = {w: kind for kind, ws in (data.get("relations") or {}).items() for w in ws}
             self._raw_keys = [*(data.get("ordinals") or {}), *data["colours"], *data["achromatic"], *data["spatial"],
                               *data["categories"], *(data.get("parts") or {})]
             self.ordinals = {str(k): int(v) for k, v in (data.get("ordinals") or {}).items()}
@@ -130,7 +136,10 @@ class Lexicon:
             if part.owner not in {c.name for c in self.categories} or not (0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1):
                 raise ConfigError(f"{where}: parts.{part.name} needs a known owner category and a region "
                                   f"[x0, y0, x1, y1] with 0 <= x0 < x1 <= 1, 0 <= y0 < y1 <= 1")
-        words = [*self.phrase_ends, *self.non_nouns, *self.spatial_weak, *self._raw_keys,
+        bad_kinds = sorted(set(self.relations.values()) - set(RELATION_KINDS))
+        if bad_kinds:
+            raise ConfigError(f"{where}: relations {bad_kinds} are not kinds the priors know; use {RELATION_KINDS}")
+        words = [*self.phrase_ends, *self.non_nouns, *self.spatial_weak, *self._raw_keys, *self.relations,
                  *(w for c in self.categories for w in c.words), *(w for p in self.parts for w in p.words)]
         odd = sorted({repr(w) for w in words if not isinstance(w, str)})
         if odd:  # YAML 1.1 reads a bare on/off/yes/no as a boolean: "on" would silently never match
@@ -159,7 +168,24 @@ class Lexicon:
         colour, region = self._target_colour(words, nouns, head_i, part or category, end)
         spatial, also, order = self._spatial(words)
         context = tuple(dict.fromkeys(n.name for _, n in nouns if isinstance(n, Category) and n is not category))
-        return QueryPrior(text, category, colour, spatial, context, part, region, unknown, order, also)
+        relation = self._relation(words, nouns, category, end) if self.head_noun else None
+        return QueryPrior(text, category, colour, spatial, context, part, region, unknown, order, also, relation)
+
+    def _relation(self, words: list[str], nouns: list, category, end: int):
+        """(kind, category) of the first object of another category that a relation word ties the
+        target to: the nearest relation word before that noun, after the target's phrase ("the man
+        holding the umbrella": near umbrella; "the house right of the school": right_of, where
+        "left"/"right" count only before "of"). None when no such noun or word."""
+        for j, noun in nouns:
+            if j < end or not isinstance(noun, Category) or noun is category:
+                continue
+            for i in range(j - 1, max(end, j - RELATION_REACH) - 1, -1):
+                w = words[i]
+                if w in ("left", "right") and (words[i + 1:i + 2] or [""])[0] != "of":
+                    continue
+                if w in self.relations:
+                    return self.relations[w], noun
+        return None
 
     def _spatial(self, words: list[str]) -> tuple[str | None, str | None, int]:
         """(relation, the other axis of a corner or None, ordinal): the first ranking spatial word,

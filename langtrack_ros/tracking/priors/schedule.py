@@ -18,7 +18,7 @@ kept a wrong first grounding confident on the validation clips).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -35,6 +35,7 @@ class NetOutputs:
     det_boxes: np.ndarray  # (N, 4) patch-normalised
     det_p: np.ndarray  # (N,)
     cam: np.ndarray | None  # (S, S) class-group probability over the patch, or None
+    related: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))  # objects the sentence relates to (global)
 
 
 def carry(nets: NetOutputs, t: PatchTransform, shift: np.ndarray) -> NetOutputs:

@@ -1,0 +1,44 @@
+"""Relations to other named objects: "the wakeboarder behind the boat", "the man holding the
+umbrella", "the house right of the school", "the cat on the car".
+
+The lexicon reads the first relation from the target to an object of another category (its kind
+and that category, config/priors.yaml ``relations``); the detector that knows the category finds
+those objects in global search, and each target candidate is scored by how well it stands in that
+relation to the best-placed object. Kinds: ``near`` (touching or close: near, behind, with,
+holding, riding, ...), ``left_of`` / ``right_of`` and ``above`` / ``below`` (the side, and still
+close: an object across the image is not "right of" anything). Boxes are xywh in one frame.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+KINDS = ("near", "left_of", "right_of", "above", "below")
+SIDE_REACH = 2.0  # sideways relations count up to this many object sizes away (near: one)
+
+
+def gaps(boxes: np.ndarray, objects: np.ndarray) -> np.ndarray:
+    """(N, M) distance between the edges of box n and object m (0 when they touch or overlap)."""
+    b, o = boxes[:, None, :], objects[None, :, :]
+    dx = np.maximum(0.0, np.maximum(o[..., 0] - (b[..., 0] + b[..., 2]), b[..., 0] - (o[..., 0] + o[..., 2])))
+    dy = np.maximum(0.0, np.maximum(o[..., 1] - (b[..., 1] + b[..., 3]), b[..., 1] - (o[..., 1] + o[..., 3])))
+    return np.hypot(dx, dy)
+
+
+def match(kind: str, boxes: np.ndarray, objects: np.ndarray) -> np.ndarray:
+    """(N,) in [0, 1]: how well each box stands in relation ``kind`` to its best object."""
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    objects = np.asarray(objects, dtype=np.float64).reshape(-1, 4)
+    if not len(boxes) or not len(objects):
+        return np.zeros(len(boxes))
+    size = np.maximum(np.sqrt(boxes[:, None, 2] * boxes[:, None, 3]), np.sqrt(objects[None, :, 2] * objects[None, :, 3]))
+    size = np.maximum(size, 1e-6)
+    reach = 1.0 if kind == "near" else SIDE_REACH
+    close = np.exp(-gaps(boxes, objects) / (reach * size))
+    if kind == "near":
+        return close.max(axis=1)
+    axis = 0 if kind in ("left_of", "right_of") else 1
+    centre_b = boxes[:, None, axis] + boxes[:, None, axis + 2] / 2
+    centre_o = objects[None, :, axis] + objects[None, :, axis + 2] / 2
+    ahead = (centre_o - centre_b) if kind in ("left_of", "above") else (centre_b - centre_o)
+    side = 1.0 / (1.0 + np.exp(-np.clip(4.0 * ahead / size, -50, 50)))  # 0.5 level, ~1 a size onto the side
+    return (side * close).max(axis=1)
