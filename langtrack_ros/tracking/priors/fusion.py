@@ -107,6 +107,9 @@ class PriorSettings:
     face_context: float
     face_top_k: int
     relation_weight: float
+    tiles: int
+    tiles_overlap: float
+    tiles_below: float
 
     def __post_init__(self):
         if isinstance(self.roi_every, bool) or not isinstance(self.roi_every, int) or self.roi_every < 1:
@@ -114,7 +117,7 @@ class PriorSettings:
         for name in ("weight", "detector_min_score", "detector_nms_iou", "imagenet_min_prob",
                      "colour_weight", "spatial_weight", "memory_weight", "memory_rate", "motion_weight",
                      "motion_max_fraction", "motion_below", "crops_weight", "crops_below", "crops_small",
-                     "part_inside", "part_inside_min_size", "face_min_score", "relation_weight"):
+                     "part_inside", "part_inside_min_size", "face_min_score", "relation_weight", "tiles_below"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"priors.{name} must be in [0, 1], got {getattr(self, name)}")
         if not 0.0 < self.colour_full <= 1.0 or not 0.0 < self.evidence_full <= 1.0:
@@ -125,6 +128,9 @@ class PriorSettings:
             raise ConfigError(f"priors.detector_iou_ramp must be [lo, hi] with 0 <= lo < hi <= 1, got {lo_hi}")
         if self.spatial_middle not in ("image", "boxes"):
             raise ConfigError(f"priors.spatial_middle must be image or boxes, got {self.spatial_middle!r}")
+        if self.tiles < 0 or self.tiles == 1 or not 0.0 <= self.tiles_overlap < 1.0:
+            raise ConfigError(f"priors.tiles must be 0 (off) or >= 2 and tiles_overlap in [0, 1), got {self.tiles}, "
+                              f"{self.tiles_overlap}")
         if not self.face_context >= 1.0 or self.face_top_k < 0:
             raise ConfigError(f"priors.face_context must be >= 1 and face_top_k >= 0, got {self.face_context}, "
                               f"{self.face_top_k}")
@@ -325,6 +331,8 @@ class PriorFusion:
         if mode is SearchMode.GLOBAL:
             self._last_raw = (self._det_name, image, raw)
         boxes, p = self._decoded(raw, self._det_classes, image, t, None if mode is SearchMode.GLOBAL else region)
+        if mode is SearchMode.GLOBAL and self.cfg.tiles and p.max(initial=0.0) < self.cfg.tiles_below:
+            boxes, p = self._tiled(image, t, boxes, p)
         if not self.query.part:
             return boxes, p
         return self._faces(image, t, mode, part_boxes(boxes, self.query.part.region, self.cfg.person_aspect), p,
@@ -341,6 +349,26 @@ class PriorFusion:
             boxes = t.box_to_patch(region.box_to_image(boxes))
         ok = (p >= self.cfg.detector_min_score) & (boxes[:, 2] > 0) & (boxes[:, 3] > 0)
         boxes, p = boxes[ok], p[ok]
+        keep = ssd.nms(boxes, p, self.cfg.detector_nms_iou, self.cfg.detector_top_k)
+        return boxes[keep], p[keep]
+
+    def _tiled(self, image, t: PatchTransform, boxes, p) -> tuple[np.ndarray, np.ndarray]:
+        """Global search that found nothing sure in the whole frame: the detector again on square
+        tiles (``tiles`` across the longer side, ``tiles_overlap``), each resized to its input, so
+        a target a few pixels large in the 300 px view of the whole frame has more pixels."""
+        h, w = image.shape[:2]
+        side = (1 + self.cfg.tiles_overlap) * max(w, h) / self.cfg.tiles
+        found_b, found_p = [boxes], [p]
+        for x0 in _tile_starts(w, side, max(w, h), self.cfg.tiles):
+            for y0 in _tile_starts(h, side, max(w, h), self.cfg.tiles):
+                region = PatchTransform(x0, y0, side / ssd.INPUT, ssd.INPUT)
+                raw = self._run(self._det_name, warp(image, region))
+                if raw is None:
+                    return boxes, p
+                b, q = self._decoded(raw, self._det_classes, image, t, region)
+                found_b.append(b)
+                found_p.append(q)
+        boxes, p = np.concatenate(found_b), np.concatenate(found_p)
         keep = ssd.nms(boxes, p, self.cfg.detector_nms_iou, self.cfg.detector_top_k)
         return boxes[keep], p[keep]
 
@@ -571,6 +599,13 @@ def _spatial_words(q) -> str | None:
     if q.spatial is None:
         return None
     return q.spatial + (f"+{q.spatial_also}" if q.spatial_also else "") + (f" #{q.spatial_order}" if q.spatial_order > 1 else "")
+
+
+def _tile_starts(length: float, side: float, longer: float, tiles: int) -> np.ndarray:
+    """Start coordinates of the tiles along one image axis: ``tiles`` along the longer axis, in
+    proportion along the other; a tile longer than the axis is centred on it."""
+    k = max(1, round(length / longer * tiles))
+    return np.linspace(0.0, length - side, k) if k > 1 and length > side else np.array([(length - side) / 2])
 
 
 def sub_boxes(boxes: np.ndarray, region) -> np.ndarray:
