@@ -222,7 +222,7 @@ def test_realtime_replay_drops_what_a_slow_tracker_cannot_keep_up_with_and_score
     live = replay_bag(bag, tmp_path / "b", _Slow(), realtime=True, gt_file=gt)
     assert live.dropped >= 8 and live.tracked + live.dropped == 24  # ~45 ms per step, a frame every 15 ms
     assert live.scores["frames_with_gt"] == 24 and live.scores["auc"] < offline.scores["auc"]  # held boxes lag the target
-    fast = replay_bag(bag, tmp_path / "c", ColourTracker(), realtime=True, speed=0.2)  # 75 ms a frame: slack for a loaded machine
+    fast = replay_bag(bag, tmp_path / "c", ColourTracker(), realtime=True, speed=0.1)  # 150 ms a frame: slack for a loaded machine
     assert fast.dropped == 0 and fast.tracked == 24
 
 
