@@ -164,7 +164,7 @@ def test_carried_outputs_move_with_the_shift_into_the_new_patch():
     old = PatchTransform(0.0, 0.0, 2.0, 100)  # image pixel = 2 * patch pixel
     cam = np.zeros((100, 100), np.float32)
     cam[10:20, 30:40] = 1.0  # image x 60..80, y 20..40
-    nets = NetOutputs(old, np.array([[0.3, 0.1, 0.1, 0.1]]), np.array([0.9]), cam)
+    nets = NetOutputs(old, np.array([[0.3, 0.1, 0.1, 0.1]]), np.array([0.9]), cam, np.zeros((0, 4)))
     new = PatchTransform(50.0, 0.0, 1.0, 100)  # image pixel = 50 + patch pixel
     moved = carry(nets, new, np.array([10.0, 0.0]))  # the target moved 10 px right
     np.testing.assert_allclose(moved.det_boxes, [[(70 - 50) / 100, 0.2, 0.2, 0.2]])
@@ -316,7 +316,7 @@ def test_the_schedule_reruns_after_global_search_and_unsure_answers():
     from langtrack_ros.tracking.priors.schedule import PriorSchedule
     from langtrack_ros.tracking.result import SearchMode
 
-    nets = NetOutputs(PatchTransform(0.0, 0.0, 1.0, 100), np.zeros((0, 4)), np.zeros(0), None)
+    nets = NetOutputs(PatchTransform(0.0, 0.0, 1.0, 100), np.zeros((0, 4)), np.zeros(0), None, np.zeros((0, 4)))
     image = np.zeros((100, 100, 3), np.uint8)
     schedule = PriorSchedule(roi_every=4, min_kappa=0.3)
     schedule.store(nets, SearchMode.GLOBAL, image, None)

@@ -18,7 +18,7 @@ kept a wrong first grounding confident on the validation clips).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -35,7 +35,7 @@ class NetOutputs:
     det_boxes: np.ndarray  # (N, 4) patch-normalised
     det_p: np.ndarray  # (N,)
     cam: np.ndarray | None  # (S, S) class-group probability over the patch, or None
-    related: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))  # objects the sentence relates to (global)
+    related: np.ndarray  # (M, 4) objects the sentence relates the target to (global search only, else empty)
 
 
 def carry(nets: NetOutputs, t: PatchTransform, shift: np.ndarray) -> NetOutputs:
@@ -50,7 +50,7 @@ def carry(nets: NetOutputs, t: PatchTransform, shift: np.ndarray) -> NetOutputs:
         matrix = np.array([[a, 0.0, bx], [0.0, a, by]], dtype=np.float64)
         cam = cv2.warpAffine(nets.cam, matrix, (t.size, t.size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                              borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
-    return NetOutputs(t, det, nets.det_p.copy(), cam)
+    return NetOutputs(t, det, nets.det_p.copy(), cam, np.zeros((0, 4)))  # relations rank in global search only
 
 
 TEMPLATE_SIDE = 32  # the template's longer side in pixels (its box is scaled down to this)
