@@ -56,15 +56,15 @@ def crop_square(image: np.ndarray, box: np.ndarray, context: float) -> tuple[np.
     return crop, (x0, y0, side)
 
 
-def find_face(net, image: np.ndarray, box: np.ndarray, context: float, min_score: float):
-    """The best face in the crop around ``box`` (image pixels): (box xywh in image pixels, score),
-    or None below ``min_score``."""
-    crop, (x0, y0, side) = crop_square(image, box, context)
-    faces, scores = decode(*net(crop))
+def best_face(raw, crop_at: tuple[float, float, float], min_score: float):
+    """BlazeFace's raw outputs on a crop cut at ``crop_at`` (x0, y0, side; crop_square) -> the best
+    face (box xywh in image pixels, score), or None below ``min_score``."""
+    x0, y0, side = crop_at
+    boxes, scores = decode(*raw)
     best = int(np.argmax(scores))
     if scores[best] < min_score:
         return None
-    return faces[best] * side + np.array([x0, y0, 0.0, 0.0]), float(scores[best])
+    return boxes[best] * side + np.array([x0, y0, 0.0, 0.0]), float(scores[best])
 
 
 def as_part(face: np.ndarray, part: str) -> np.ndarray:

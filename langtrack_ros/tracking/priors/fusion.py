@@ -411,15 +411,13 @@ class PriorFusion:
         return parts, p
 
     def _face_near(self, image, box_img):
-        """The best face around an image-pixel box, or None (also when the face model failed)."""
+        """The best face around an image-pixel box, or None (also when the face model failed: ``_run``
+        switches it off with one warning, as any prior model)."""
         if self.face is None or box_img[2] <= 0 or box_img[3] <= 0:
             return None
-        try:
-            return faces.find_face(self.face, image, box_img, self.cfg.face_context, self.cfg.face_min_score)
-        except Exception as exc:  # onnxruntime raises its own types; any failure means the same here
-            log.warning("prior model face failed (%s: %s); switched off for this tracker", type(exc).__name__, exc)
-            self.face = None
-            return None
+        crop, crop_at = faces.crop_square(image, box_img, self.cfg.face_context)
+        raw = self._run("face", crop)
+        return None if raw is None else faces.best_face(raw, crop_at, self.cfg.face_min_score)
 
     def _detector_region(self, t: PatchTransform, anchor) -> PatchTransform:
         """In ROI mode the detector sees MVLM's square region; for a part target (a face) the square
