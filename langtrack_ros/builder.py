@@ -23,7 +23,7 @@ from langtrack_ros.tracking.text_encoder import text_encoder_for
 from langtrack_ros.tracking.tracker import Backend, MVLMTracker, SearchConfig, TrackerSettings, load_settings
 
 DEFAULT_MODEL = "mvlm_default.safetensors"
-PRIOR_PARTS = ("detector", "coco", "imagenet", "face", "colour", "spatial")
+PRIOR_PARTS = ("detector", "coco", "imagenet", "face", "pose", "colour", "spatial")
 
 
 def model_file(settings: TrackerSettings, model_path: str | Path | None = None) -> Path:
@@ -76,7 +76,7 @@ def with_overrides(settings: TrackerSettings, overrides: dict) -> TrackerSetting
 
 def build_priors(parts: str | None = None, threads: int | None = None):
     """The real-world priors of config/priors.yaml. ``parts``: None = as configured, "none" = off,
-    "all" or a comma list of detector,coco,imagenet,face,colour,spatial = only those (ablations), plus any
+    "all" or a comma list of detector,coco,imagenet,face,pose,colour,spatial = only those (ablations), plus any
     ``key=value`` tokens overriding priors.yaml settings ("all,roi_every=1"); ``threads``
     overrides the prior models' ONNX Runtime threads."""
     if parts == "none":
@@ -95,6 +95,7 @@ def build_priors(parts: str | None = None, threads: int | None = None):
     priors.imagenet = priors.imagenet if "imagenet" in chosen else None
     priors.coco = priors.coco if "coco" in chosen else None
     priors.face = priors.face if "face" in chosen else None
+    priors.pose = priors.pose if "pose" in chosen else None
     priors.cfg.colour_weight = priors.cfg.colour_weight if "colour" in chosen else 0.0
     priors.cfg.spatial_weight = priors.cfg.spatial_weight if "spatial" in chosen else 0.0
     return priors

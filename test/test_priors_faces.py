@@ -141,23 +141,33 @@ def test_a_failing_face_model_is_switched_off_and_parts_fall_back_to_geometry(ca
     assert iou_matrix(T.box_to_image(boxes[0])[None], geometric[None])[0, 0] > 0.8
 
 
-def test_a_missing_face_file_warns_and_the_other_priors_load(tmp_path, caplog):
+def load_detector_only(tmp_path):
+    """load_priors with config/priors.yaml and only the Open Images detector's file in the models folder."""
     shutil.copy(config_file("priors"), tmp_path / "priors.yaml")
     (tmp_path / "models").mkdir()
     detector = read_yaml(config_file("priors"))["priors"]["detector"]
     for name in (detector, detector + ".sha256"):
         shutil.copy(models_dir() / "priors" / name, tmp_path / "models")
+    return load_priors(tmp_path / "priors.yaml", tmp_path / "models")
+
+
+def load_with_setting(tmp_path, setting: str):
+    """load_priors with one ``key: value`` line of config/priors.yaml replaced."""
+    key = setting.split(":")[0]
+    text = config_file("priors").read_text()
+    line = next(x for x in text.splitlines() if x.strip().startswith(key + ":"))
+    (tmp_path / "priors.yaml").write_text(text.replace(line, "  " + setting))
+    return load_priors(tmp_path / "priors.yaml", models_dir() / "priors")
+
+
+def test_a_missing_face_file_warns_and_the_other_priors_load(tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
-        priors = load_priors(tmp_path / "priors.yaml", tmp_path / "models")
+        priors = load_detector_only(tmp_path)
     assert priors.face is None and priors.detector is not None
     assert "blazeface_short_range.onnx" in caplog.text and "part boxes by geometry" in caplog.text
 
 
 @pytest.mark.parametrize("bad", ["face_context: 0.5", "face_min_score: 1.5", "face_top_k: -1"])
 def test_bad_face_settings_name_the_key(tmp_path, bad):
-    key = bad.split(":")[0]
-    text = config_file("priors").read_text()
-    line = next(x for x in text.splitlines() if x.strip().startswith(key + ":"))
-    (tmp_path / "priors.yaml").write_text(text.replace(line, "  " + bad))
-    with pytest.raises(ConfigError, match=key):
-        load_priors(tmp_path / "priors.yaml", models_dir() / "priors")
+    with pytest.raises(ConfigError, match=bad.split(":")[0]):
+        load_with_setting(tmp_path, bad)

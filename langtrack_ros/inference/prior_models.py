@@ -2,7 +2,7 @@
 
 Files in models/priors/ (scripts/build_priors.py makes them; licences in models/priors/): the SSD
 MobileNetV2 Open Images and COCO detectors, the ImageNet MobileNetV2 applied at every location and
-BlazeFace (faces for part targets).
+BlazeFace (faces for part targets) and BlazePose landmarks (body parts).
 A missing or corrupt file raises ``PriorModelError`` naming it; the tracker then runs without
 that prior (tracking/priors/fusion.py logs the warning).
 """
@@ -100,6 +100,25 @@ class FaceDetector:
         return reg[0], logits[0, :, 0]
 
 
+class PoseModel:
+    """256x256 RGB uint8 -> BlazePose raw outputs: (landmarks (195,), pose flag (1,))."""
+
+    def __init__(self, path: str | Path, threads: int = 1):
+        path = Path(path)
+        self.session = _session(path, threads, "pose model")
+        shapes = {o.name: o.shape for o in self.session.get_outputs()}
+        if shapes.get("Identity") != [1, 195] or shapes.get("Identity_1") != [1, 1]:
+            raise PriorModelError(f"pose model {path}: outputs {shapes}; expected BlazePose full landmarks "
+                                  "(Identity (1, 195), Identity_1 (1, 1))")
+        self.input = self.session.get_inputs()[0].name
+        self.path = path
+
+    def __call__(self, crop_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        x = (crop_rgb.astype(np.float32) / 255.0).transpose(2, 0, 1)[None]
+        landmarks, flag = self.session.run(["Identity", "Identity_1"], {self.input: np.ascontiguousarray(x)})
+        return landmarks[0], flag[0]
+
+
 def load_prior_models(folder: Path, detector: str, imagenet: str, threads: int):
     """(SSDDetector | None, ImageNetEvidence | None): a file that fails to load is skipped with a warning."""
     models = []
@@ -116,7 +135,8 @@ def load_prior_models(folder: Path, detector: str, imagenet: str, threads: int):
 
 
 def load_optional(folder: Path, name: str, threads: int, cls, what: str):
-    """The COCO SSD (same raw output layout as the Open Images one) or the face model, or None with a warning."""
+    """The COCO SSD (same raw output layout as the Open Images one), the face or the pose model, or None
+    with a warning."""
     if not name:
         return None
     try:
@@ -146,4 +166,6 @@ def load_priors(path, models_folder: Path, enabled: bool | None = None,
     coco = load_optional(models_folder, settings.coco_detector, settings.threads, SSDDetector, "COCO detector")
     face = load_optional(models_folder, settings.face_detector, settings.threads, FaceDetector,
                          "face model (part boxes by geometry)")
-    return PriorFusion(settings, Lexicon(data, str(path), settings.head_noun), detector, imagenet, coco, face)
+    pose = load_optional(models_folder, settings.pose_model, settings.threads, PoseModel,
+                         "pose model (part boxes by geometry)")
+    return PriorFusion(settings, Lexicon(data, str(path), settings.head_noun), detector, imagenet, coco, face, pose)

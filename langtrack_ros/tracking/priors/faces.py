@@ -44,15 +44,16 @@ def decode(regressors: np.ndarray, logits: np.ndarray) -> tuple[np.ndarray, np.n
     return np.stack([cx - w / 2, cy - h / 2, w, h], axis=1), np.nan_to_num(scores, nan=0.0)
 
 
-def crop_square(image: np.ndarray, box: np.ndarray, context: float) -> tuple[np.ndarray, tuple[float, float, float]]:
-    """The INPUT x INPUT crop of the square ``context`` x the box's longer side around its centre
-    (edges replicated) and its (x0, y0, side) in image pixels."""
+def crop_square(image: np.ndarray, box: np.ndarray, context: float,
+                size: int = INPUT) -> tuple[np.ndarray, tuple[float, float, float]]:
+    """The ``size`` x ``size`` crop of the square ``context`` x the box's longer side around its
+    centre (edges replicated) and its (x0, y0, side) in image pixels."""
     x, y, w, h = (float(v) for v in box)
     side = max(context * max(w, h), 8.0)
     x0, y0 = x + w / 2 - side / 2, y + h / 2 - side / 2
-    k = INPUT / side
+    k = size / side
     m = np.array([[k, 0, -x0 * k], [0, k, -y0 * k]], dtype=np.float64)
-    crop = cv2.warpAffine(image, m, (INPUT, INPUT), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    crop = cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     return crop, (x0, y0, side)
 
 

@@ -30,7 +30,7 @@ import numpy as np
 from langtrack_ros.config import ConfigError
 from langtrack_ros.tracking.box_ops import box_average, intersection_matrix, iou_matrix
 from langtrack_ros.tracking.geometry import PatchTransform, warp
-from langtrack_ros.tracking.priors import appearance, crops, faces, relations, ssd
+from langtrack_ros.tracking.priors import appearance, crops, faces, pose, relations, ssd
 from langtrack_ros.tracking.priors.lexicon import Lexicon, QueryPrior
 from langtrack_ros.tracking.priors.memory import AppearanceMemory
 from langtrack_ros.tracking.priors.motion import MotionEvidence
@@ -106,6 +106,11 @@ class PriorSettings:
     face_min_score: float
     face_context: float
     face_top_k: int
+    pose_model: str
+    pose_min_presence: float
+    pose_min_visibility: float
+    pose_context: float
+    pose_top_k: int
     relation_weight: float
     tiles: int
     tiles_overlap: float
@@ -117,7 +122,8 @@ class PriorSettings:
         for name in ("weight", "detector_min_score", "detector_nms_iou", "imagenet_min_prob",
                      "colour_weight", "spatial_weight", "memory_weight", "memory_rate", "motion_weight",
                      "motion_max_fraction", "motion_below", "crops_weight", "crops_below", "crops_small",
-                     "part_inside", "part_inside_min_size", "face_min_score", "relation_weight", "tiles_below"):
+                     "part_inside", "part_inside_min_size", "face_min_score", "relation_weight", "tiles_below",
+                     "pose_min_presence", "pose_min_visibility"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"priors.{name} must be in [0, 1], got {getattr(self, name)}")
         if not 0.0 < self.colour_full <= 1.0 or not 0.0 < self.evidence_full <= 1.0:
@@ -134,6 +140,9 @@ class PriorSettings:
         if not self.face_context >= 1.0 or self.face_top_k < 0:
             raise ConfigError(f"priors.face_context must be >= 1 and face_top_k >= 0, got {self.face_context}, "
                               f"{self.face_top_k}")
+        if not self.pose_context >= 1.0 or self.pose_top_k < 0:
+            raise ConfigError(f"priors.pose_context must be >= 1 and pose_top_k >= 0, got {self.pose_context}, "
+                              f"{self.pose_top_k}")
         if not self.part_context >= 1.0:
             raise ConfigError(f"priors.part_context must be >= 1, got {self.part_context}")
         if self.motion_side < 32 or self.motion_min_inliers < 3 or self.motion_diff <= 0:
@@ -158,9 +167,10 @@ class Candidates:
 class PriorFusion:
     """Per-query prior state and the per-frame fusion (see the module docstring)."""
 
-    def __init__(self, settings: PriorSettings, lexicon: Lexicon, detector=None, imagenet=None, coco=None, face=None):
+    def __init__(self, settings: PriorSettings, lexicon: Lexicon, detector=None, imagenet=None, coco=None, face=None,
+                 pose=None):
         self.cfg, self.lexicon = settings, lexicon
-        self.detector, self.imagenet, self.coco, self.face = detector, imagenet, coco, face
+        self.detector, self.imagenet, self.coco, self.face, self.pose = detector, imagenet, coco, face, pose
         self.query: QueryPrior | None = None
         self._det_name = "detector"  # which detector serves the query: "detector" (Open Images) or "coco"
         self._det_classes: list[int] = []
@@ -335,8 +345,9 @@ class PriorFusion:
             boxes, p = self._tiled(image, t, boxes, p)
         if not self.query.part:
             return boxes, p
-        return self._faces(image, t, mode, part_boxes(boxes, self.query.part.region, self.cfg.person_aspect), p,
-                           anchor)
+        parts, placed = self._faces(image, t, part_boxes(boxes, self.query.part.region, self.cfg.person_aspect))
+        parts, p = self._poses(image, t, boxes, parts, p, placed)
+        return self._anchor_face(image, t, mode, parts, p, anchor)
 
     def _decoded(self, raw, classes, image, t: PatchTransform, region) -> tuple[np.ndarray, np.ndarray]:
         """Detector outputs -> patch-normalised boxes of ``classes`` and scores, thresholded and NMSed;
@@ -388,27 +399,67 @@ class PriorFusion:
             return np.zeros((0, 4))
         return self._decoded(raw, classes, image, t, None)[0]
 
-    def _faces(self, image, t: PatchTransform, mode, parts, p, anchor) -> tuple[np.ndarray, np.ndarray]:
+    def _faces(self, image, t: PatchTransform, parts) -> tuple[np.ndarray, np.ndarray]:
         """Face and head targets: each of the ``face_top_k`` best part boxes moves onto the face
-        BlazeFace finds around it (faces.py), and in ROI mode a face around the last box joins the
-        candidates (a close-up face whose person the detector missed). Boxes without a face keep
-        their geometry."""
+        BlazeFace finds around it (faces.py); the others keep their geometry. Also returns which
+        boxes a face placed."""
+        placed = np.zeros(len(parts), dtype=bool)
         name = self.query.part.name
         if self.face is None or name not in ("face", "head"):
-            return parts, p
-        parts, p = parts.copy(), p.copy()
+            return parts, placed
+        parts = parts.copy()
         for i in range(min(self.cfg.face_top_k, len(parts))):
             found = self._face_near(image, t.box_to_image(parts[i]))
             if found is not None:
-                parts[i] = t.box_to_patch(faces.as_part(found[0], name))
-        if mode is SearchMode.ROI and anchor is not None:
-            found = self._face_near(image, np.asarray(anchor, dtype=np.float64))
-            if found is not None:
-                parts = np.concatenate([parts, t.box_to_patch(faces.as_part(found[0], name))[None]])
-                p = np.append(p, found[1])
-                keep = ssd.nms(parts, p, self.cfg.detector_nms_iou, self.cfg.detector_top_k)
-                parts, p = parts[keep], p[keep]
-        return parts, p
+                parts[i], placed[i] = t.box_to_patch(faces.as_part(found[0], name)), True
+        return parts, placed
+
+    def _poses(self, image, t: PatchTransform, owners, parts, p, placed) -> tuple[np.ndarray, np.ndarray]:
+        """Body parts by pose (pose.py): each of the ``pose_top_k`` best owners (person boxes) that no
+        face placed gets BlazePose on a crop around it; its part box moves onto the landmarks, and a
+        second side (the other hand, arm or foot) joins as a candidate with the owner's score."""
+        if self.pose is None or self.query.part.name not in pose.GROUPS:
+            return parts, p
+        parts, p, extra, extra_p = parts.copy(), p.copy(), [], []
+        for i in range(min(self.cfg.pose_top_k, len(owners))):
+            if placed[i]:
+                continue
+            found = self._pose_parts(image, t.box_to_image(owners[i]))
+            if found:
+                parts[i] = t.box_to_patch(found[0])
+                extra += [t.box_to_patch(b) for b in found[1:]]
+                extra_p += [p[i]] * (len(found) - 1)
+        if not extra:
+            return parts, p
+        parts, p = np.concatenate([parts, np.array(extra)]), np.concatenate([p, extra_p])
+        keep = ssd.nms(parts, p, self.cfg.detector_nms_iou, self.cfg.detector_top_k)
+        return parts[keep], p[keep]
+
+    def _pose_parts(self, image, owner_img) -> list[np.ndarray]:
+        """The query's part boxes (image pixels) from BlazePose around one person box; [] when it
+        finds no person there or failed (``_run`` switched it off)."""
+        if owner_img[2] <= 0 or owner_img[3] <= 0:
+            return []
+        crop, crop_at = faces.crop_square(image, owner_img, self.cfg.pose_context, pose.INPUT)
+        raw = self._run("pose", crop)
+        decoded = None if raw is None else pose.decode(raw, crop_at, self.cfg.pose_min_presence)
+        if decoded is None:
+            return []
+        return pose.part_boxes(self.query.part.name, *decoded, owner_img, self.cfg.pose_min_visibility)
+
+    def _anchor_face(self, image, t: PatchTransform, mode, parts, p, anchor) -> tuple[np.ndarray, np.ndarray]:
+        """Face and head targets in ROI mode: a face around the last box joins the candidates (a
+        close-up face whose person the detector missed)."""
+        name = self.query.part.name
+        if self.face is None or name not in ("face", "head") or mode is not SearchMode.ROI or anchor is None:
+            return parts, p
+        found = self._face_near(image, np.asarray(anchor, dtype=np.float64))
+        if found is None:
+            return parts, p
+        parts = np.concatenate([parts, t.box_to_patch(faces.as_part(found[0], name))[None]])
+        p = np.append(p, found[1])
+        keep = ssd.nms(parts, p, self.cfg.detector_nms_iou, self.cfg.detector_top_k)
+        return parts[keep], p[keep]
 
     def _face_near(self, image, box_img):
         """The best face around an image-pixel box, or None (also when the face model failed: ``_run``
