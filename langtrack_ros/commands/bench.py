@@ -31,6 +31,7 @@ TEXT_TOKENS = 10  # a typical query ("the man in the red jacket on the left") in
 COLOURS = ("red", "white", "dark", "small", "tall", "blue")
 NOUNS = ("car", "person", "dog", "bike", "man in a jacket", "woman with a bag")
 PRIOR_QUERIES = ("the person walking", "the bird")  # an Open Images category and a COCO-only one
+PART_QUERY = "the hand of the person"  # a body part: the pose model on the best person boxes (shipped profile only)
 FLOAT_NETS = "detector=ssd_mobilenetv2_oidv4.onnx,coco_detector=ssd_mobilenetv2_coco.onnx"
 INT8_NETS = "detector=ssd_mobilenetv2_oidv4_int8.onnx,coco_detector=ssd_mobilenetv2_coco_int8.onnx"  # quantize_priors.py
 # prior settings benchmarked: the shipped config/priors.yaml, the float nets on every ROI frame (the
@@ -161,7 +162,7 @@ def bench_tracker(model_path: Path, frames: int, images: list[np.ndarray], query
 def bench_priors(model_path: Path, frames: int, images: list[np.ndarray], query: str, tmp: Path) -> list[Row]:
     """The full ONNX Runtime step at 640x480 without and with the real-world priors (config/priors.yaml,
     and its fast schedule), ROI and GLOBAL mode, for an Open Images category ("person") and a
-    COCO-only one ("bird"). Threads "network+priors": everything on one
+    COCO-only one ("bird"), and with the shipped priors for a body part (the pose model). Threads "network+priors": everything on one
     thread, and the shipped configuration (tracker.yaml threads for the network, priors.yaml threads,
     not spinning, for the prior nets). Ratio = with priors / without."""
     import cv2
@@ -182,7 +183,8 @@ def bench_priors(model_path: Path, frames: int, images: list[np.ndarray], query:
             rows.append(measure(lambda i: plain.step(vga[i % len(vga)]), frames, "full step",
                                 f"{mode.upper()} mode, 640x480, no priors", "onnxruntime", label))
             base = rows[-1]
-            for (name, parts), text in itertools.product(PRIOR_PROFILES, PRIOR_QUERIES):
+            runs = [*itertools.product(PRIOR_PROFILES, PRIOR_QUERIES), (PRIOR_PROFILES[0], PART_QUERY)]
+            for (name, parts), text in runs:
                 tracker = load_tracker(model_path, backend=backend, mode=mode, priors="none")
                 tracker.priors = build_priors(parts, threads=prior_threads)
                 tracker.set_query(text)
