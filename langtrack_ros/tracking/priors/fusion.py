@@ -346,7 +346,7 @@ class PriorFusion:
         if not self.query.part:
             return boxes, p
         parts, placed = self._faces(image, t, part_boxes(boxes, self.query.part.region, self.cfg.person_aspect))
-        parts, p = self._poses(image, t, boxes, parts, p, placed)
+        parts, p = self._poses(image, t, boxes, parts, p, placed, 1 if mode is SearchMode.ROI else self.cfg.pose_top_k)
         return self._anchor_face(image, t, mode, parts, p, anchor)
 
     def _decoded(self, raw, classes, image, t: PatchTransform, region) -> tuple[np.ndarray, np.ndarray]:
@@ -414,14 +414,15 @@ class PriorFusion:
                 parts[i], placed[i] = t.box_to_patch(faces.as_part(found[0], name)), True
         return parts, placed
 
-    def _poses(self, image, t: PatchTransform, owners, parts, p, placed) -> tuple[np.ndarray, np.ndarray]:
-        """Body parts by pose (pose.py): each of the ``pose_top_k`` best owners (person boxes) that no
-        face placed gets BlazePose on a crop around it; its part box moves onto the landmarks, and a
-        second side (the other hand, arm or foot) joins as a candidate with the owner's score."""
+    def _poses(self, image, t: PatchTransform, owners, parts, p, placed, top_k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Body parts by pose (pose.py): each of the ``top_k`` best owners (person boxes) that no face
+        placed gets BlazePose on a crop around it (``pose_top_k`` in global search; in the ROI, where
+        one person is followed, the best one); its part box moves onto the landmarks, and a second
+        side (the other hand, arm or foot) joins as a candidate with the owner's score."""
         if self.pose is None or self.query.part.name not in pose.GROUPS:
             return parts, p
         parts, p, extra, extra_p = parts.copy(), p.copy(), [], []
-        for i in range(min(self.cfg.pose_top_k, len(owners))):
+        for i in range(min(top_k, len(owners))):
             if placed[i]:
                 continue
             found = self._pose_parts(image, t.box_to_image(owners[i]))
