@@ -1,5 +1,6 @@
 """Spatial words beyond the extremes: corners ("at the bottom left"), ordinals ("the second dog from
-the left"), the middle, nearness to the camera, and size adjectives that describe rather than rank."""
+the left"), the middle, between the others, nearness to the camera, and size adjectives that
+describe rather than rank."""
 import numpy as np
 import pytest
 
@@ -26,6 +27,10 @@ def lexicon():
     ("the small truck on the road at the bottom right", "bottom", "right", 1),  # size word only describes
     ("the little dog", "smallest", None, 1),  # ... unless nothing else ranks
     ("the largest car on the left", "largest", None, 1),  # no second axis for a size rank
+    ("the person walking between the two others at the bottom", "between", "bottom", 1),
+    ("the person in the grey shirt walking between the other two", "between", None, 1),
+    ("the person between the car and the tree", None, None, 1),  # between other objects: no rank
+    ("the person on the left of the pair", "left", None, 1),
 ])
 def test_spatial_phrases_parse(lexicon, text, spatial, also, order):
     q = lexicon.parse(text)
@@ -76,6 +81,13 @@ def test_the_middle_is_the_image_centre_not_the_median_of_duplicated_boxes():
     b = np.concatenate([b, [right + [0.01, 0, 0, 0], right + [0.02, 0, 0, 0]]])  # the right one, 3 boxes
     assert np.argmax(appearance.spatial_rank(b, "middle", np.ones(5, bool))) >= 2  # median pulled right
     assert np.argmax(appearance.spatial_rank(b, "middle", np.ones(5, bool), middle_x=0.35)) == 1
+
+
+def test_between_the_others_is_the_middle_of_the_candidates_wherever_the_image_centre_is():
+    b = boxes_in_a_row(3, dup=False)  # centres 0.125, 0.345, 0.565: the group sits left of the image centre
+    assert np.argmax(appearance.spatial_rank(b, "middle", np.ones(3, bool), middle_x=0.55)) == 2
+    score = appearance.spatial_rank(b, "between", np.ones(3, bool), middle_x=0.55)
+    assert np.argmax(score) == 1 and score[1] == 1.0 and max(score[0], score[2]) < 1e-9  # the others rank last
 
 
 def test_a_box_covering_two_objects_does_not_merge_them():

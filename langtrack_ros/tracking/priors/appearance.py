@@ -80,8 +80,9 @@ def spatial_rank(boxes: np.ndarray, relation: str, plausible: np.ndarray, order:
 def _rank_key(b: np.ndarray, relation: str, plausible: np.ndarray, middle_x: float | None = None) -> np.ndarray:
     """Per box: larger = fits ``relation`` better, scaled to [0, 1] over the plausible boxes."""
     cx, cy = b[:, 0] + b[:, 2] / 2, b[:, 1] + b[:, 3] / 2
-    if relation == "middle":
-        raw = -np.abs(cx - (np.median(cx[plausible]) if middle_x is None else middle_x))
+    if relation in ("middle", "between"):  # between the others: the middle of the candidates, not of the image
+        centre = np.median(cx[plausible]) if middle_x is None or relation == "between" else middle_x
+        raw = -np.abs(cx - centre)
     else:
         raw = {"left": -cx, "right": cx, "top": -cy, "bottom": cy,
                "largest": b[:, 2] * b[:, 3], "smallest": -(b[:, 2] * b[:, 3])}[relation]

@@ -28,8 +28,8 @@ WORD = re.compile(r"[a-z]+")
 # "left of the cube", "next to": a spatial word followed by these relates the target to another
 # object; only "on the left", "the leftmost dog", "the largest car" rank the candidates
 RELATION_FOLLOWERS = {"of", "to", "the", "a", "an", "than"}
-SPATIAL_RELATIONS = ("left", "right", "top", "bottom", "largest", "smallest", "middle")
-AXIS = {"left": "x", "right": "x", "middle": "x", "top": "y", "bottom": "y"}  # corners combine two axes
+SPATIAL_RELATIONS = ("left", "right", "top", "bottom", "largest", "smallest", "middle", "between")
+AXIS = {"left": "x", "right": "x", "middle": "x", "between": "x", "top": "y", "bottom": "y"}  # corners combine two axes
 # "the person closest to the camera": "to" after a spatial word is no relation when the camera follows
 CAMERA_WORDS = {"camera", "viewer", "us", "me", "robot", "lens"}
 # "the one in the middle of the three": "of" after a spatial word is no relation when a group follows
@@ -211,6 +211,8 @@ class Lexicon:
         centre" (a reference point); yes in "the one closest to the camera"."""
         if words[i] not in self.spatial:
             return False
+        if self.spatial[words[i]] == "between":  # "between the two others", not "between the car and the tree"
+            return bool((GROUP_WORDS | {"other"}) & set(words[i + 1:i + 4]))
         after = (words[i + 1:i + 2] or [""])[0]
         before = words[i - 1] if i > 0 else ""
         among = (after == "to" and bool(CAMERA_WORDS & set(words[i + 2:i + 5]))) or \
