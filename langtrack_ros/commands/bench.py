@@ -162,9 +162,10 @@ def bench_tracker(model_path: Path, frames: int, images: list[np.ndarray], query
 def bench_priors(model_path: Path, frames: int, images: list[np.ndarray], query: str, tmp: Path) -> list[Row]:
     """The full ONNX Runtime step at 640x480 without and with the real-world priors (config/priors.yaml,
     and its fast schedule), ROI and GLOBAL mode, for an Open Images category ("person") and a
-    COCO-only one ("bird"), and with the shipped priors for a body part (the pose model). Threads "network+priors": everything on one
-    thread, and the shipped configuration (tracker.yaml threads for the network, priors.yaml threads,
-    not spinning, for the prior nets). Ratio = with priors / without."""
+    COCO-only one ("bird"), and with the shipped priors for a body part (the pose model). Threads
+    "network+priors": everything on one thread, and the shipped configuration (tracker.yaml threads
+    for the network, priors.yaml threads, not spinning, for the prior nets). Ratio = with priors /
+    without."""
     import cv2
 
     from langtrack_ros.builder import build_priors, load_tracker

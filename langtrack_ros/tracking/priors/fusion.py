@@ -346,7 +346,7 @@ class PriorFusion:
         if not self.query.part:
             return boxes, p
         parts, placed = self._faces(image, t, part_boxes(boxes, self.query.part.region, self.cfg.person_aspect))
-        parts, p = self._poses(image, t, boxes, parts, p, placed, 1 if mode is SearchMode.ROI else self.cfg.pose_top_k)
+        parts, p = self._poses(image, t, mode, boxes, parts, p, placed)
         return self._anchor_face(image, t, mode, parts, p, anchor)
 
     def _decoded(self, raw, classes, image, t: PatchTransform, region) -> tuple[np.ndarray, np.ndarray]:
@@ -414,13 +414,14 @@ class PriorFusion:
                 parts[i], placed[i] = t.box_to_patch(faces.as_part(found[0], name)), True
         return parts, placed
 
-    def _poses(self, image, t: PatchTransform, owners, parts, p, placed, top_k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Body parts by pose (pose.py): each of the ``top_k`` best owners (person boxes) that no face
-        placed gets BlazePose on a crop around it (``pose_top_k`` in global search; in the ROI, where
-        one person is followed, the best one); its part box moves onto the landmarks, and a second
-        side (the other hand, arm or foot) joins as a candidate with the owner's score."""
+    def _poses(self, image, t: PatchTransform, mode, owners, parts, p, placed) -> tuple[np.ndarray, np.ndarray]:
+        """Body parts by pose (pose.py): each of the ``pose_top_k`` best owners (person boxes) that no
+        face placed gets BlazePose on a crop around it (in the ROI, where one person is followed, only
+        the best one); its part box moves onto the landmarks, and a second side (the other hand, arm
+        or foot) joins as a candidate with the owner's score."""
         if self.pose is None or self.query.part.name not in pose.GROUPS:
             return parts, p
+        top_k = 1 if mode is SearchMode.ROI else self.cfg.pose_top_k
         parts, p, extra, extra_p = parts.copy(), p.copy(), [], []
         for i in range(min(top_k, len(owners))):
             if placed[i]:
@@ -430,9 +431,13 @@ class PriorFusion:
                 parts[i] = t.box_to_patch(found[0])
                 extra += [t.box_to_patch(b) for b in found[1:]]
                 extra_p += [p[i]] * (len(found) - 1)
+        return self._with_extra(parts, p, extra, extra_p)
+
+    def _with_extra(self, parts, p, extra: list, extra_p: list) -> tuple[np.ndarray, np.ndarray]:
+        """Part boxes with ``extra`` candidates joined (NMS and top k as for detections)."""
         if not extra:
             return parts, p
-        parts, p = np.concatenate([parts, np.array(extra)]), np.concatenate([p, extra_p])
+        parts, p = np.concatenate([parts, np.reshape(extra, (-1, 4))]), np.concatenate([p, extra_p])
         keep = ssd.nms(parts, p, self.cfg.detector_nms_iou, self.cfg.detector_top_k)
         return parts[keep], p[keep]
 
@@ -457,10 +462,7 @@ class PriorFusion:
         found = self._face_near(image, np.asarray(anchor, dtype=np.float64))
         if found is None:
             return parts, p
-        parts = np.concatenate([parts, t.box_to_patch(faces.as_part(found[0], name))[None]])
-        p = np.append(p, found[1])
-        keep = ssd.nms(parts, p, self.cfg.detector_nms_iou, self.cfg.detector_top_k)
-        return parts[keep], p[keep]
+        return self._with_extra(parts, p, [t.box_to_patch(faces.as_part(found[0], name))], [found[1]])
 
     def _face_near(self, image, box_img):
         """The best face around an image-pixel box, or None (also when the face model failed: ``_run``
