@@ -32,6 +32,12 @@ def lexicon():
     ("the person left of centre", None),          # centre is no category
     ("the dog followed the man", ("near", "person")),
     ("the person in the red jacket", None),       # a garment is a part of the target, not another object
+    ("the dog next to the other dog", ("near", "dog")),           # one object of the target's own kind
+    ("the cat sitting beside another cat", ("near", "cat")),
+    ("the man on the left of the other tall man", ("left_of", "person")),
+    ("the face of the man beside the other man", ("near", "person")),  # a part: related through its owner
+    ("the man behind the man in red", None),      # without "other" a second mention is not read as one object
+    ("the dog left of the other two dogs", None),  # a rank among a group, not one object
 ])
 def test_the_first_relation_to_another_category_is_read(lexicon, text, relation):
     q = lexicon.parse(text)
@@ -57,6 +63,17 @@ def test_each_kind_prefers_the_box_that_stands_in_it():
     ab, be = relations.match("above", boxes, obj), relations.match("below", boxes, obj)
     assert ab[3] > 0.8 > 0.2 > ab[4] and be[4] > 0.8 > 0.2 > be[3]
     assert relations.match("near", boxes, np.zeros((0, 4))).tolist() == [0.0] * 6
+
+
+def test_an_object_of_the_same_kind_is_never_related_to_itself():
+    dogs = np.array([[0.0, 100.0, 40.0, 40.0], [50.0, 100.0, 40.0, 40.0], [300.0, 100.0, 40.0, 40.0]])
+    head = np.array([[305.0, 102.0, 12.0, 12.0]])  # a part inside the far dog: that dog is its owner
+    near = relations.match("near", np.concatenate([dogs, head]), dogs, same_kind=True)
+    assert near[0] > 0.7 and near[1] > 0.7  # the pair are next to each other
+    assert near[2] < 0.01 and near[3] < 0.01  # the lone dog (and its part) only touch themselves
+    assert relations.match("near", dogs, dogs)[2] == pytest.approx(1.0)  # other kinds: overlap is near
+    left = relations.match("left_of", dogs, dogs, same_kind=True)
+    assert left[0] > 0.8 > 0.2 > left[1]
 
 
 class ColourDetector:
@@ -111,6 +128,26 @@ def test_the_person_next_to_the_dog_is_preferred_in_global_search(lexicon, weigh
     else:
         assert fused.prior[1] > 1.5 * fused.prior[0]
         assert fused.l[1] > fused.l[0]
+
+
+def _dogs():
+    """Three alike dogs: two side by side on the left, one alone on the right."""
+    image = np.zeros((240, 320, 3), np.uint8)
+    for x0 in (30, 80, 240):
+        image[150:190, x0:x0 + 40] = (0, 0, 255)
+    return image
+
+
+def test_the_dog_next_to_the_other_dog_is_not_the_lone_one(lexicon):
+    detector = ColourDetector()
+    fusion = PriorFusion(build_priors("all").cfg, lexicon, detector, None)
+    fusion.set_query("the dog next to the other dog")
+    t = PatchTransform(0.0, -40.0, 2.5, 128)
+    dogs = t.box_to_patch(np.array([[30.0, 150.0, 40.0, 40.0], [80.0, 150.0, 40.0, 40.0], [240.0, 150.0, 40.0, 40.0]]))
+    maps = {"score_map": np.zeros((8, 8), np.float32), "corr_map": np.zeros((8, 8), np.float32)}
+    fused = fusion.fuse(_dogs(), t, SearchMode.GLOBAL, dogs, np.full(3, 0.5), np.full(3, 0.5), maps)
+    assert detector.calls == 1  # the objects are the target's own detections: no second run
+    assert fused.prior[0] > 1.5 * fused.prior[2] and fused.prior[1] > 1.5 * fused.prior[2]
 
 
 def test_relations_do_not_rank_inside_the_roi(lexicon):

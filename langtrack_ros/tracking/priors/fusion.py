@@ -630,7 +630,8 @@ class PriorFusion:
         w = self.cfg.relation_weight
         if self.query.relation is None or w == 0 or not len(related):
             return np.ones(len(boxes))
-        return (1 - w) + w * relations.match(self.query.relation[0], boxes, related)
+        kind, other = self.query.relation
+        return (1 - w) + w * relations.match(kind, boxes, related, same_kind=other is self.query.category)
 
     def _spatial(self, boxes, evidence, mode, t: PatchTransform, image_w: int) -> np.ndarray:
         """Spatial words rank candidates in global search only: in an ROI crop 'left' means nothing.

@@ -92,6 +92,7 @@ def _imagenet_indices(spec, where: str) -> tuple[int, ...]:
 
 
 RELATION_REACH = 5  # a relation word at most this many words before its object's noun
+OTHER_REACH = 3  # "other" at most this many words before a noun of the target's own category
 
 
 class Lexicon:
@@ -175,9 +176,13 @@ class Lexicon:
         """(kind, category) of the first object of another category that a relation word ties the
         target to: the nearest relation word before that noun, after the target's phrase ("the man
         holding the umbrella": near umbrella; "the house right of the school": right_of, where
-        "left"/"right" count only before "of"). None when no such noun or word."""
+        "left"/"right" count only before "of"). An object of the target's own category counts when
+        "other" names it ("the dog next to the other dog"), not in a rank among a group ("left of
+        the other two dogs"). None when no such noun or word."""
         for j, noun in nouns:
-            if j < end or not isinstance(noun, Category) or noun is category:
+            if j < end or not isinstance(noun, Category):
+                continue
+            if noun is category and not self._other(words, j):
                 continue
             for i in range(j - 1, max(end, j - RELATION_REACH) - 1, -1):
                 w = words[i]
@@ -186,6 +191,14 @@ class Lexicon:
                 if w in self.relations:
                     return self.relations[w], noun
         return None
+
+    @staticmethod
+    def _other(words: list[str], j: int) -> bool:
+        """Does "other"/"another" single out one object before the noun at j ("the other black
+        dog"), with no group word between (then it ranks among a group)?"""
+        before = words[max(0, j - OTHER_REACH):j]
+        at = max((i for i, w in enumerate(before) if w in ("other", "another")), default=None)
+        return at is not None and not (GROUP_WORDS & set(before[at:]))
 
     def _spatial(self, words: list[str]) -> tuple[str | None, str | None, int]:
         """(relation, the other axis of a corner or None, ordinal): the first ranking spatial word,

@@ -7,6 +7,11 @@ those objects in global search, and each target candidate is scored by how well 
 relation to the best-placed object. Kinds: ``near`` (touching or close: near, behind, with,
 holding, riding, ...), ``left_of`` / ``right_of`` and ``above`` / ``below`` (the side, and still
 close: an object across the image is not "right of" anything). Boxes are xywh in one frame.
+
+A relation to another object of the target's own kind ("the dog next to the other dog"): the
+objects are then the target's own candidates, and each candidate is related only to the others:
+an object that mostly covers the candidate, or that it mostly covers, is that candidate itself
+(or its owner, for a part) and is left out.
 """
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ import numpy as np
 
 KINDS = ("near", "left_of", "right_of", "above", "below")
 SIDE_REACH = 2.0  # sideways relations count up to this many object sizes away (near: one)
+SAME_OBJECT = 0.6  # same kind: an object covering this much of the smaller box is the candidate itself
 
 
 def gaps(boxes: np.ndarray, objects: np.ndarray) -> np.ndarray:
@@ -24,8 +30,18 @@ def gaps(boxes: np.ndarray, objects: np.ndarray) -> np.ndarray:
     return np.hypot(dx, dy)
 
 
-def match(kind: str, boxes: np.ndarray, objects: np.ndarray) -> np.ndarray:
-    """(N,) in [0, 1]: how well each box stands in relation ``kind`` to its best object."""
+def overlap_of_smaller(boxes: np.ndarray, objects: np.ndarray) -> np.ndarray:
+    """(N, M) intersection area over the smaller of box n and object m."""
+    b, o = boxes[:, None, :], objects[None, :, :]
+    iw = np.clip(np.minimum(b[..., 0] + b[..., 2], o[..., 0] + o[..., 2]) - np.maximum(b[..., 0], o[..., 0]), 0, None)
+    ih = np.clip(np.minimum(b[..., 1] + b[..., 3], o[..., 1] + o[..., 3]) - np.maximum(b[..., 1], o[..., 1]), 0, None)
+    smaller = np.maximum(np.minimum(b[..., 2] * b[..., 3], o[..., 2] * o[..., 3]), 1e-12)
+    return iw * ih / smaller
+
+
+def match(kind: str, boxes: np.ndarray, objects: np.ndarray, same_kind: bool = False) -> np.ndarray:
+    """(N,) in [0, 1]: how well each box stands in relation ``kind`` to its best object; with
+    ``same_kind`` the objects that are the box itself do not count."""
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     objects = np.asarray(objects, dtype=np.float64).reshape(-1, 4)
     if not len(boxes) or not len(objects):
@@ -34,6 +50,8 @@ def match(kind: str, boxes: np.ndarray, objects: np.ndarray) -> np.ndarray:
     size = np.maximum(size, 1e-6)
     reach = 1.0 if kind == "near" else SIDE_REACH
     close = np.exp(-gaps(boxes, objects) / (reach * size))
+    if same_kind:
+        close = np.where(overlap_of_smaller(boxes, objects) >= SAME_OBJECT, 0.0, close)
     if kind == "near":
         return close.max(axis=1)
     axis = 0 if kind in ("left_of", "right_of") else 1
