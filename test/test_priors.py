@@ -35,6 +35,9 @@ def lexicon():
     ("the car next to the red bus", "car", None, None),  # red describes the bus, not the car
     ("the largest star", None, None, "largest"),
     ("something shiny", None, None, None),
+    ("the deer on the left", "animal", None, "left"),  # animals the tables do not name: the generic category
+    ("the brown animal in the middle", "animal", "brown", "middle"),
+    ("the diver in the black swimsuit standing on the platform", "person", "black", None),
 ])
 def test_sentences_map_to_category_colour_and_space(lexicon, text, category, colour, spatial):
     q = lexicon.parse(text)
@@ -275,3 +278,16 @@ def test_box_means_count_only_the_part_inside_the_patch():
                       [0.2, 0.0, 0.2, 1.0],  # exactly the bright columns
                       [0.95, 0.95, 0.5, 0.5]])  # mostly outside: the last pixel
     np.testing.assert_allclose(patch_box_mean(prob, boxes), [0.0, 1.0, 0.0])
+
+
+def test_the_generic_animal_category_asks_coco_for_every_animal_it_knows(lexicon):
+    from langtrack_ros.builder import build_priors
+
+    animal = lexicon.parse("the octopus crawling on the sea floor").category
+    assert animal.name == "animal" and set(animal.imagenet) == set(range(398))
+    fusion = build_priors("all")
+    fusion.set_query("the second animal from the left")
+    labels = fusion.coco.labels
+    assert fusion._det_name == "coco"
+    assert sorted(labels[i] for i in fusion._det_classes) == sorted(
+        ["bird", "cat", "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe"])
