@@ -36,12 +36,29 @@ def lexicon():
     ("the cat sitting beside another cat", ("near", "cat")),
     ("the man on the left of the other tall man", ("left_of", "person")),
     ("the face of the man beside the other man", ("near", "person")),  # a part: related through its owner
-    ("the man behind the man in red", None),      # without "other" a second mention is not read as one object
+    ("the man behind the man in red", ("near", "person")),  # a second mention that its own colour singles out
+    ("the man behind the man", None),             # ... but not a bare second mention
     ("the dog left of the other two dogs", None),  # a rank among a group, not one object
 ])
 def test_the_first_relation_to_another_category_is_read(lexicon, text, relation):
     q = lexicon.parse(text)
     assert (None if q.relation is None else (q.relation[0], q.relation[1].name)) == relation
+
+
+@pytest.mark.parametrize("text, colour, region, object_colour", [
+    ("the man behind the man in red", None, None, ("red", None)),
+    ("the man behind the man in the red shirt", None, None, ("red", "torso")),  # not the target's shirt
+    ("the woman in blue behind the man in red", "blue", None, ("red", None)),  # before the relation: hers
+    ("the man in red next to the car", "red", None, None),
+    ("the car next to the big red bus", None, None, ("red", None)),
+    ("the person in the red jacket", "red", "torso", None),
+])
+def test_colours_go_to_the_target_or_to_the_object_it_is_related_to(lexicon, text, colour, region, object_colour):
+    torso = lexicon._word_to_part["shirt"].region
+    q = lexicon.parse(text)
+    named = {None: None, "torso": torso}
+    assert (q.colour, q.colour_region) == (colour, named[region])
+    assert q.relation_colour == (None if object_colour is None else (object_colour[0], named[object_colour[1]]))
 
 
 def test_an_unknown_relation_kind_is_a_config_error():
@@ -74,6 +91,8 @@ def test_an_object_of_the_same_kind_is_never_related_to_itself():
     assert relations.match("near", dogs, dogs)[2] == pytest.approx(1.0)  # other kinds: overlap is near
     left = relations.match("left_of", dogs, dogs, same_kind=True)
     assert left[0] > 0.8 > 0.2 > left[1]
+    weighted = relations.match("near", dogs, dogs, same_kind=True, weights=np.array([1.0, 0.0, 1.0]))
+    assert weighted[1] > 0.7 and weighted[0] < 0.01  # the first is near only the one the sentence does not mean
 
 
 class ColourDetector:
@@ -148,6 +167,28 @@ def test_the_dog_next_to_the_other_dog_is_not_the_lone_one(lexicon):
     fused = fusion.fuse(_dogs(), t, SearchMode.GLOBAL, dogs, np.full(3, 0.5), np.full(3, 0.5), maps)
     assert detector.calls == 1  # the objects are the target's own detections: no second run
     assert fused.prior[0] > 1.5 * fused.prior[2] and fused.prior[1] > 1.5 * fused.prior[2]
+
+
+def _people_one_in_yellow():
+    """Three alike people (green); the left one wears a yellow shirt, the middle one stands beside
+    it, the right one alone."""
+    image = np.zeros((240, 320, 3), np.uint8)
+    for x0 in (40, 90, 240):
+        image[60:200, x0:x0 + 40] = (0, 255, 0)
+    image[80:130, 40:80] = (255, 255, 0)
+    return image
+
+
+@pytest.mark.parametrize("text, best", [("the man next to the man in yellow", 1), ("the man in yellow", 0)])
+def test_the_man_next_to_the_man_in_yellow_is_not_the_man_in_yellow(lexicon, text, best):
+    fusion = PriorFusion(build_priors("all").cfg, lexicon, ColourDetector(), None)
+    fusion.set_query(text)
+    t = PatchTransform(0.0, -40.0, 2.5, 128)
+    people = t.box_to_patch(np.array([[40.0, 60.0, 40.0, 140.0], [90.0, 60.0, 40.0, 140.0], [240.0, 60.0, 40.0, 140.0]]))
+    maps = {"score_map": np.zeros((8, 8), np.float32), "corr_map": np.zeros((8, 8), np.float32)}
+    fused = fusion.fuse(_people_one_in_yellow(), t, SearchMode.GLOBAL, people, np.full(3, 0.5), np.full(3, 0.5), maps)
+    prior = fused.prior[:3]
+    assert int(np.argmax(prior)) == best and prior[best] > 1.3 * np.sort(prior)[-2]
 
 
 def test_relations_do_not_rank_inside_the_roi(lexicon):

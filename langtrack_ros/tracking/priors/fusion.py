@@ -222,7 +222,7 @@ class PriorFusion:
             log.info("query %r: category %s%s (%s classes %s, %d ImageNet classes), colour %s, spatial %s, relation %s",
                      text, cat.name if cat else None, f" (part: {q.part.name})" if q.part else "", self._det_name,
                      [labels[i] for i in self._det_classes], len(self._imagenet_classes), q.colour, _spatial_words(q),
-                     f"{q.relation[0]} {q.relation[1].name}" if q.relation else None)
+                     _relation_words(q))
         return q
 
     def _query_detector(self, cat) -> tuple[str, list[int]]:
@@ -303,7 +303,7 @@ class PriorFusion:
         evidence = self._with_motion(evidence, all_boxes, mot_boxes, mot_p)
         evidence = self._with_crops(evidence, all_boxes, l_m, image, t, mode)
         spatial = self._spatial(all_boxes, evidence, mode, t, image.shape[1])
-        spatial = spatial * self._relation(all_boxes, nets.related)
+        spatial = spatial * self._relation(image, t, all_boxes, nets.related)
         prior = evidence * self._colour(image, t, all_boxes) * spatial
         prior = prior * self._remembered(image, t, all_boxes, prior)
         beta = self.cfg.weight * min(1.0, float(evidence.max(initial=0.0)) / self.cfg.evidence_full)
@@ -624,14 +624,29 @@ class PriorFusion:
         sim[top] = self.memory.similarity(image, t.box_to_image(boxes[top]))
         return (1 - w) + w * sim
 
-    def _relation(self, boxes, related) -> np.ndarray:
+    def _relation(self, image, t: PatchTransform, boxes, related) -> np.ndarray:
         """Factor (1 - w) + w * how well each candidate stands in the sentence's relation to the
-        objects found (relations.py); 1 when none was found (nothing to relate to says nothing)."""
+        objects found (relations.py), each object counted as far as it shows the colour the sentence
+        gives it; 1 when none was found (nothing to relate to says nothing)."""
         w = self.cfg.relation_weight
         if self.query.relation is None or w == 0 or not len(related):
             return np.ones(len(boxes))
         kind, other = self.query.relation
-        return (1 - w) + w * relations.match(kind, boxes, related, same_kind=other is self.query.category)
+        return (1 - w) + w * relations.match(kind, boxes, related, same_kind=other is self.query.category,
+                                             weights=self._object_colour(image, t, related))
+
+    def _object_colour(self, image, t: PatchTransform, objects) -> np.ndarray | None:
+        """(M,) in [0, 1]: how much each object of the relation shows its colour ("the man in red":
+        on the whole box; "in the red shirt": on that part's region), relative to the best one, as
+        for the target's own colour. None: the sentence gives the object no colour."""
+        if self.query.relation_colour is None:
+            return None
+        colour, region = self.query.relation_colour
+        where = sub_boxes(objects, region) if region is not None else objects
+        frac = appearance.colour_fractions(image, t.box_to_image(where), colour, self.lexicon,
+                                           0.0 if region is not None else self.cfg.colour_inner)
+        fit = np.clip(frac / self.cfg.colour_full, 0.0, 1.0)
+        return fit / fit.max() if fit.max() > 0 else np.ones(len(objects))  # none shows it: it says nothing
 
     def _spatial(self, boxes, evidence, mode, t: PatchTransform, image_w: int) -> np.ndarray:
         """Spatial words rank candidates in global search only: in an ROI crop 'left' means nothing.
@@ -652,6 +667,13 @@ def _spatial_words(q) -> str | None:
     if q.spatial is None:
         return None
     return q.spatial + (f"+{q.spatial_also}" if q.spatial_also else "") + (f" #{q.spatial_order}" if q.spatial_order > 1 else "")
+
+
+def _relation_words(q: QueryPrior) -> str | None:
+    """The relation as the log line shows it: "near person (red)"."""
+    if q.relation is None:
+        return None
+    return f"{q.relation[0]} {q.relation[1].name}" + (f" ({q.relation_colour[0]})" if q.relation_colour else "")
 
 
 def _tile_starts(length: float, side: float, longer: float, tiles: int) -> np.ndarray:

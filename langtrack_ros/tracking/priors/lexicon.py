@@ -71,6 +71,7 @@ class QueryPrior:
     spatial_order: int = 1  # "the second dog from the left": 2 (1: the extreme one)
     spatial_also: str | None = None  # the other axis of a corner: "at the bottom left" -> bottom + left
     relation: tuple[str, "Category"] | None = None  # (kind, category): "behind the boat" -> (near, boat); relations.py
+    relation_colour: tuple | None = None  # (colour, region or None) of the relation's object: "the man in red"
 
     @property
     def known(self) -> bool:
@@ -166,30 +167,51 @@ class Lexicon:
         head = dict(nouns).get(head_i)
         part = head if isinstance(head, Part) else None
         category = self._by_name[part.owner] if part else head
-        colour, region = self._target_colour(words, nouns, head_i, part or category, end)
+        relation, object_colour, rel_at = self._relation(words, nouns, category, end) if self.head_noun else \
+            (None, None, None)
+        skip = object_colour[2] if object_colour else None  # that colour word describes the other object
+        colour, region = self._target_colour(words, nouns, head_i, part or category, end, skip, rel_at)
         spatial, also, order = self._spatial(words)
         context = tuple(dict.fromkeys(n.name for _, n in nouns if isinstance(n, Category) and n is not category))
-        relation = self._relation(words, nouns, category, end) if self.head_noun else None
-        return QueryPrior(text, category, colour, spatial, context, part, region, unknown, order, also, relation)
+        return QueryPrior(text, category, colour, spatial, context, part, region, unknown, order, also, relation,
+                          object_colour[:2] if object_colour else None)
 
     def _relation(self, words: list[str], nouns: list, category, end: int):
-        """(kind, category) of the first object of another category that a relation word ties the
-        target to: the nearest relation word before that noun, after the target's phrase ("the man
-        holding the umbrella": near umbrella; "the house right of the school": right_of, where
-        "left"/"right" count only before "of"). An object of the target's own category counts when
-        "other" names it ("the dog next to the other dog"), not in a rank among a group ("left of
-        the other two dogs"). None when no such noun or word."""
+        """((kind, category), its colour) of the first object of another category that a relation
+        word ties the target to: the nearest relation word before that noun, after the target's
+        phrase ("the man holding the umbrella": near umbrella; "the house right of the school":
+        right_of, where "left"/"right" count only before "of"). An object of the target's own
+        category counts when "other" names it ("the dog next to the other dog"; not in a rank among
+        a group, "left of the other two dogs") or its own colour does ("the man behind the man in
+        red"). Third: the relation word's index. (None, None, None) when no such noun or word."""
         for j, noun in nouns:
             if j < end or not isinstance(noun, Category):
                 continue
-            if noun is category and not self._other(words, j):
+            colour = self._object_colour(words, nouns, j)
+            if noun is category and not (self._other(words, j) or colour):
                 continue
             for i in range(j - 1, max(end, j - RELATION_REACH) - 1, -1):
                 w = words[i]
                 if w in ("left", "right") and (words[i + 1:i + 2] or [""])[0] != "of":
                     continue
                 if w in self.relations:
-                    return self.relations[w], noun
+                    return (self.relations[w], noun), colour, i
+        return None, None, None
+
+    def _object_colour(self, words: list[str], nouns: list, j: int) -> tuple | None:
+        """(colour, region or None, word index) the sentence gives the object at j: just before it ("the red
+        bus", "the big red bus"), or after it up to the next other object: on the whole object
+        ("the man in red") or on a part of it ("the man in the red shirt": that part's region)."""
+        obj = dict(nouns)[j]
+        for i in (j - 1, j - 2):
+            if i >= 0 and words[i] in self.colour_words():
+                return words[i], None, i
+        after = [(n, x) for n, x in nouns if n > j]
+        stop = next((n for n, x in after if not (isinstance(x, Part) and x.owner == obj.name)), len(words))
+        for i in range(j + 1, stop):
+            if words[i] in self.colour_words():
+                part = next((x for n, x in after if i < n < stop), None)
+                return words[i], (part.region if part is not None else None), i
         return None
 
     @staticmethod
@@ -259,20 +281,26 @@ class Lexicon:
             return None, content[-1]
         return (nouns[0][0] if nouns else None), None
 
-    def _target_colour(self, words: list[str], nouns: list, head_i, target, end: int) -> tuple:
+    def _target_colour(self, words: list[str], nouns: list, head_i, target, end: int, skip=None,
+                       rel_at=None) -> tuple:
         """(colour, region): a colour word in the first phrase describes the target ("the blue alien
         toy"); later ones belong to the next noun after them, else to the one before.
         On the head noun it is measured on the target box; on a part of the target's owner ("the man in
-        the red jacket", "the face of the man in the red jacket") on that part's region of the owner."""
+        the red jacket", "the face of the man in the red jacket") on that part's region of the owner.
+        ``skip``: a colour word of the relation's object ("the man behind the man in the red shirt");
+        ``rel_at``: where the relation starts, so "the woman in blue behind the car" is a blue woman."""
         owner_name = target.owner if isinstance(target, Part) else getattr(target, "name", None)
         for i, w in enumerate(words):
-            if w not in self.colour_words():
+            if w not in self.colour_words() or i == skip:
                 continue
             if i < end:
                 return w, None
             after = [(n, x) for n, x in nouns if n > i]
             before = [(n, x) for n, x in nouns if n < i]
             owner = after[0] if after else (before[-1] if before else None)
+            if rel_at is not None and i < rel_at and owner is not None and owner[0] > rel_at and \
+                    not isinstance(target, Part):
+                owner = (head_i, None)  # before the relation word: the target's, not its object's
             if owner is None or owner[0] == head_i:
                 return w, None
             if isinstance(owner[1], Part) and owner[1].owner == owner_name:

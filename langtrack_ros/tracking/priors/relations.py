@@ -39,9 +39,11 @@ def overlap_of_smaller(boxes: np.ndarray, objects: np.ndarray) -> np.ndarray:
     return iw * ih / smaller
 
 
-def match(kind: str, boxes: np.ndarray, objects: np.ndarray, same_kind: bool = False) -> np.ndarray:
+def match(kind: str, boxes: np.ndarray, objects: np.ndarray, same_kind: bool = False,
+          weights: np.ndarray | None = None) -> np.ndarray:
     """(N,) in [0, 1]: how well each box stands in relation ``kind`` to its best object; with
-    ``same_kind`` the objects that are the box itself do not count."""
+    ``same_kind`` the objects that are the box itself do not count; ``weights`` (M,) in [0, 1]: how
+    well each object fits the sentence's description of it ("the man in red")."""
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     objects = np.asarray(objects, dtype=np.float64).reshape(-1, 4)
     if not len(boxes) or not len(objects):
@@ -52,6 +54,8 @@ def match(kind: str, boxes: np.ndarray, objects: np.ndarray, same_kind: bool = F
     close = np.exp(-gaps(boxes, objects) / (reach * size))
     if same_kind:
         close = np.where(overlap_of_smaller(boxes, objects) >= SAME_OBJECT, 0.0, close)
+    if weights is not None:
+        close = close * np.asarray(weights, dtype=np.float64)[None, :]
     if kind == "near":
         return close.max(axis=1)
     axis = 0 if kind in ("left_of", "right_of") else 1
