@@ -184,7 +184,7 @@ def test_the_man_next_to_the_man_in_yellow_is_not_the_man_in_yellow(lexicon, tex
     fusion = PriorFusion(build_priors("all").cfg, lexicon, ColourDetector(), None)
     fusion.set_query(text)
     t = PatchTransform(0.0, -40.0, 2.5, 128)
-    people = t.box_to_patch(np.array([[40.0, 60.0, 40.0, 140.0], [90.0, 60.0, 40.0, 140.0], [240.0, 60.0, 40.0, 140.0]]))
+    people = t.box_to_patch(np.array([[x, 60.0, 40.0, 140.0] for x in (40.0, 90.0, 240.0)]))
     maps = {"score_map": np.zeros((8, 8), np.float32), "corr_map": np.zeros((8, 8), np.float32)}
     fused = fusion.fuse(_people_one_in_yellow(), t, SearchMode.GLOBAL, people, np.full(3, 0.5), np.full(3, 0.5), maps)
     prior = fused.prior[:3]

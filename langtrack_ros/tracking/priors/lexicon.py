@@ -199,9 +199,9 @@ class Lexicon:
         return None, None, None
 
     def _object_colour(self, words: list[str], nouns: list, j: int) -> tuple | None:
-        """(colour, region or None, word index) the sentence gives the object at j: just before it ("the red
-        bus", "the big red bus"), or after it up to the next other object: on the whole object
-        ("the man in red") or on a part of it ("the man in the red shirt": that part's region)."""
+        """(colour, region or None, word index) the sentence gives the object at j: just before it
+        ("the red bus", "the big red bus"), or after it up to the next other object: on the whole
+        object ("the man in red") or on a part of it ("the man in the red shirt": that part's region)."""
         obj = dict(nouns)[j]
         for i in (j - 1, j - 2):
             if i >= 0 and words[i] in self.colour_words():
