@@ -291,3 +291,18 @@ def test_the_generic_animal_category_asks_coco_for_every_animal_it_knows(lexicon
     assert fusion._det_name == "coco"
     assert sorted(labels[i] for i in fusion._det_classes) == sorted(
         ["bird", "cat", "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe"])
+
+
+def test_any_word_salad_parses_without_error(lexicon):
+    """The parser indexes around nouns, relation words and colours ("the man in red", "other",
+    before/after a relation word): no sentence of the tables' own words may make it raise, and
+    what it returns always names a known colour and category."""
+    rng = np.random.default_rng(0)
+    vocab = [*lexicon._word_to_category, *lexicon._word_to_part, *lexicon.colour_words(), *lexicon.spatial,
+             *lexicon.relations, "the", "a", "of", "other", "another", "two", "others", "walking", "and", "to",
+             "camera", "second", "xyzzy"]
+    for _ in range(3000):
+        q = lexicon.parse(" ".join(rng.choice(vocab, size=rng.integers(0, 15))))
+        assert q.colour is None or q.colour in lexicon.colour_words()
+        assert q.category is None or q.category in lexicon.categories
+        assert q.relation_colour is None or q.relation_colour[0] in lexicon.colour_words()
