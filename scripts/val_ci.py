@@ -3,11 +3,10 @@
     python scripts/val_ci.py [--ablation runs/ablation/ablation.json] [--dataset real-val]
                              [--base A4] [--rows P,A4-syn] [--other runs/x/ablation.json:A4]
 
-With 14 sequences, one sequence that the tracker grounds or loses at frame 1 moves the mean AUC by
-several points, so two models' scores can differ by chance alone. The sequences are resampled with
-replacement (10,000 times, fixed seed): each row gets a 95 % interval for its mean per-sequence AUC,
-and each row's difference from ``--base`` a paired interval (the same resampled sequences on both
-sides). An interval that holds 0 says the split cannot tell the two apart. ``--other FILE:ROW``
+The sequences are resampled with replacement (langtrack_ros/evaluation/bootstrap.py: 10,000 draws,
+fixed seed): each row gets a 95 % interval for its mean per-sequence AUC, and each row's difference
+from ``--base`` a paired interval. An interval that holds 0 says the split cannot tell the two
+apart; docs/RESULTS.md prints the same table for the real val split. ``--other FILE:ROW``
 compares a row of another ablation run (another model) against ``--base`` of this one. The mean
 here is over sequences; the AUC column of docs/RESULTS.md pools frames, so the two differ a little.
 """
@@ -17,9 +16,7 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
-
-DRAWS = 10_000
+from langtrack_ros.evaluation.bootstrap import interval, paired
 
 
 def per_sequence(path: Path, dataset: str, row: str) -> dict[str, float]:
@@ -28,22 +25,6 @@ def per_sequence(path: Path, dataset: str, row: str) -> dict[str, float]:
         if r["dataset"] == dataset and r["row"] == row:
             return {s["name"]: 100.0 * s["auc"] for s in r["per_sequence"]}
     raise KeyError(f"{path}: no row {row!r} in dataset section {dataset!r}")
-
-
-def interval(values: np.ndarray, seed: int = 0) -> tuple[float, float, float]:
-    """(mean, 2.5 %, 97.5 %) of the mean of ``values`` under resampling them with replacement."""
-    values = np.asarray(values, dtype=np.float64)
-    picks = np.random.default_rng(seed).integers(0, len(values), (DRAWS, len(values)))
-    means = values[picks].mean(axis=1)
-    return float(values.mean()), float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
-
-
-def paired(a: dict[str, float], b: dict[str, float], seed: int = 0) -> tuple[float, float, float]:
-    """Interval of mean(a - b) over the sequences both rows scored (paired: same draws)."""
-    names = sorted(set(a) & set(b))
-    if not names:
-        raise ValueError("the two rows share no sequence")
-    return interval(np.array([a[n] - b[n] for n in names]), seed)
 
 
 def main() -> None:

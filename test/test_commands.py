@@ -94,6 +94,13 @@ def test_ablation_writes_results_with_every_row(tmp_path, tiny_model):
     assert "A4 vs A1 on synth-hard" in text and (tmp_path / "img" / "ablation_auc.png").is_file()
     runs = json.loads((tmp_path / "runs" / "ablation.json").read_text())
     assert {r["row"] for r in runs} == {"A1", "A4", "KCF"}
+    again = tmp_path / "AGAIN.md"  # --rewrite: the same file from the recorded runs, nothing tracked
+    assert main(["ablation", "--config", str(cfg), "--out", str(tmp_path / "runs"), "--results", str(again),
+                 "--rewrite"]) == 0
+    assert again.read_text() == text
+    (tmp_path / "runs" / "ablation_meta.json").unlink()
+    assert main(["ablation", "--config", str(cfg), "--out", str(tmp_path / "runs"), "--results", str(again),
+                 "--rewrite"]) == 2  # without the run's command and duration: a clear error, not a guess
 
 
 def test_ablation_missing_model_names_the_file(tmp_path):
@@ -169,3 +176,23 @@ def test_results_give_mean_auc_per_category(tmp_path):
     text = "\n".join(dataset_sections(results, [{"key": "A", "label": "row A"}],
                                       [{"key": "real-val", "per_category": True}]))
     assert "| config | person (2) | vehicle (1) |" in text and "| row A | 30.0 | 90.0 |" in text
+
+
+def test_results_give_bootstrap_intervals_against_each_base_row():
+    from langtrack_ros.evaluation.results_md import dataset_sections
+
+    score = {"auc": 0.3, "pre": 0.3}
+
+    def row(key, aucs):
+        return {"dataset": "real-val", "row": key, "convention": "got10k", "sequences": len(aucs),
+                "overall": {"honest": score, "toolkit": score}, "events": {}, "fps": 5.0, "aspect_error": 0.1,
+                "per_sequence": [{"name": f"s{i}", "auc": a, "pre": a} for i, a in enumerate(aucs)]}
+
+    base = [0.0, 0.1, 0.6, 0.3]
+    results = [row("A4", base), row("P", [a + 0.05 for a in base])]
+    rows = [{"key": "A4", "label": "network"}, {"key": "P", "label": "priors"}]
+    text = "\n".join(dataset_sections(results, rows, [{"key": "real-val", "interval_bases": ["A4", "P"]}]))
+    assert "| config | AUC [95 %] | minus A4 [95 %, paired] | minus P [95 %, paired] |" in text
+    assert "| priors | 30.0 [" in text and "| +5.0 [+5.0, +5.0] | +0.0 [+0.0, +0.0] |" in text  # same shift: certain
+    absent = dataset_sections(results, rows, [{"key": "real-val", "interval_bases": ["X"]}])
+    assert not any("minus X" in line for line in absent)  # a base row the run lacks: no table

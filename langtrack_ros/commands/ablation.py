@@ -8,12 +8,15 @@ reproducible from a fresh clone with the embedded models.
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from langtrack_ros.files import atomic_write_text
+
+META = "ablation_meta.json"  # the run's command, duration and date, for --rewrite
 
 
 def register(sub) -> None:
@@ -25,6 +28,8 @@ def register(sub) -> None:
     p.add_argument("--count", type=int, help="override the number of synth sequences per split")
     p.add_argument("--root", action="append", default=[], metavar="KEY=PATH",
                    help="folder of dataset section KEY (e.g. real-val=/data/real_corpus); repeatable")
+    p.add_argument("--rewrite", action="store_true",
+                   help="only rewrite --results from the runs already in --out/ablation.json (no tracking)")
     p.set_defaults(func=run)
 
 
@@ -165,6 +170,8 @@ def run(args: argparse.Namespace) -> int:
         if "model_path" in r and not Path(r["model_path"]).is_file():
             raise FileNotFoundError(f"ablation model for {r['key']} not found: {r['model_path']}")
     cfg["datasets"] = available_datasets(cfg["datasets"], args.root)
+    if args.rewrite:
+        return rewrite(args, rows, cfg)
     jobs = section_jobs(cfg["datasets"], rows, args.out, args.count)
     t0 = time.time()
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
@@ -174,6 +181,23 @@ def run(args: argparse.Namespace) -> int:
     command = "langtrack ablation" + "".join(f" --{k} {v}" for k, v in
                                               (("count", args.count), ("jobs", args.jobs)) if v)
     command += "".join(f" --root {r}" for r in args.root)
-    write_results(results, rows, cfg, Path(args.results), command, time.time() - t0)
-    print(f"wrote {args.results} ({len(jobs)} runs in {time.time() - t0:.0f} s)")
+    meta = {"command": command, "seconds": time.time() - t0, "date": datetime.date.today().isoformat()}
+    atomic_write_text(Path(args.out) / META, json.dumps(meta, indent=1))
+    write_results(results, rows, cfg, Path(args.results), **meta)
+    print(f"wrote {args.results} ({len(jobs)} runs in {meta['seconds']:.0f} s)")
+    return 0
+
+
+def rewrite(args: argparse.Namespace, rows: list[dict], cfg: dict) -> int:
+    """The results file again from the recorded runs (their command, duration and date included),
+    so a change to the report needs no hour of reruns; the config must be the runs' own."""
+    from langtrack_ros.evaluation.results_md import write_results
+
+    out = Path(args.out)
+    missing = [name for name in ("ablation.json", META) if not (out / name).is_file()]
+    if missing:
+        raise FileNotFoundError(f"--rewrite needs {', '.join(missing)} in {out}: run the ablation first")
+    results = json.loads((out / "ablation.json").read_text())
+    write_results(results, rows, cfg, Path(args.results), **json.loads((out / META).read_text()))
+    print(f"rewrote {args.results} from {out / 'ablation.json'}")
     return 0
