@@ -596,15 +596,19 @@ class PriorFusion:
         q, w = self.query, self.cfg.colour_weight
         if q.colour is None or w == 0:
             return np.ones(len(boxes))
-        where, inner = boxes, self.cfg.colour_inner
-        if q.colour_region is not None:  # a garment of the target's owner: that region of the owner's box
-            owner = owner_boxes(boxes, q.part.region) if q.part else boxes
-            where, inner = sub_boxes(owner, q.colour_region), 0.0
-        frac = appearance.colour_fractions(image, t.box_to_image(where), q.colour, self.lexicon, inner)
-        match = np.clip(frac / self.cfg.colour_full, 0.0, 1.0)
+        owner = owner_boxes(boxes, q.part.region) if q.part and q.colour_region is not None else boxes
+        match = self._colour_fit(image, t, owner, q.colour, q.colour_region)
         if self.cfg.colour_relative and match.max() > 0:  # what no candidate shows cannot rank them
             match = match / match.max()
         return (1 - w) + w * match
+
+    def _colour_fit(self, image, t: PatchTransform, boxes, colour: str, region) -> np.ndarray:
+        """(N,) in [0, 1]: how much of each box shows ``colour``, full at ``colour_full``; on the box's
+        ``region`` when given (a garment), else on the box's centre part (``colour_inner``)."""
+        where = sub_boxes(boxes, region) if region is not None else boxes
+        frac = appearance.colour_fractions(image, t.box_to_image(where), colour, self.lexicon,
+                                           0.0 if region is not None else self.cfg.colour_inner)
+        return np.clip(frac / self.cfg.colour_full, 0.0, 1.0)
 
     def observe(self, image: np.ndarray, box: np.ndarray, kappa: float, found: bool) -> None:
         """The tracker's answer of this frame (image pixels): confident ones feed the memory; an
@@ -641,11 +645,7 @@ class PriorFusion:
         for the target's own colour. None: the sentence gives the object no colour."""
         if self.query.relation_colour is None:
             return None
-        colour, region = self.query.relation_colour
-        where = sub_boxes(objects, region) if region is not None else objects
-        frac = appearance.colour_fractions(image, t.box_to_image(where), colour, self.lexicon,
-                                           0.0 if region is not None else self.cfg.colour_inner)
-        fit = np.clip(frac / self.cfg.colour_full, 0.0, 1.0)
+        fit = self._colour_fit(image, t, objects, *self.query.relation_colour)
         return fit / fit.max() if fit.max() > 0 else np.ones(len(objects))  # none shows it: it says nothing
 
     def _spatial(self, boxes, evidence, mode, t: PatchTransform, image_w: int) -> np.ndarray:

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from langtrack_ros.tracking.box_ops import intersection_matrix
+
 KINDS = ("near", "left_of", "right_of", "above", "below")
 SIDE_REACH = 2.0  # sideways relations count up to this many object sizes away (near: one)
 SAME_OBJECT = 0.6  # same kind: an object covering this much of the smaller box is the candidate itself
@@ -32,11 +34,8 @@ def gaps(boxes: np.ndarray, objects: np.ndarray) -> np.ndarray:
 
 def overlap_of_smaller(boxes: np.ndarray, objects: np.ndarray) -> np.ndarray:
     """(N, M) intersection area over the smaller of box n and object m."""
-    b, o = boxes[:, None, :], objects[None, :, :]
-    iw = np.clip(np.minimum(b[..., 0] + b[..., 2], o[..., 0] + o[..., 2]) - np.maximum(b[..., 0], o[..., 0]), 0, None)
-    ih = np.clip(np.minimum(b[..., 1] + b[..., 3], o[..., 1] + o[..., 3]) - np.maximum(b[..., 1], o[..., 1]), 0, None)
-    smaller = np.maximum(np.minimum(b[..., 2] * b[..., 3], o[..., 2] * o[..., 3]), 1e-12)
-    return iw * ih / smaller
+    smaller = np.minimum((boxes[:, 2] * boxes[:, 3])[:, None], (objects[:, 2] * objects[:, 3])[None, :])
+    return intersection_matrix(boxes, objects) / np.maximum(smaller, 1e-12)
 
 
 def match(kind: str, boxes: np.ndarray, objects: np.ndarray, same_kind: bool = False,
