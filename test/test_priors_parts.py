@@ -37,6 +37,9 @@ def lexicon():
     ("the white boat moored by the pier", "boat", None, "white"),
     ("the dog followed the man", "dog", None, None),  # a past participle opens a relation
     ("the man on the bike", "person", None, None),  # "on" ends the phrase (YAML once read it as true)
+    ("the head of the kitesurfer in the white shirt", "person", "head", "white"),
+    ("the yellow top", "person", "torso", "yellow"),  # "top" after a colour is the garment ...
+    ("the ball on the top of the hill", "ball", None, None),  # ... and after "the" the place
 ])
 def test_the_head_noun_is_the_target(lexicon, text, category, part, colour):
     q = lexicon.parse(text)
@@ -71,6 +74,7 @@ def test_a_garment_colour_is_measured_on_the_owners_garment(lexicon):
     torso = next(p for p in lexicon.parts if p.name == "torso")
     assert q.part.name == "face" and q.colour == "yellow" and q.colour_region == torso.region
     assert lexicon.parse("the red car").colour_region is None
+    assert lexicon.parse("the girl in a yellow top").colour_region == torso.region
 
 
 def test_part_boxes_and_owner_boxes_invert_each_other():

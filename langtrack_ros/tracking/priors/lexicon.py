@@ -112,6 +112,7 @@ class Lexicon:
                           for name, p in (data.get("parts") or {}).items()]
             self.phrase_ends = set(data.get("phrase_ends") or ())
             self.non_nouns = set(data.get("non_nouns") or ())
+            self.scene_nouns = set(data.get("scene_nouns") or ())
             self.spatial_weak = set(data.get("spatial_weak") or ())
             self.relations = {w: kind for kind, ws in (data.get("relations") or {}).items() for w in ws}
             self._raw_keys = [*(data.get("ordinals") or {}), *data["colours"], *data["achromatic"], *data["spatial"],
@@ -141,7 +142,7 @@ class Lexicon:
         bad_kinds = sorted(set(self.relations.values()) - set(RELATION_KINDS))
         if bad_kinds:
             raise ConfigError(f"{where}: relations {bad_kinds} are not kinds the priors know; use {RELATION_KINDS}")
-        words = [*self.phrase_ends, *self.non_nouns, *self.spatial_weak, *self._raw_keys, *self.relations,
+        words = [*self.phrase_ends, *self.non_nouns, *self.scene_nouns, *self.spatial_weak, *self._raw_keys, *self.relations,
                  *(w for c in self.categories for w in c.words), *(w for p in self.parts for w in p.words)]
         odd = sorted({repr(w) for w in words if not isinstance(w, str)})
         if odd:  # YAML 1.1 reads a bare on/off/yes/no as a boolean: "on" would silently never match
@@ -159,7 +160,7 @@ class Lexicon:
 
     def parse(self, text: str) -> QueryPrior:
         words = WORD.findall(text.lower())
-        nouns = [(i, self._noun(w)) for i, w in enumerate(words)]
+        nouns = [(i, self._noun_at(words, i)) for i in range(len(words))]
         nouns = [(i, n) for i, n in nouns if n is not None and (self.head_noun or isinstance(n, Category))]
         end = self._phrase_end(words) if self.head_noun else 0  # 0: the first category word (ablation)
         head_i, unknown = self._head(words, nouns, end)
@@ -295,6 +296,8 @@ class Lexicon:
                 continue
             if i < end:
                 return w, None
+            if words[i + 1:i + 2] and words[i + 1] in self.scene_nouns:
+                continue  # "flying in the pink sky", "on the green grass": the place's colour
             after = [(n, x) for n, x in nouns if n > i]
             before = [(n, x) for n, x in nouns if n < i]
             owner = after[0] if after else (before[-1] if before else None)
@@ -306,6 +309,17 @@ class Lexicon:
             if isinstance(owner[1], Part) and owner[1].owner == owner_name:
                 return w, owner[1].region
         return None, None
+
+    def _noun_at(self, words: list[str], i: int) -> Category | Part | None:
+        """The noun ``words[i]`` names there. A part word that is also a place word ("top") is the
+        garment only right after a colour or "a" ("in a yellow top"); elsewhere it is the place ("the
+        white object at the top right", "on the top of the hill"), not a person's torso."""
+        noun = self._noun(words[i])
+        if isinstance(noun, Part) and words[i] in self.spatial:
+            before = words[i - 1] if i else ""
+            if before != "a" and before not in self.colour_words():
+                return None
+        return noun
 
     def _noun(self, word: str) -> Category | Part | None:
         return self._part(word) or self._category(word)
