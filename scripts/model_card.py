@@ -12,6 +12,7 @@ import hashlib
 import json
 from pathlib import Path
 
+from langtrack_ros.evaluation.ablation_runs import results_of
 from langtrack_ros.model_files import model_train_info, read_model_file
 
 REPO = Path(__file__).resolve().parents[1]
@@ -106,7 +107,7 @@ def model_section(path: Path, name: str) -> list[str]:
 def scores_section(ablation: Path) -> list[str]:
     if not ablation.is_file():
         return ["Scores: run `langtrack ablation` first.", ""]
-    runs = json.loads(ablation.read_text())
+    runs = results_of(ablation)
     lines = ["## Scores (from `langtrack ablation`, see docs/RESULTS.md)", "",
              "| dataset | config | AUC honest | PRE@20 honest | AUC toolkit | switches locked <5 fr | aspect err |",
              "|---|---|---|---|---|---|---|"]

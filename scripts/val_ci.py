@@ -13,15 +13,15 @@ here is over sequences; the AUC column of docs/RESULTS.md pools frames, so the t
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
+from langtrack_ros.evaluation.ablation_runs import results_of
 from langtrack_ros.evaluation.bootstrap import interval, paired
 
 
 def per_sequence(path: Path, dataset: str, row: str) -> dict[str, float]:
     """{sequence: AUC in %} of one row of one dataset section of an ablation.json."""
-    for r in json.loads(Path(path).read_text()):
+    for r in results_of(path):
         if r["dataset"] == dataset and r["row"] == row:
             return {s["name"]: 100.0 * s["auc"] for s in r["per_sequence"]}
     raise KeyError(f"{path}: no row {row!r} in dataset section {dataset!r}")
@@ -35,7 +35,7 @@ def main() -> None:
     ap.add_argument("--rows", default="", help="comma-separated rows of the same file (default: all)")
     ap.add_argument("--other", action="append", default=[], help="FILE:ROW of another ablation run")
     args = ap.parse_args()
-    rows = [r for r in json.loads(args.ablation.read_text()) if r["dataset"] == args.dataset]
+    rows = [r for r in results_of(args.ablation) if r["dataset"] == args.dataset]
     wanted = [r["row"] for r in rows if not args.rows or r["row"] in args.rows.split(",")]
     base = per_sequence(args.ablation, args.dataset, args.base)
     others = [(f"{p}:{row}", per_sequence(Path(p), args.dataset, row))

@@ -13,6 +13,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
+from langtrack_ros.evaluation.ablation_runs import results_of
 from langtrack_ros.model_files import model_train_info
 from langtrack_ros.vlt.config import VLT_FORMAT
 
@@ -109,8 +110,7 @@ def search_section() -> list[str]:
 def scores_section(ablation: Path) -> list[str]:
     if not ablation.is_file():
         return ["Scores: run `langtrack vlt-ablation` (docs/RESULTS_VLT.md).", ""]
-    rows = json.loads(ablation.read_text())
-    rows = rows["results"] if isinstance(rows, dict) else rows
+    rows = results_of(ablation)
     out = ["## Scores (docs/RESULTS_VLT.md, honest mode, GT first box)", "",
            "| dataset | config | AUC | PRE@20 | fps |", "|---|---|---|---|---|"]
     for r in rows:

@@ -92,15 +92,20 @@ def test_ablation_writes_results_with_every_row(tmp_path, tiny_model):
     for label in ("A1 global", "A4 gate", "KCF"):
         assert f"| {label}" in text
     assert "A4 vs A1 on synth-hard" in text and (tmp_path / "img" / "ablation_auc.png").is_file()
-    runs = json.loads((tmp_path / "runs" / "ablation.json").read_text())
-    assert {r["row"] for r in runs} == {"A1", "A4", "KCF"}
-    again = tmp_path / "AGAIN.md"  # --rewrite: the same file from the recorded runs, nothing tracked
-    assert main(["ablation", "--config", str(cfg), "--out", str(tmp_path / "runs"), "--results", str(again),
-                 "--rewrite"]) == 0
-    assert again.read_text() == text
+    record = json.loads((tmp_path / "runs" / "ablation.json").read_text())
+    assert {r["row"] for r in record["results"]} == {"A1", "A4", "KCF"}
+    assert record["command"].startswith("langtrack ablation") and record["date"] and record["seconds"] > 0
+    rewrite = ["ablation", "--config", str(cfg), "--out", str(tmp_path / "runs"), "--results", str(tmp_path / "AGAIN.md"),
+               "--rewrite"]
+    assert main(rewrite) == 0  # --rewrite: the same file from the recorded runs, nothing tracked
+    assert (tmp_path / "AGAIN.md").read_text() == text
+    # a record of the older layout (bare list, meta beside it) still rewrites; without its meta: a clear error
+    (tmp_path / "runs" / "ablation.json").write_text(json.dumps(record["results"]))
+    meta = {k: record[k] for k in ("command", "seconds", "date")}
+    (tmp_path / "runs" / "ablation_meta.json").write_text(json.dumps(meta))
+    assert main(rewrite) == 0 and (tmp_path / "AGAIN.md").read_text() == text
     (tmp_path / "runs" / "ablation_meta.json").unlink()
-    assert main(["ablation", "--config", str(cfg), "--out", str(tmp_path / "runs"), "--results", str(again),
-                 "--rewrite"]) == 2  # without the run's command and duration: a clear error, not a guess
+    assert main(rewrite) == 2  # without the run's command and duration: a clear error, not a guess
 
 
 def test_ablation_missing_model_names_the_file(tmp_path):

@@ -18,9 +18,12 @@ def val_ci():
     return module
 
 
-def _ablation(path: Path, rows: dict[str, dict[str, float]], dataset: str = "real-val") -> Path:
-    path.write_text(json.dumps([{"dataset": dataset, "row": row, "per_sequence": [
-        {"name": n, "auc": auc} for n, auc in scores.items()]} for row, scores in rows.items()]))
+def _ablation(path: Path, rows: dict[str, dict[str, float]], dataset: str = "real-val", bare: bool = False) -> Path:
+    """An ablation record; ``bare``: the older layout, a plain list of results."""
+    results = [{"dataset": dataset, "row": row, "per_sequence": [
+        {"name": n, "auc": auc} for n, auc in scores.items()]} for row, scores in rows.items()]
+    path.write_text(json.dumps(results if bare else {"command": "x", "seconds": 1.0, "date": None,
+                                                      "results": results}))
     return path
 
 
@@ -43,7 +46,7 @@ def test_a_paired_difference_sees_a_constant_shift_that_a_spread_hides(val_ci):
 
 def test_the_script_prints_one_line_per_row_and_names_a_missing_row(val_ci, tmp_path, monkeypatch, capsys):
     path = _ablation(tmp_path / "ablation.json", {"A4": {"a": 0.1, "b": 0.3}, "P": {"a": 0.5, "b": 0.6}})
-    other = _ablation(tmp_path / "other.json", {"A4": {"a": 0.2, "b": 0.3}})
+    other = _ablation(tmp_path / "other.json", {"A4": {"a": 0.2, "b": 0.3}}, bare=True)
     monkeypatch.setattr(sys, "argv", ["val_ci", "--ablation", str(path), "--other", f"{other}:A4"])
     val_ci.main()
     out = capsys.readouterr().out

@@ -8,15 +8,11 @@ reproducible from a fresh clone with the embedded models.
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from langtrack_ros.files import atomic_write_text
-
-META = "ablation_meta.json"  # the run's command, duration and date, for --rewrite
+from langtrack_ros.evaluation.ablation_runs import load_runs, save_runs
 
 
 def register(sub) -> None:
@@ -176,28 +172,25 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.time()
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         results = list(tqdm(pool.map(_job, jobs), total=len(jobs), desc="ablation runs"))
-    Path(args.out).mkdir(parents=True, exist_ok=True)
-    atomic_write_text(Path(args.out) / "ablation.json", json.dumps(results, indent=1, default=float))
     command = "langtrack ablation" + "".join(f" --{k} {v}" for k, v in
                                               (("count", args.count), ("jobs", args.jobs)) if v)
     command += "".join(f" --root {r}" for r in args.root)
-    meta = {"command": command, "seconds": time.time() - t0, "date": datetime.date.today().isoformat()}
-    atomic_write_text(Path(args.out) / META, json.dumps(meta, indent=1))
-    write_results(results, rows, cfg, Path(args.results), **meta)
-    print(f"wrote {args.results} ({len(jobs)} runs in {meta['seconds']:.0f} s)")
+    record = save_runs(Path(args.out), results, command, time.time() - t0)
+    write_results(results, rows, cfg, Path(args.results), record["command"], record["seconds"], record["date"])
+    print(f"wrote {args.results} ({len(jobs)} runs in {record['seconds']:.0f} s)")
     return 0
 
 
-def rewrite(args: argparse.Namespace, rows: list[dict], cfg: dict) -> int:
+def rewrite(args: argparse.Namespace, rows: list[dict], cfg: dict, write_results=None) -> int:
     """The results file again from the recorded runs (their command, duration and date included),
-    so a change to the report needs no hour of reruns; the config must be the runs' own."""
-    from langtrack_ros.evaluation.results_md import write_results
+    so a change to the report needs no hour of reruns; the config must be the runs' own. Sections
+    the record does not hold (a corpus missing when it ran) are left out, not printed empty."""
+    if write_results is None:
+        from langtrack_ros.evaluation.results_md import write_results
 
-    out = Path(args.out)
-    missing = [name for name in ("ablation.json", META) if not (out / name).is_file()]
-    if missing:
-        raise FileNotFoundError(f"--rewrite needs {', '.join(missing)} in {out}: run the ablation first")
-    results = json.loads((out / "ablation.json").read_text())
-    write_results(results, rows, cfg, Path(args.results), **json.loads((out / META).read_text()))
-    print(f"rewrote {args.results} from {out / 'ablation.json'}")
+    record = load_runs(Path(args.out))
+    cfg = {**cfg, "datasets": [d for d in cfg["datasets"] if any(r["dataset"] == d["key"] for r in record["results"])]}
+    write_results(record["results"], rows, cfg, Path(args.results), record["command"], record["seconds"],
+                  record["date"])
+    print(f"rewrote {args.results} from {Path(args.out) / 'ablation.json'}")
     return 0
