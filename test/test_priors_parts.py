@@ -40,6 +40,8 @@ def lexicon():
     ("the head of the kitesurfer in the white shirt", "person", "head", "white"),
     ("the yellow top", "person", "torso", "yellow"),  # "top" after a colour is the garment ...
     ("the ball on the top of the hill", "ball", None, None),  # ... and after "the" the place
+    ("the face of the cat", None, None, None),  # a part of a non-person: nothing places it, MVLM does
+    ("the hand holding the cup", "person", "hand", None),  # only an "of" phrase names another owner
 ])
 def test_the_head_noun_is_the_target(lexicon, text, category, part, colour):
     q = lexicon.parse(text)

@@ -215,7 +215,8 @@ class PriorFusion:
         related = q.relation is not None and self.cfg.relation_weight > 0
         self._related_det = self._query_detector(q.relation[1]) if related else ("detector", [])
         if q.head is not None:
-            log.info("query %r: head noun %r is not in the prior tables; its category is left to MVLM", text, q.head)
+            log.info("query %r: head noun %r is not in the prior tables (or is a part of something they cannot "
+                     "cut it from); its category is left to MVLM", text, q.head)
         if not q.known:
             log.info("query %r: no category, colour or spatial word the priors know; plain MVLM", text)
         else:

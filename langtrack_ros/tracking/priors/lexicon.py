@@ -164,7 +164,8 @@ class Lexicon:
         nouns = [(i, n) for i, n in nouns if n is not None and (self.head_noun or isinstance(n, Category))]
         end = self._phrase_end(words) if self.head_noun else 0  # 0: the first category word (ablation)
         head_i, unknown = self._head(words, nouns, end)
-        head_i = self._part_owner_check(nouns, head_i)
+        if self._foreign_part(words, nouns, head_i):
+            head_i, unknown = None, words[head_i]
         head = dict(nouns).get(head_i)
         part = head if isinstance(head, Part) else None
         category = self._by_name[part.owner] if part else head
@@ -260,15 +261,21 @@ class Lexicon:
         return next((i for i, w in enumerate(words) if w in self.phrase_ends or
                      (len(w) > 4 and w.endswith("ing"))), len(words))
 
-    @staticmethod
-    def _part_owner_check(nouns: list, head_i):
-        """A part word whose next category is not its owner names a part of something else ("the top
-        of the car"): that category is the target then."""
+    def _foreign_part(self, words: list[str], nouns: list, head_i) -> bool:
+        """Does a part word name a part of something the tables cannot cut it from ("the head of the
+        young reindeer", "the face of the cat")? Its "of" phrase names a category that is not the
+        part's owner. Nothing places such a part, and the whole animal is the wrong box, so the target
+        is left to MVLM like any unknown head noun ("the wheel of the car")."""
         noun = dict(nouns).get(head_i)
-        if not isinstance(noun, Part):
-            return head_i
-        nxt = next(((i, n) for i, n in nouns if i > head_i and isinstance(n, Category)), None)
-        return nxt[0] if nxt is not None and nxt[1].name != noun.owner else head_i
+        if not isinstance(noun, Part) or words[head_i + 1:head_i + 2] != ["of"]:
+            return False
+        named = dict(nouns)
+        for i in range(head_i + 2, len(words)):
+            if isinstance(named.get(i), Category):
+                return named[i].name != noun.owner
+            if words[i] in self.phrase_ends:
+                return False
+        return False
 
     def _head(self, words: list[str], nouns: list, end: int) -> tuple[int | None, str | None]:
         """(index of the head noun, None) or (None, the unknown head word): the last known noun of the
