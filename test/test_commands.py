@@ -108,6 +108,31 @@ def test_ablation_writes_results_with_every_row(tmp_path, tiny_model):
     assert main(rewrite) == 2  # without the run's command and duration: a clear error, not a guess
 
 
+def test_ablation_reruns_one_section_and_keeps_the_others(tmp_path, tiny_model):
+    cfg = tmp_path / "ablation.yaml"
+    cfg.write_text(json.dumps({
+        "models": {"with_cm": str(tiny_model)},
+        "rows": [{"key": "A4", "label": "A4 gate", "model": "with_cm", "search": "gated"}], "baselines": [],
+        "datasets": [{"key": "synth-hard", "dataset": "synth", "split": "hard", "count": 1},
+                     {"key": "synth-test", "dataset": "synth", "split": "test", "count": 1}],
+    }))
+    args = ["ablation", "--config", str(cfg), "--out", str(tmp_path / "runs"), "--results", str(tmp_path / "R.md"),
+            "--jobs", "1"]
+    assert main([*args, "--sections", "synth-test"]) == 2  # nothing recorded yet: stop before tracking
+    assert main([*args, "--sections", "synth-tset"]) == 2  # a typo names the sections there are
+    assert main(args) == 0
+    first = json.loads((tmp_path / "runs" / "ablation.json").read_text())
+    assert main([*args, "--sections", "synth-test"]) == 0
+    record = json.loads((tmp_path / "runs" / "ablation.json").read_text())
+    assert (record["command"], record["seconds"], record["date"]) == (first["command"], first["seconds"], first["date"])
+    kept = [r for r in record["results"] if r["dataset"] == "synth-hard"]
+    assert kept == [r for r in first["results"] if r["dataset"] == "synth-hard"]
+    assert [r["dataset"] for r in record["results"]].count("synth-test") == 1
+    assert [x["sections"] for x in record["reruns"]] == [["synth-test"]]
+    assert "Section synth-test run again by `langtrack ablation --jobs 1 --sections synth-test` on " in \
+        (tmp_path / "R.md").read_text()
+
+
 def test_ablation_missing_model_names_the_file(tmp_path):
     cfg = tmp_path / "ablation.yaml"
     cfg.write_text(json.dumps({"models": {"m": str(tmp_path / "missing.safetensors")},

@@ -26,6 +26,8 @@ def register(sub) -> None:
                    help="folder of dataset section KEY (e.g. real-val=/data/real_corpus); repeatable")
     p.add_argument("--rewrite", action="store_true",
                    help="only rewrite --results from the runs already in --out/ablation.json (no tracking)")
+    p.add_argument("--sections", help="comma-separated dataset sections to run again (e.g. real-val); the "
+                   "other sections' results are kept from the run recorded in --out, and the results file says so")
     p.set_defaults(func=run)
 
 
@@ -168,17 +170,32 @@ def run(args: argparse.Namespace) -> int:
     cfg["datasets"] = available_datasets(cfg["datasets"], args.root)
     if args.rewrite:
         return rewrite(args, rows, cfg)
-    jobs = section_jobs(cfg["datasets"], rows, args.out, args.count)
+    sections = _sections(args.sections, cfg["datasets"])
+    earlier = load_runs(Path(args.out)) if sections else None  # before any run: a missing record stops here
+    jobs = section_jobs([d for d in cfg["datasets"] if not sections or d["key"] in sections], rows, args.out, args.count)
     t0 = time.time()
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         results = list(tqdm(pool.map(_job, jobs), total=len(jobs), desc="ablation runs"))
     command = "langtrack ablation" + "".join(f" --{k} {v}" for k, v in
-                                              (("count", args.count), ("jobs", args.jobs)) if v)
+                                              (("count", args.count), ("jobs", args.jobs), ("sections", args.sections))
+                                              if v)
     command += "".join(f" --root {r}" for r in args.root)
-    record = save_runs(Path(args.out), results, command, time.time() - t0)
-    write_results(results, rows, cfg, Path(args.results), record["command"], record["seconds"], record["date"])
-    print(f"wrote {args.results} ({len(jobs)} runs in {record['seconds']:.0f} s)")
+    record = save_runs(Path(args.out), results, command, time.time() - t0, earlier=earlier, sections=sections)
+    write_results(record["results"], rows, cfg, Path(args.results), record["command"], record["seconds"],
+                  record["date"], record["reruns"])
+    print(f"wrote {args.results} ({len(jobs)} runs in {time.time() - t0:.0f} s)")
     return 0
+
+
+def _sections(arg: str | None, datasets: list[dict]) -> list[str]:
+    """The section keys of ``--sections`` (empty: all), each one the config runs."""
+    if not arg:
+        return []
+    keys = [k.strip() for k in arg.split(",") if k.strip()]
+    unknown = sorted(set(keys) - {d["key"] for d in datasets})
+    if unknown:
+        raise ValueError(f"--sections: no dataset section {unknown} to run; the config runs {[d['key'] for d in datasets]}")
+    return keys
 
 
 def rewrite(args: argparse.Namespace, rows: list[dict], cfg: dict, write_results=None) -> int:
@@ -191,6 +208,6 @@ def rewrite(args: argparse.Namespace, rows: list[dict], cfg: dict, write_results
     record = load_runs(Path(args.out))
     cfg = {**cfg, "datasets": [d for d in cfg["datasets"] if any(r["dataset"] == d["key"] for r in record["results"])]}
     write_results(record["results"], rows, cfg, Path(args.results), record["command"], record["seconds"],
-                  record["date"])
+                  record["date"], record["reruns"])
     print(f"rewrote {args.results} from {Path(args.out) / 'ablation.json'}")
     return 0

@@ -18,18 +18,33 @@ RUNS = "ablation.json"
 OLD_META = "ablation_meta.json"
 
 
-def save_runs(out: Path, results: list[dict], command: str, seconds: float) -> dict:
-    """Write the record of a finished run into ``out`` and return it."""
-    record = {"command": command, "seconds": seconds, "date": datetime.date.today().isoformat(),
-              "results": results}
+def save_runs(out: Path, results: list[dict], command: str, seconds: float, earlier: dict | None = None,
+              sections: list[str] | None = None) -> dict:
+    """Write the record of a finished run into ``out`` and return it. With ``earlier`` and
+    ``sections`` the run redid only those sections: their results replace the earlier record's, whose
+    command, duration and date stay the record's own, and the rerun is listed under ``reruns``."""
+    today = datetime.date.today().isoformat()
+    if earlier is None:
+        record = {"command": command, "seconds": seconds, "date": today, "reruns": [], "results": results}
+    else:
+        kept = [r for r in earlier["results"] if r["dataset"] not in sections]
+        rerun = {"sections": list(sections), "command": command, "seconds": seconds, "date": today}
+        record = {**earlier, "reruns": [*earlier.get("reruns", []), rerun], "results": kept + results}
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / RUNS, json.dumps(record, indent=1, default=float))
     return record
 
 
+def rerun_note(reruns: list[dict]) -> str:
+    """The results file's header sentence for sections run again after the recorded run ('' if none)."""
+    return "".join(f" Section{'s' if len(r['sections']) > 1 else ''} {', '.join(r['sections'])} run again by "
+                   f"`{r['command']}` on {r['date']} ({r['seconds'] / 60:.1f} min); the others are that run's."
+                   for r in reruns)
+
+
 def load_runs(path: Path) -> dict:
     """The record in ``path`` (an ablation.json or the folder holding it): a dict with ``results``,
-    ``command``, ``seconds`` and ``date`` (None where an old record did not keep it). A missing
+    ``command``, ``seconds``, ``date`` (None where an old record did not keep it) and ``reruns``. A missing
     record, or an old one without its meta, is a FileNotFoundError naming what to run."""
     path = Path(path)
     runs = path / RUNS if path.is_dir() else path
@@ -37,11 +52,11 @@ def load_runs(path: Path) -> dict:
         raise FileNotFoundError(f"{runs} is missing: run the ablation first")
     data = json.loads(runs.read_text())
     if isinstance(data, dict):
-        return {"date": None, **data}
+        return {"date": None, "reruns": [], **data}
     meta = runs.parent / OLD_META
     if not meta.is_file():
         raise FileNotFoundError(f"{runs} has no command or duration ({meta} is missing): run the ablation again")
-    return {**json.loads(meta.read_text()), "results": data}
+    return {"reruns": [], **json.loads(meta.read_text()), "results": data}
 
 
 def results_of(path: Path) -> list[dict]:
