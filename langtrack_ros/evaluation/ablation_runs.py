@@ -46,11 +46,7 @@ def load_runs(path: Path) -> dict:
     """The record in ``path`` (an ablation.json or the folder holding it): a dict with ``results``,
     ``command``, ``seconds``, ``date`` (None where an old record did not keep it) and ``reruns``. A missing
     record, or an old one without its meta, is a FileNotFoundError naming what to run."""
-    path = Path(path)
-    runs = path / RUNS if path.is_dir() else path
-    if not runs.is_file():
-        raise FileNotFoundError(f"{runs} is missing: run the ablation first")
-    data = json.loads(runs.read_text())
+    runs, data = _read(path)
     if isinstance(data, dict):
         return {"date": None, "reruns": [], **data}
     meta = runs.parent / OLD_META
@@ -60,8 +56,16 @@ def load_runs(path: Path) -> dict:
 
 
 def results_of(path: Path) -> list[dict]:
-    """Only the per-run results of a record (scripts that read scores, not the header)."""
+    """Only the per-run results of a record (scripts that read scores, not the header; an old
+    record needs no meta for that)."""
+    data = _read(path)[1]
+    return data["results"] if isinstance(data, dict) else data
+
+
+def _read(path: Path) -> tuple[Path, dict | list]:
+    """(the record's file, its JSON) for an ablation.json or the folder holding it."""
     path = Path(path)
     runs = path / RUNS if path.is_dir() else path
-    data = json.loads(runs.read_text())
-    return data["results"] if isinstance(data, dict) else data
+    if not runs.is_file():
+        raise FileNotFoundError(f"{runs} is missing: run the ablation first")
+    return runs, json.loads(runs.read_text())

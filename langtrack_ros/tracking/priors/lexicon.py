@@ -266,10 +266,10 @@ class Lexicon:
         young reindeer", "the face of the cat")? Its "of" phrase names a category that is not the
         part's owner. Nothing places such a part, and the whole animal is the wrong box, so the target
         is left to MVLM like any unknown head noun ("the wheel of the car")."""
-        noun = dict(nouns).get(head_i)
+        named = dict(nouns)
+        noun = named.get(head_i)
         if not isinstance(noun, Part) or words[head_i + 1:head_i + 2] != ["of"]:
             return False
-        named = dict(nouns)
         for i in range(head_i + 2, len(words)):
             if isinstance(named.get(i), Category):
                 return named[i].name != noun.owner
