@@ -36,8 +36,10 @@ FLOAT_NETS = "detector=ssd_mobilenetv2_oidv4.onnx,coco_detector=ssd_mobilenetv2_
 INT8_NETS = "detector=ssd_mobilenetv2_oidv4_int8.onnx,coco_detector=ssd_mobilenetv2_coco_int8.onnx"  # quantize_priors.py
 # prior settings benchmarked: the shipped config/priors.yaml, the float nets on every ROI frame (the
 # default before issue 14 item 8), the int8 nets alone, the faster schedules of docs/PRIORS.md, and the
-# shipped settings with the prior nets after MVLM's network instead of beside it (priors.parallel)
-PRIOR_PROFILES = (("priors", "all"), ("priors, nets after the network (not parallel)", "all,parallel=false"),
+# shipped settings with the prior nets after MVLM's network instead of beside it (priors.parallel), and
+# with every class head of the SSDs computed instead of the query's (priors.query_heads)
+PRIOR_PROFILES = (("priors", "all"), ("priors, every class head", "all,query_heads=false"),
+                  ("priors, nets after the network (not parallel)", "all,parallel=false"),
                   ("priors float nets every frame", f"all,{FLOAT_NETS},roi_every=1"),
                   ("priors int8 nets every frame", f"all,{INT8_NETS},roi_every=1"),
                   ("priors fast", f"all,{FLOAT_NETS},roi_every=4,carry_min_kappa=0.3"),

@@ -33,14 +33,18 @@ def default_providers() -> list[str]:
     return [p for p in GPU_PROVIDERS if p in available] + ["CPUExecutionProvider"]
 
 
-def open_session(path: str | Path, providers: list[str] | None = None, threads: int = 1, spin: bool = True):
-    """An ``InferenceSession`` for ``path``; missing or unparsable files raise naming the file."""
+def open_session(path: str | Path, providers: list[str] | None = None, threads: int = 1, spin: bool = True,
+                 model_bytes: bytes | None = None):
+    """An ``InferenceSession`` for ``path``; missing or unparsable files raise naming the file.
+    ``model_bytes``: a model built in memory from ``path`` (a cut copy of it): opened instead of the
+    file, whose hash was checked when it was first opened."""
     import onnxruntime as ort
 
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"ONNX model not found: {path}")
-    model_hash.verify(path)  # <file>.sha256 beside it: damage is one clear error, never wrong boxes
+    if model_bytes is None:
+        if not path.is_file():
+            raise FileNotFoundError(f"ONNX model not found: {path}")
+        model_hash.verify(path)  # <file>.sha256 beside it: damage is one clear error, never wrong boxes
     options = ort.SessionOptions()
     options.intra_op_num_threads = int(threads)
     options.inter_op_num_threads = 1
@@ -49,11 +53,12 @@ def open_session(path: str | Path, providers: list[str] | None = None, threads: 
     options.log_severity_level = 3
     chosen = list(providers or default_providers())
     try:
-        session = ort.InferenceSession(str(path), options, providers=chosen)
+        session = ort.InferenceSession(model_bytes if model_bytes is not None else str(path), options,
+                                       providers=chosen)
     except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... types
         if providers is None and chosen != ["CPUExecutionProvider"]:
             log.warning("%s: onnxruntime GPU providers %s failed (%s); using the CPU", path, chosen[:-1], exc)
-            return open_session(path, ["CPUExecutionProvider"], threads, spin)
+            return open_session(path, ["CPUExecutionProvider"], threads, spin, model_bytes)
         raise ValueError(f"{path}: not a valid ONNX model for onnxruntime ({type(exc).__name__}: {exc})") from exc
     log.debug("%s: onnxruntime providers %s, %d intra-op threads", path, session.get_providers(), threads)
     return session

@@ -9,6 +9,7 @@ that prior (tracking/priors/fusion.py logs the warning).
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -33,19 +34,25 @@ def _providers() -> list[str]:
     return [p for p in default_providers() if p != "TensorrtExecutionProvider"]
 
 
-def _session(path: Path, threads: int, what: str):
+def _session(path: Path, threads: int, what: str, model_bytes: bytes | None = None):
     try:
-        return open_session(path, providers=_providers(), threads=threads, spin=False)
+        return open_session(path, providers=_providers(), threads=threads, spin=False, model_bytes=model_bytes)
     except (FileNotFoundError, ValueError) as exc:
         raise PriorModelError(f"{what} {path}: {exc}") from exc
 
 
 class SSDDetector:
-    """300x300 RGB uint8 -> (raw box encodings (1917, 4), class logits (1917, 24)); labels by index."""
+    """300x300 RGB uint8 -> (raw box encodings (1917, 4), class logits (1917, C)); labels by index.
+
+    ``keep_classes`` makes later calls compute only some classes' logits (inference/ssd_heads.py:
+    the COCO SSD runs in half the time for one class); the others then read -inf (sigmoid 0). The
+    cut sessions are kept per class set, so switching back and forth between queries builds each once."""
+
+    KEPT_SESSIONS = 8  # cut sessions kept (each a few MB); the oldest goes first
 
     def __init__(self, path: str | Path, threads: int = 1):
         path = Path(path)
-        self.session = _session(path, threads, "detector")
+        self.session = self.full = _session(path, threads, "detector")
         meta = self.session.get_modelmeta().custom_metadata_map
         self.labels = meta.get("labels", "").split("\n")
         outputs = [o.shape for o in self.session.get_outputs()]
@@ -53,12 +60,48 @@ class SSDDetector:
             raise PriorModelError(f"detector {path}: outputs {outputs} with {len(self.labels)} labels in its "
                                   "metadata; expected box encodings (N, 4) and one logit per label")
         self.input = self.session.get_inputs()[0].name
-        self.path = path
+        self.path, self.threads = path, threads
+        self.kept: tuple[int, ...] | None = None  # None: every class
+        self._cut: OrderedDict[tuple[int, ...], object] = OrderedDict()
+        self._cut_failed = False
+
+    def keep_classes(self, classes) -> None:
+        """Compute only ``classes`` (label indices) from now on; None or every class: the full model.
+        A graph the cut does not understand keeps the full model (one warning)."""
+        kept = None if classes is None else tuple(sorted(set(int(c) for c in classes)))
+        if not kept or len(kept) == len(self.labels) or self._cut_failed:
+            self.session, self.kept = self.full, None
+            return
+        if kept not in self._cut:
+            try:
+                self._cut[kept] = self._cut_session(kept)
+            except (ValueError, PriorModelError) as exc:
+                log.warning("detector %s: cannot cut its class heads (%s); every class is computed", self.path, exc)
+                self._cut_failed = True
+                self.session, self.kept = self.full, None
+                return
+            while len(self._cut) > self.KEPT_SESSIONS:
+                self._cut.popitem(last=False)
+        self._cut.move_to_end(kept)
+        self.session, self.kept = self._cut[kept], kept
+
+    def _cut_session(self, kept: tuple[int, ...]):
+        import onnx
+
+        from langtrack_ros.inference.ssd_heads import class_subset
+
+        model = class_subset(onnx.load(str(self.path)), list(kept))
+        return _session(self.path, self.threads, "detector", model.SerializeToString())
 
     def __call__(self, patch_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         x = (patch_rgb.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)[None]
-        boxes, logits = self.session.run(None, {self.input: np.ascontiguousarray(x)})
-        return boxes[0], logits[0]
+        session, kept = self.session, self.kept  # one consistent pair if keep_classes runs meanwhile
+        boxes, logits = session.run(None, {self.input: np.ascontiguousarray(x)})
+        if kept is None:
+            return boxes[0], logits[0]
+        full = np.full((logits.shape[1], len(self.labels)), -np.inf, dtype=logits.dtype)
+        full[:, kept] = logits[0]
+        return boxes[0], full
 
 
 class ImageNetEvidence:

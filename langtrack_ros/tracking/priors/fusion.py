@@ -57,6 +57,7 @@ class PriorSettings:
     imagenet_size_global: int
     imagenet_size_roi: int
     imagenet_min_prob: float
+    query_heads: bool
     imagenet_in_roi: bool
     imagenet_in_global: bool
     evidence_full: float
@@ -214,6 +215,7 @@ class PriorFusion:
         self._imagenet_classes = np.asarray(imagenet, dtype=int)
         related = q.relation is not None and self.cfg.relation_weight > 0
         self._related_det = self._query_detector(q.relation[1]) if related else ("detector", [])
+        self._keep_heads()
         if q.head is not None:
             log.info("query %r: head noun %r is not in the prior tables (or is a part of something they cannot "
                      "cut it from); its category is left to MVLM", text, q.head)
@@ -225,6 +227,17 @@ class PriorFusion:
                      [labels[i] for i in self._det_classes], len(self._imagenet_classes), q.colour, _spatial_words(q),
                      _relation_words(q))
         return q
+
+    def _keep_heads(self) -> None:
+        """``query_heads``: each SSD computes only the classes this query reads from it (the target's
+        and the relation's; prior_models.SSDDetector.keep_classes), else all of them."""
+        for name in ("detector", "coco"):
+            net = getattr(self, name)
+            if net is None or not hasattr(net, "keep_classes"):
+                continue
+            wanted = [c for det, classes in ((self._det_name, self._det_classes), self._related_det)
+                      if det == name for c in classes]
+            net.keep_classes(wanted if self.cfg.query_heads and wanted else None)
 
     def _query_detector(self, cat) -> tuple[str, list[int]]:
         """The detector (attribute name) and its class indices for a category: the Open Images SSD
