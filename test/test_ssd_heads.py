@@ -30,6 +30,7 @@ def test_cut_heads_give_the_full_models_numbers(name, labels):
     keep = [net.labels.index(label) for label in labels]
     full_boxes, full_logits = net(_photo())
     net.keep_classes(keep)
+    net.wait_cut()
     assert net.kept == tuple(sorted(keep)) and net.session is not net.full
     boxes, logits = net(_photo())
     assert np.array_equal(boxes, full_boxes)
@@ -41,15 +42,37 @@ def test_cut_heads_give_the_full_models_numbers(name, labels):
     assert net.session is net.full and np.array_equal(net(_photo())[1], full_logits)
 
 
+def test_a_new_query_never_waits_for_its_cut():
+    """Until the worker has built the cut, every class is computed: the same numbers, no wait."""
+    net = SSDDetector(PRIORS / "ssd_mobilenetv2_coco_int8.onnx", threads=1)
+    full = net(_photo())[1]
+    net.keep_classes([16])
+    assert net.kept is None and net.session is net.full  # not built yet: the full model answers
+    assert np.array_equal(net(_photo())[1], full)
+    net.wait_cut()
+    assert net.kept == (16,) and np.array_equal(net(_photo())[1][:, 16], full[:, 16])
+
+
+def test_a_cut_finished_after_the_query_changed_is_not_used():
+    net = SSDDetector(PRIORS / "ssd_mobilenetv2_coco_int8.onnx", threads=1)
+    net.keep_classes([16])
+    net.keep_classes(None)  # the next query needs every class (or none of this SSD's)
+    net.wait_cut()
+    assert net.kept is None and net.session is net.full and (16,) in net._cut
+
+
 def test_cut_sessions_are_cached_and_bounded():
     net = SSDDetector(PRIORS / "ssd_mobilenetv2_coco_int8.onnx", threads=1)
     net.keep_classes([16])
+    net.wait_cut()
     first = net.session
     net.keep_classes([1])
+    net.wait_cut()
     net.keep_classes([16])
-    assert net.session is first  # back to an earlier query: no rebuild
+    assert net.session is first  # back to an earlier query: in use at once, no rebuild
     for c in range(2, 2 + SSDDetector.KEPT_SESSIONS):
         net.keep_classes([c])
+        net.wait_cut()
     assert len(net._cut) == SSDDetector.KEPT_SESSIONS and (16,) not in net._cut
 
 
@@ -80,6 +103,7 @@ def test_a_detector_that_cannot_be_cut_keeps_every_class(monkeypatch, caplog):
     monkeypatch.setattr("langtrack_ros.inference.ssd_heads.class_subset", refuse)
     with caplog.at_level(logging.WARNING):
         net.keep_classes([16])
+        net.wait_cut()
     assert net.kept is None and net.session is net.full
     assert "cannot cut its class heads" in caplog.text and "Sigmoid" in caplog.text
 
@@ -88,13 +112,17 @@ def test_each_query_keeps_the_classes_it_reads():
     priors = build_priors("all", threads=1)
     coco, oid = priors.coco, priors.detector
     priors.set_query("the bird on the fence")
+    priors.wait_heads()
     assert [coco.labels[c] for c in coco.kept] == ["bird"]
     priors.set_query("the person next to the dog")  # one SSD knows both: it computes both
+    priors.wait_heads()
     assert [oid.labels[c] for c in oid.kept] == ["Person", "Dog"] and coco.kept is None
     priors.set_query("the bird next to the car")  # target from the COCO SSD, the relation from the other
+    priors.wait_heads()
     assert [coco.labels[c] for c in coco.kept] == ["bird"] and [oid.labels[c] for c in oid.kept] == ["Vehicle", "Car"]
     priors.set_query("the red thing")  # no category: nothing to cut for
     assert oid.kept is None and coco.kept is None
     off = build_priors("all,query_heads=false", threads=1)
     off.set_query("the bird")
+    off.wait_heads()
     assert off.coco.kept is None

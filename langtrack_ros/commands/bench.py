@@ -191,6 +191,7 @@ def bench_priors(model_path: Path, frames: int, images: list[np.ndarray], query:
                 tracker = load_tracker(model_path, backend=backend, mode=mode, priors="none")
                 tracker.priors = build_priors(parts, threads=prior_threads)
                 tracker.set_query(text)
+                tracker.priors.wait_heads()  # the steady state: the query's cut class heads in use
                 rows.append(measure(lambda i: tracker.step(vga[i % len(vga)]), frames, "full step",
                                     f"{mode.upper()} mode, 640x480, {name}, \"{text}\"", "onnxruntime", label))
                 rows[-1].ratio = rows[-1].mean / base.mean

@@ -9,7 +9,10 @@ that prior (tracking/priors/fusion.py logs the warning).
 from __future__ import annotations
 
 import logging
+import threading
+import weakref
 from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -45,57 +48,98 @@ class SSDDetector:
     """300x300 RGB uint8 -> (raw box encodings (1917, 4), class logits (1917, C)); labels by index.
 
     ``keep_classes`` makes later calls compute only some classes' logits (inference/ssd_heads.py:
-    the COCO SSD runs in half the time for one class); the others then read -inf (sigmoid 0). The
-    cut sessions are kept per class set, so switching back and forth between queries builds each once."""
+    the COCO SSD runs in half the time for one class); the others then read -inf (sigmoid 0). A cut
+    session is built on a worker thread (75 ms for the int8 COCO SSD, 0.75 s for the float one), so
+    a new query never waits for it: until it is ready every class is computed, which gives the same
+    numbers for the kept ones. Cut sessions are kept per class set, so switching back and forth
+    between queries builds each once."""
 
     KEPT_SESSIONS = 8  # cut sessions kept (each a few MB); the oldest goes first
 
     def __init__(self, path: str | Path, threads: int = 1):
         path = Path(path)
-        self.session = self.full = _session(path, threads, "detector")
-        meta = self.session.get_modelmeta().custom_metadata_map
+        self.full = _session(path, threads, "detector")
+        meta = self.full.get_modelmeta().custom_metadata_map
         self.labels = meta.get("labels", "").split("\n")
-        outputs = [o.shape for o in self.session.get_outputs()]
+        outputs = [o.shape for o in self.full.get_outputs()]
         if len(outputs) != 2 or outputs[0][-1] != 4 or len(self.labels) != outputs[1][-1]:
             raise PriorModelError(f"detector {path}: outputs {outputs} with {len(self.labels)} labels in its "
                                   "metadata; expected box encodings (N, 4) and one logit per label")
-        self.input = self.session.get_inputs()[0].name
+        self.input = self.full.get_inputs()[0].name
         self.path, self.threads = path, threads
-        self.kept: tuple[int, ...] | None = None  # None: every class
+        self._active: tuple[object, tuple[int, ...] | None] = (self.full, None)  # (session, kept classes) as one
+        self._wanted: tuple[int, ...] | None = None
         self._cut: OrderedDict[tuple[int, ...], object] = OrderedDict()
         self._cut_failed = False
+        self._lock = threading.Lock()
+        self._builder: ThreadPoolExecutor | None = None
+        self._building: Future | None = None
+
+    @property
+    def session(self):
+        return self._active[0]
+
+    @property
+    def kept(self) -> tuple[int, ...] | None:
+        """The classes computed now (None: every class)."""
+        return self._active[1]
 
     def keep_classes(self, classes) -> None:
-        """Compute only ``classes`` (label indices) from now on; None or every class: the full model.
-        A graph the cut does not understand keeps the full model (one warning)."""
+        """Compute only ``classes`` (label indices) once their cut session is ready; None or every
+        class: the full model. A graph the cut does not understand keeps the full model (one warning)."""
         kept = None if classes is None else tuple(sorted(set(int(c) for c in classes)))
-        if not kept or len(kept) == len(self.labels) or self._cut_failed:
-            self.session, self.kept = self.full, None
-            return
-        if kept not in self._cut:
-            try:
-                self._cut[kept] = self._cut_session(kept)
-            except (ValueError, PriorModelError) as exc:
-                log.warning("detector %s: cannot cut its class heads (%s); every class is computed", self.path, exc)
-                self._cut_failed = True
-                self.session, self.kept = self.full, None
+        if kept is not None and (not kept or len(kept) == len(self.labels)):
+            kept = None
+        with self._lock:
+            self._wanted = kept
+            if kept is None or self._cut_failed:
+                self._active = (self.full, None)
                 return
-            while len(self._cut) > self.KEPT_SESSIONS:
-                self._cut.popitem(last=False)
-        self._cut.move_to_end(kept)
-        self.session, self.kept = self._cut[kept], kept
+            if kept in self._cut:
+                self._cut.move_to_end(kept)
+                self._active = (self._cut[kept], kept)
+                return
+            self._active = (self.full, None)
+            if self._builder is None:
+                self._builder = ThreadPoolExecutor(1, thread_name_prefix="ssd-heads")
+                weakref.finalize(self, self._builder.shutdown, wait=False)
+            self._building = self._builder.submit(self._build, kept)
 
-    def _cut_session(self, kept: tuple[int, ...]):
+    def wait_cut(self) -> None:
+        """Block until the cut that ``keep_classes`` started is built (benchmarks and tests time the
+        steady state)."""
+        building = self._building
+        if building is not None:
+            building.result()
+
+    def _build(self, kept: tuple[int, ...]) -> None:
+        """Worker: the cut session for ``kept``, put in use if it is still the one wanted."""
         import onnx
 
         from langtrack_ros.inference.ssd_heads import class_subset
 
-        model = class_subset(onnx.load(str(self.path)), list(kept))
-        return _session(self.path, self.threads, "detector", model.SerializeToString())
+        if self._cut_failed:
+            return
+        session = self._cut.get(kept)
+        if session is None:
+            try:
+                model = class_subset(onnx.load(str(self.path)), list(kept))
+                session = _session(self.path, self.threads, "detector", model.SerializeToString())
+            except Exception as exc:  # ValueError from the cut, onnx/onnxruntime's own types: all mean the same
+                log.warning("detector %s: cannot cut its class heads (%s: %s); every class is computed",
+                            self.path, type(exc).__name__, exc)
+                self._cut_failed = True
+                return
+        with self._lock:
+            self._cut[kept] = session
+            while len(self._cut) > self.KEPT_SESSIONS:
+                self._cut.popitem(last=False)
+            if self._wanted == kept and not self._cut_failed:
+                self._active = (session, kept)
 
     def __call__(self, patch_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         x = (patch_rgb.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)[None]
-        session, kept = self.session, self.kept  # one consistent pair if keep_classes runs meanwhile
+        session, kept = self._active  # one consistent pair while the worker swaps it
         boxes, logits = session.run(None, {self.input: np.ascontiguousarray(x)})
         if kept is None:
             return boxes[0], logits[0]

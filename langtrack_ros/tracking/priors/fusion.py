@@ -239,6 +239,12 @@ class PriorFusion:
                       if det == name for c in classes]
             net.keep_classes(wanted if self.cfg.query_heads and wanted else None)
 
+    def wait_heads(self) -> None:
+        """Block until the SSDs compute only this query's classes (the cut is built on a worker;
+        until then they compute every class, with the same answers): benchmarks time the steady state."""
+        for net in (self.detector, self.coco):
+            getattr(net, "wait_cut", lambda: None)()
+
     def _query_detector(self, cat) -> tuple[str, list[int]]:
         """The detector (attribute name) and its class indices for a category: the Open Images SSD
         when it knows the category, else the COCO SSD (the other way round with ``prefer_coco``)."""
