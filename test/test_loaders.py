@@ -276,3 +276,19 @@ def test_tnl2k_unpadded_frame_names_sort_by_number_and_a_bom_is_dropped(tmp_path
     (s,) = load_dataset("tnl2k", tmp_path, split="test")
     assert [p.name for p in s.frames] == ["1.jpg", "2.jpg", "10.jpg"]
     assert s.sentence == "the dog"
+
+
+def test_lasot_reads_other_objects_as_extras(tmp_path):
+    """other_queries.txt and detected_objects.txt: more training targets, one per line; a bad line
+    names its file and line."""
+    folder = make_lasot_seq(tmp_path, "car", 1, n=5)
+    (folder / "other_queries.txt").write_text("1,10.5,20,30,40,the white car on the left of the road\n")
+    (folder / "detected_objects.txt").write_text("3,1,2,3,4,the person in red, at the top\n\n")
+    seq = load_dataset("lasot", tmp_path)[0]
+    assert [(e.frame, e.box, e.sentence) for e in seq.extras] == [
+        (0, (10.5, 20.0, 30.0, 40.0), "the white car on the left of the road"),
+        (2, (1.0, 2.0, 3.0, 4.0), "the person in red, at the top")]  # the sentence may hold commas
+    for bad in ("9,1,2,3,4,a car", "1,1,2,0,4,a car", "1,1,2,3,a car", "x,1,2,3,4,a car", "1,1,2,3,4,"):
+        (folder / "detected_objects.txt").write_text(bad + "\n")
+        with pytest.raises(DatasetError, match="detected_objects.txt:1"):
+            load_dataset("lasot", tmp_path)

@@ -13,7 +13,7 @@ from safetensors.torch import save_file
 
 from packaged import mvlm_config, sampling_config, source_config, train_yaml
 from langtrack_ros.config import ConfigError
-from langtrack_ros.data.sequence import Sequence
+from langtrack_ros.data.sequence import ExtraTarget, Sequence
 from langtrack_ros.tracking.geometry import letterbox_transform
 from langtrack_ros.training import checkpoint as ckpt
 from langtrack_ros.training import trainer as trainer_mod
@@ -77,6 +77,25 @@ def test_sample_is_pure_function_of_seed_and_index():
     assert a["sentence"] == b["sentence"] and a["kind"] == b["kind"]
     others = [dataset()[k]["search"] for k in range(6, 12)]
     assert not all(np.array_equal(a["search"], o) for o in others)
+
+
+def test_extra_targets_replace_the_target_at_p_extra():
+    """A sequence's other named objects become positives with their own box and sentence; p_extra 0
+    draws exactly what it drew before extras existed."""
+    seq = make_sequence()
+    seq.extras = [ExtraTarget(2, (90.0, 60.0, 20.0, 20.0), "the blue square")]
+    cfg = sampling_config(p_roi=0.5, p_whole=0.5, p_negative=0.0, p_flip=0.0, p_stretch=0.0, p_extra=1.0)
+    ds = MVLMSamples([list_source([seq])], cfg, seed=7, search_size=64)
+    for k in range(6):
+        s = ds[k]
+        assert s["sentence"] == "the blue square" and s["frame"] == 2 and s["positive"]
+        back = s["transform"].box_to_image(s["box"])
+        assert np.allclose(back, [90, 60, 20, 20], atol=1e-6)
+    plain = MVLMSamples([list_source([make_sequence()])], sampling_config(), seed=7, search_size=64)
+    off = MVLMSamples([list_source([seq])], sampling_config(p_extra=0.0), seed=7, search_size=64)
+    for k in range(8):
+        a, b = plain[k], off[k]
+        assert a["sentence"] == b["sentence"] and np.array_equal(a["search"], b["search"])
 
 
 def test_negatives_are_negative_and_cover_all_kinds():

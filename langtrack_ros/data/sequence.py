@@ -26,6 +26,16 @@ class QuerySwitch:
     sentence: str
 
 
+@dataclass(frozen=True)
+class ExtraTarget:
+    """Another object of one frame, its box (x, y, w, h pixels) and a sentence that names only it:
+    a training target beside the tracked one (a second description, or a sure detection)."""
+
+    frame: int
+    box: tuple[float, float, float, float]
+    sentence: str
+
+
 @dataclass
 class Sequence:
     name: str
@@ -36,6 +46,7 @@ class Sequence:
     switches: list[QuerySwitch] = field(default_factory=list)  # later queries, sorted by frame
     dataset: str = ""
     image_reader: Callable[[Path], np.ndarray] | None = None  # default: cv2 read -> RGB
+    extras: list[ExtraTarget] = field(default_factory=list)  # other objects to train on (never evaluated)
 
     def __post_init__(self):
         n = len(self.frames)

@@ -42,6 +42,7 @@ class SamplingConfig:
     roi_factor: float
     center_jitter: float  # max centre shift = center_jitter * sqrt(w*h) / 2 (target stays within
     scale_jitter: float  # center_jitter / (2 * roi_factor) of the patch centre)
+    p_extra: float  # a positive of a sequence with Sequence.extras is one of those objects instead of its target
     p_flip: float  # horizontal flip; swaps "left" and "right" in the sentence
     brightness: float  # brightness/contrast only: hue carries colour words and must not change
     p_stretch: float  # ROI crops stretched anisotropically: teaches the size head non-square targets
@@ -254,6 +255,8 @@ class MVLMSamples(torch.utils.data.Dataset):
                            f"do their sequences have frames with a visible target and a valid box?")
 
     def _positive(self, seq: Sequence, kind: str, rng: np.random.Generator) -> dict | None:
+        if self.cfg.p_extra > 0 and seq.extras and rng.random() < self.cfg.p_extra:  # 0: the old draws exactly
+            return self._extra(seq, kind, rng)
         frames = _positive_frames(seq)
         if len(frames) == 0:
             return None
@@ -263,6 +266,15 @@ class MVLMSamples(torch.utils.data.Dataset):
         patch, t = self._view(image, box, kind == "roi", rng)
         return {"search": patch, "box": t.box_to_patch(box), "positive": True, "sentence": seq.query_at(i),
                 "kind": kind, "sequence": seq.name, "frame": i, "transform": t}
+
+    def _extra(self, seq: Sequence, kind: str, rng: np.random.Generator) -> dict:
+        """Another object of the scene as the target (a second description, a sure detection): the
+        same view of a frame, a different sentence and box, so the words decide, not the scene."""
+        extra = seq.extras[int(rng.integers(len(seq.extras)))]
+        box = np.asarray(extra.box, dtype=np.float64)
+        patch, t = self._view(seq.image(extra.frame), box, kind == "roi", rng)
+        return {"search": patch, "box": t.box_to_patch(box), "positive": True, "sentence": extra.sentence,
+                "kind": kind, "sequence": seq.name, "frame": extra.frame, "transform": t}
 
     def _negative(self, source: SequenceSource, index: int, seq: Sequence, rng: np.random.Generator) -> dict | None:
         """One of three negatives, among those this sequence can give (weights neg_absent/sentence/away):

@@ -4,18 +4,24 @@ Layout: ``<root>/<class>/<class>-<id>/img/00000001.jpg``, ``groundtruth.txt`` (x
 ``full_occlusion.txt`` and ``out_of_view.txt`` (one comma-separated line of 0/1), ``nlp.txt``.
 Visible = not fully occluded, not out of view, and a real box (LaSOT writes 0,0,0,0 otherwise).
 ``query_switches.txt`` (our extension): one ``<1-based frame>,<sentence>`` line per switch.
+``other_queries.txt`` and ``detected_objects.txt`` (the real corpus; scripts/detected_objects.py):
+``<1-based frame>,<x>,<y>,<w>,<h>,<sentence>`` lines naming other objects, read as
+``Sequence.extras`` (training targets; evaluation never reads them).
 An optional ``<root>/testing_set.txt`` (one sequence name a line) defines the test split.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from langtrack_ros.data.loaders.common import (
     check_count, index_by_name, read_sentence, require_dir, select, sorted_frames, valid_boxes,
 )
-from langtrack_ros.data.sequence import DatasetError, QuerySwitch, Sequence, parse_boxes, parse_flags
+from langtrack_ros.data.sequence import DatasetError, ExtraTarget, QuerySwitch, Sequence, parse_boxes, parse_flags
 
 SPLIT_FILE = "testing_set.txt"
+EXTRA_FILES = ("other_queries.txt", "detected_objects.txt")
 
 
 def load_lasot(root: str | Path, split: str | None = None, sequences: list[str] | None = None,
@@ -41,6 +47,7 @@ def load_lasot_sequence(folder: Path, dataset: str = "lasot") -> Sequence:
         sentence=read_sentence(folder / "nlp.txt"),
         switches=parse_switches(folder / "query_switches.txt", n),
         dataset=dataset,
+        extras=[e for name in EXTRA_FILES for e in parse_extras(folder / name, n)],
     )
 
 
@@ -60,6 +67,28 @@ def parse_switches(path: Path, n_frames: int) -> list[QuerySwitch]:
             raise DatasetError(f"{path}:{lineno}: switch frame {index + 1} outside 2..{n_frames}")
         switches.append(QuerySwitch(index, sentence.strip()))
     return switches
+
+
+def parse_extras(path: Path, n_frames: int) -> list[ExtraTarget]:
+    """Read ``<1-based frame>,<x>,<y>,<w>,<h>,<sentence>`` lines; absent file = none."""
+    if not path.is_file():
+        return []
+    extras = []
+    for lineno, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = line.split(",", 5)
+        try:
+            frame, box = int(parts[0]) - 1, tuple(float(v) for v in parts[1:5])
+        except (ValueError, IndexError):
+            frame, box = -1, ()
+        if len(parts) < 6 or not parts[5].strip() or len(box) != 4 or not all(np.isfinite(box)) \
+                or min(box[2:]) <= 0:
+            raise DatasetError(f"{path}:{lineno}: expected '<frame>,<x>,<y>,<w>,<h>,<sentence>', got {line!r}")
+        if not 0 <= frame < n_frames:
+            raise DatasetError(f"{path}:{lineno}: frame {frame + 1} outside 1..{n_frames}")
+        extras.append(ExtraTarget(frame, box, parts[5].strip()))
+    return extras
 
 
 def _flags(path: Path, n: int):
