@@ -14,7 +14,8 @@ fi
 python -m pip install -q --upgrade pip
 # torch first, pinned: a bare `torch` (or any package that depends on it) pulls a multi-GB CUDA build.
 python -c 'import torch' 2>/dev/null || pip install -q torch==2.13.0
-pip install -q -r requirements.txt
+# -c constraints.txt: the exact versions the committed results were measured with (see its header)
+pip install -q -c constraints.txt -r requirements.txt
 pip install -q --no-deps -r requirements-assets.txt
 if [ "${1:-}" = "--dev" ]; then
   # the operator console's browser test (test/test_console_browser.py) drives Debian's Chromium
@@ -26,7 +27,7 @@ if [ "${1:-}" = "--dev" ]; then
       echo "the console's browser test needs: sudo apt-get install chromium chromium-driver" >&2
     fi
   fi
-  pip install -q -r requirements-dev.txt
+  pip install -q -c constraints.txt -r requirements-dev.txt
   pip install -q --no-deps got10k==0.1.3
 fi
 pip install -q --no-deps -e .

@@ -33,11 +33,13 @@ def test_cut_heads_give_the_full_models_numbers(name, labels):
     net.wait_cut()
     assert net.kept == tuple(sorted(keep)) and net.session is not net.full
     boxes, logits = net(_photo())
-    assert np.array_equal(boxes, full_boxes)
-    assert np.array_equal(logits[:, keep], full_logits[:, keep])  # bit for bit, not just close
+    if "int8" in name:  # integer arithmetic: bit for bit, not just close
+        assert np.array_equal(boxes, full_boxes) and np.array_equal(logits[:, keep], full_logits[:, keep])
+    else:  # float kernels may block fewer output channels differently on another CPU
+        assert np.allclose(boxes, full_boxes, atol=1e-5) and np.allclose(logits[:, keep], full_logits[:, keep], atol=1e-5)
     others = np.setdiff1d(np.arange(len(net.labels)), keep)
     assert np.isneginf(logits[:, others]).all()  # never computed: sigmoid 0, never a detection
-    assert ssd.decode(boxes, logits, keep)[1].max() == ssd.decode(full_boxes, full_logits, keep)[1].max()
+    assert np.isclose(ssd.decode(boxes, logits, keep)[1].max(), ssd.decode(full_boxes, full_logits, keep)[1].max())
     net.keep_classes(None)
     assert net.session is net.full and np.array_equal(net(_photo())[1], full_logits)
 
@@ -126,3 +128,21 @@ def test_each_query_keeps_the_classes_it_reads():
     off.set_query("the bird")
     off.wait_heads()
     assert off.coco.kept is None
+
+
+def test_a_cut_that_answers_differently_is_not_used(monkeypatch, caplog):
+    """A converter with another channel order would cut the wrong channels: the probe frame catches it."""
+    from langtrack_ros.inference import ssd_heads
+
+    real = ssd_heads.class_subset
+
+    def shifted(model, keep, logits_output=1):
+        return real(model, [k + 1 for k in keep], logits_output)  # the neighbouring class's channels
+
+    monkeypatch.setattr(ssd_heads, "class_subset", shifted)
+    net = SSDDetector(PRIORS / "ssd_mobilenetv2_coco_int8.onnx", threads=1)
+    with caplog.at_level(logging.WARNING):
+        net.keep_classes([16])
+        net.wait_cut()
+    assert net.kept is None and net.session is net.full
+    assert "differ from the full model" in caplog.text

@@ -21,6 +21,7 @@ from langtrack_ros.config import ConfigError, from_dict, read_yaml
 from langtrack_ros.inference.ort_backend import default_providers, open_session
 from langtrack_ros.tracking.images import IMAGENET_MEAN, IMAGENET_STD
 from langtrack_ros.tracking.priors.fusion import PriorFusion, PriorSettings
+from langtrack_ros.tracking.priors import ssd
 from langtrack_ros.tracking.priors.lexicon import Lexicon
 
 log = logging.getLogger(__name__)
@@ -125,6 +126,7 @@ class SSDDetector:
             try:
                 model = class_subset(onnx.load(str(self.path)), list(kept))
                 session = _session(self.path, self.threads, "detector", model.SerializeToString())
+                self._check_cut(session, kept)
             except Exception as exc:  # ValueError from the cut, onnx/onnxruntime's own types: all mean the same
                 log.warning("detector %s: cannot cut its class heads (%s: %s); every class is computed",
                             self.path, type(exc).__name__, exc)
@@ -136,6 +138,16 @@ class SSDDetector:
                 self._cut.popitem(last=False)
             if self._wanted == kept and not self._cut_failed:
                 self._active = (session, kept)
+
+    def _check_cut(self, session, kept: tuple[int, ...]) -> None:
+        """The cut must answer what the full model answers for the kept classes (a converter with
+        another channel order would otherwise give wrong boxes silently): one probe frame, both models."""
+        probe = np.random.default_rng(0).uniform(-1, 1, (1, 3, ssd.INPUT, ssd.INPUT)).astype(np.float32)
+        boxes, logits = self.full.run(None, {self.input: probe})
+        cut_boxes, cut_logits = session.run(None, {self.input: probe})
+        if not (np.allclose(cut_boxes, boxes, rtol=1e-4, atol=1e-4)
+                and np.allclose(cut_logits[0], logits[0][:, list(kept)], rtol=1e-4, atol=1e-4)):
+            raise ValueError("its logits differ from the full model's on a probe frame")
 
     def __call__(self, patch_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         x = (patch_rgb.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)[None]

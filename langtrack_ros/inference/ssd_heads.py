@@ -38,6 +38,8 @@ def class_subset(model, keep: list[int], logits_output: int = 1):
     for node in reshapes:  # shape constants may be shared between layers: one new constant per old one
         old = node.input[1]
         if old not in renamed:
+            if old not in init:
+                raise ValueError(f"reshape {node.name}: its shape is computed, not a constant")
             shape = numpy_helper.to_array(init[old]).astype(np.int64).copy()
             if shape[-1] != classes:
                 raise ValueError(f"reshape {node.name} to {shape.tolist()} does not end in {classes} classes")
