@@ -51,14 +51,18 @@ def load_lasot_sequence(folder: Path, dataset: str = "lasot") -> Sequence:
     )
 
 
+def _data_lines(path: Path):
+    """(line number, line) of each non-empty line of an optional file; nothing when it is absent."""
+    if path.is_file():
+        for lineno, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), 1):
+            if line.strip():
+                yield lineno, line
+
+
 def parse_switches(path: Path, n_frames: int) -> list[QuerySwitch]:
     """Read ``<1-based frame>,<sentence>`` lines (split on the first comma); absent file = none."""
-    if not path.is_file():
-        return []
     switches = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), 1):
-        if not line.strip():
-            continue
+    for lineno, line in _data_lines(path):
         frame, sep, sentence = line.partition(",")
         if not sep or not frame.strip().isdigit() or not sentence.strip():
             raise DatasetError(f"{path}:{lineno}: expected '<frame>,<sentence>', got {line!r}")
@@ -71,12 +75,8 @@ def parse_switches(path: Path, n_frames: int) -> list[QuerySwitch]:
 
 def parse_extras(path: Path, n_frames: int) -> list[ExtraTarget]:
     """Read ``<1-based frame>,<x>,<y>,<w>,<h>,<sentence>`` lines; absent file = none."""
-    if not path.is_file():
-        return []
     extras = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), 1):
-        if not line.strip():
-            continue
+    for lineno, line in _data_lines(path):
         parts = line.split(",", 5)
         try:
             frame, box = int(parts[0]) - 1, tuple(float(v) for v in parts[1:5])
