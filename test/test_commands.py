@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from langtrack_ros.cli import main
+from langtrack_ros.environment import describe
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_MODEL = REPO / "models" / "mvlm_default.safetensors"
@@ -95,6 +96,8 @@ def test_ablation_writes_results_with_every_row(tmp_path, tiny_model):
     record = json.loads((tmp_path / "runs" / "ablation.json").read_text())
     assert {r["row"] for r in record["results"]} == {"A1", "A4", "KCF"}
     assert record["command"].startswith("langtrack ablation") and record["date"] and record["seconds"] > 0
+    assert {"opencv", "torch", "numpy", "cpu"} <= set(record["environment"])  # what the scores depend on
+    assert f"opencv {record['environment']['opencv']}" in text
     rewrite = ["ablation", "--config", str(cfg), "--out", str(tmp_path / "runs"), "--results", str(tmp_path / "AGAIN.md"),
                "--rewrite"]
     assert main(rewrite) == 0  # --rewrite: the same file from the recorded runs, nothing tracked
@@ -103,7 +106,8 @@ def test_ablation_writes_results_with_every_row(tmp_path, tiny_model):
     (tmp_path / "runs" / "ablation.json").write_text(json.dumps(record["results"]))
     meta = {k: record[k] for k in ("command", "seconds", "date")}
     (tmp_path / "runs" / "ablation_meta.json").write_text(json.dumps(meta))
-    assert main(rewrite) == 0 and (tmp_path / "AGAIN.md").read_text() == text
+    old_text = text.replace(describe(record["environment"]), describe(None))  # that layout kept no versions
+    assert main(rewrite) == 0 and (tmp_path / "AGAIN.md").read_text() == old_text
     (tmp_path / "runs" / "ablation_meta.json").unlink()
     assert main(rewrite) == 2  # without the run's command and duration: a clear error, not a guess
 

@@ -182,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
     command += "".join(f" --root {r}" for r in args.root)
     record = save_runs(Path(args.out), results, command, time.time() - t0, earlier=earlier, sections=sections)
     write_results(record["results"], rows, cfg, Path(args.results), record["command"], record["seconds"],
-                  record["date"], record["reruns"])
+                  record["date"], record["reruns"], record.get("environment"))
     print(f"wrote {args.results} ({len(jobs)} runs in {time.time() - t0:.0f} s)")
     return 0
 
@@ -208,6 +208,6 @@ def rewrite(args: argparse.Namespace, rows: list[dict], cfg: dict, write_results
     record = load_runs(Path(args.out))
     cfg = {**cfg, "datasets": [d for d in cfg["datasets"] if any(r["dataset"] == d["key"] for r in record["results"])]}
     write_results(record["results"], rows, cfg, Path(args.results), record["command"], record["seconds"],
-                  record["date"], record["reruns"])
+                  record["date"], record["reruns"], record.get("environment"))
     print(f"rewrote {args.results} from {Path(args.out) / 'ablation.json'}")
     return 0

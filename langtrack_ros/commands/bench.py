@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from langtrack_ros.environment import cpu_model
 from langtrack_ros.files import atomic_write_text
 from langtrack_ros.commands.bench_common import (  # noqa: F401 - Row etc. are this command's API
     WARMUP, Row, _model_file, _random_model, current_rss_mb, kept_section, measure, peak_rss_mb)
@@ -212,17 +213,6 @@ def _frames(data: str | None, count: int = 60) -> tuple[list[np.ndarray], str]:
     return [rng.integers(0, 256, (480, 640, 3), dtype=np.uint8) for _ in range(8)], "the grey square"
 
 
-def _cpu_model() -> str:
-    """The CPU's model name (Linux /proc/cpuinfo), for telling runs on different machines apart."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "CPU model unknown"
-
-
 def _set_ratios(rows: list[Row]) -> None:
     """ONNX Runtime latency / torch latency for rows measuring the same thing with the same threads."""
     torch_rows = {(r.part, r.what, r.threads): r for r in rows if r.backend == "torch"}
@@ -246,7 +236,7 @@ def render(rows: list[Row], model_note: str, frames: int) -> str:
         f"- machine: {platform.machine()}, {os.cpu_count()} CPU cores, load average at the end {load} "
         f"(shared machine: compare rows of one run, not runs)",
         f"- torch {torch.__version__}, onnxruntime {onnxruntime.__version__}, opencv {cv2.__version__}, "
-        f"numpy {np.__version__}, {_cpu_model()}; {frames} timed calls per row "
+        f"numpy {np.__version__}, {cpu_model()}; {frames} timed calls per row "
         f"after {WARMUP} warm-up calls; text length {TEXT_TOKENS} tokens for the network rows",
         "- ratio = ONNX Runtime median / torch median (below 1: ONNX Runtime is faster); in the 'full step' "
         "rows: with priors / without priors (means); their threads column is network+prior nets",

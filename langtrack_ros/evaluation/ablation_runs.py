@@ -12,6 +12,7 @@ import datetime
 import json
 from pathlib import Path
 
+from langtrack_ros import environment
 from langtrack_ros.files import atomic_write_text
 
 RUNS = "ablation.json"
@@ -24,22 +25,27 @@ def save_runs(out: Path, results: list[dict], command: str, seconds: float, earl
     ``sections`` the run redid only those sections: their results replace the earlier record's, whose
     command, duration and date stay the record's own, and the rerun is listed under ``reruns``."""
     today = datetime.date.today().isoformat()
+    env = environment.record()  # the scores depend on it (docs/EVALUATION.md "Reproducing the numbers")
     if earlier is None:
-        record = {"command": command, "seconds": seconds, "date": today, "reruns": [], "results": results}
+        record = {"command": command, "seconds": seconds, "date": today, "environment": env, "reruns": [],
+                  "results": results}
     else:
         kept = [r for r in earlier["results"] if r["dataset"] not in sections]
-        rerun = {"sections": list(sections), "command": command, "seconds": seconds, "date": today}
+        rerun = {"sections": list(sections), "command": command, "seconds": seconds, "date": today,
+                 "environment": env}
         record = {**earlier, "reruns": [*earlier.get("reruns", []), rerun], "results": kept + results}
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / RUNS, json.dumps(record, indent=1, default=float))
     return record
 
 
-def rerun_note(reruns: list[dict]) -> str:
-    """The results file's header sentence for sections run again after the recorded run ('' if none)."""
+def rerun_note(reruns: list[dict], first: dict | None = None) -> str:
+    """The results file's header sentences for sections run again after the recorded run ('' if none),
+    then the recorded run's environment ``first`` (library versions and CPU; a rerun elsewhere says so)."""
     return "".join(f" Section{'s' if len(r['sections']) > 1 else ''} {', '.join(r['sections'])} run again by "
                    f"`{r['command']}` on {r['date']} ({r['seconds'] / 60:.1f} min); the others are that run's."
-                   for r in reruns)
+                   + (" Its environment differs from the run's." if r.get("environment") != first else "")
+                   for r in reruns) + " " + environment.describe(first)
 
 
 def load_runs(path: Path) -> dict:
