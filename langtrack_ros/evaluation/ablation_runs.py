@@ -39,7 +39,7 @@ def save_runs(out: Path, results: list[dict], command: str, seconds: float, earl
     return record
 
 
-def rerun_note(reruns: list[dict], first: dict | None = None) -> str:
+def provenance_note(reruns: list[dict], first: dict | None = None) -> str:
     """The results file's header sentences for sections run again after the recorded run ('' if none),
     then the recorded run's environment ``first`` (library versions and CPU; a rerun elsewhere says so)."""
     return "".join(f" Section{'s' if len(r['sections']) > 1 else ''} {', '.join(r['sections'])} run again by "

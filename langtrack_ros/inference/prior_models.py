@@ -50,8 +50,8 @@ class SSDDetector:
 
     ``keep_classes`` makes later calls compute only some classes' logits (inference/ssd_heads.py:
     the COCO SSD runs in half the time for one class); the others then read -inf (sigmoid 0). A cut
-    session is built on a worker thread (75 ms for the int8 COCO SSD, 0.75 s for the float one), so
-    a new query never waits for it: until it is ready every class is computed, which gives the same
+    session is built on a worker thread (45-75 ms for the COCO SSD; the first one of a process also
+    imports onnx, about 0.7 s), so a new query never waits for it: until it is ready every class is computed, which gives the same
     numbers for the kept ones. Cut sessions are kept per class set, so switching back and forth
     between queries builds each once."""
 
@@ -119,9 +119,10 @@ class SSDDetector:
 
         from langtrack_ros.inference.ssd_heads import class_subset
 
-        if self._cut_failed:
-            return
-        session = self._cut.get(kept)
+        with self._lock:
+            if self._cut_failed:
+                return
+            session = self._cut.get(kept)
         if session is None:
             try:
                 model = class_subset(onnx.load(str(self.path)), list(kept))

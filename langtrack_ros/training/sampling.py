@@ -255,26 +255,21 @@ class MVLMSamples(torch.utils.data.Dataset):
                            f"do their sequences have frames with a visible target and a valid box?")
 
     def _positive(self, seq: Sequence, kind: str, rng: np.random.Generator) -> dict | None:
+        """The tracked target on a frame where it is visible, or (``p_extra``) another object of the
+        scene with its own sentence (a second description, a sure detection): the same view of a
+        frame, a different sentence and box, so the words decide, not the scene."""
         if self.cfg.p_extra > 0 and seq.extras and rng.random() < self.cfg.p_extra:  # 0: the old draws exactly
-            return self._extra(seq, kind, rng)
-        frames = _positive_frames(seq)
-        if len(frames) == 0:
-            return None
-        i = int(frames[rng.integers(len(frames))])
-        box = seq.boxes[i]
-        image = seq.image(i)
-        patch, t = self._view(image, box, kind == "roi", rng)
-        return {"search": patch, "box": t.box_to_patch(box), "positive": True, "sentence": seq.query_at(i),
+            extra = seq.extras[int(rng.integers(len(seq.extras)))]
+            i, box, sentence = extra.frame, np.asarray(extra.box, dtype=np.float64), extra.sentence
+        else:
+            frames = _positive_frames(seq)
+            if len(frames) == 0:
+                return None
+            i = int(frames[rng.integers(len(frames))])
+            box, sentence = seq.boxes[i], seq.query_at(i)
+        patch, t = self._view(seq.image(i), box, kind == "roi", rng)
+        return {"search": patch, "box": t.box_to_patch(box), "positive": True, "sentence": sentence,
                 "kind": kind, "sequence": seq.name, "frame": i, "transform": t}
-
-    def _extra(self, seq: Sequence, kind: str, rng: np.random.Generator) -> dict:
-        """Another object of the scene as the target (a second description, a sure detection): the
-        same view of a frame, a different sentence and box, so the words decide, not the scene."""
-        extra = seq.extras[int(rng.integers(len(seq.extras)))]
-        box = np.asarray(extra.box, dtype=np.float64)
-        patch, t = self._view(seq.image(extra.frame), box, kind == "roi", rng)
-        return {"search": patch, "box": t.box_to_patch(box), "positive": True, "sentence": extra.sentence,
-                "kind": kind, "sequence": seq.name, "frame": extra.frame, "transform": t}
 
     def _negative(self, source: SequenceSource, index: int, seq: Sequence, rng: np.random.Generator) -> dict | None:
         """One of three negatives, among those this sequence can give (weights neg_absent/sentence/away):
