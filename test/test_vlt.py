@@ -452,3 +452,29 @@ def test_vlt_trainer_builds_its_own_minilm_encoder(tmp_path):
     src = [list_source([make_sequence()])]
     t = VLTTrainer(stage_cfg(steps=1), tmp_path, sources=src, val_sources=src)
     assert t.text.encoder.dim == 384 and t.text.encoder.max_tokens == TINY.max_text_tokens
+
+
+def test_retrain_init_reads_supernet_none_or_a_model_file(tmp_path):
+    """retrain.init may name a shipped model, so it can be trained further after its run folder is gone;
+    a missing file or an unknown word is refused before any work."""
+    from types import SimpleNamespace
+
+    from langtrack_ros.vlt.jobs import retrain_init
+
+    def cfg(init):
+        return SimpleNamespace(retrain=SimpleNamespace(init=init, name="retrain"))
+
+    arch = Architecture.uniform("k3", BLOCKS).to_dict()
+    shipped = tmp_path / "shipped.safetensors"
+    torch.manual_seed(3)
+    ckpt.save_model(VLTNet(dataclasses.replace(TINY, architecture=arch)), TINY, shipped, {}, VLT_FORMAT)
+    assert retrain_init(cfg("none"), tmp_path) == ""
+    assert retrain_init(cfg(str(shipped)), tmp_path) == str(shipped)
+    with pytest.raises(FileNotFoundError, match="no such model file"):
+        retrain_init(cfg(str(tmp_path / "gone.safetensors")), tmp_path)
+    with pytest.raises(ConfigError, match="must be supernet, none or a .safetensors"):
+        retrain_init(cfg("latest"), tmp_path)
+    t = trainer(tmp_path / "run", stage_cfg(steps=1, arch=arch, init=str(shipped)))
+    saved, _ = ckpt.read_model_file(shipped, VLT_FORMAT)
+    own = t.model.state_dict()
+    assert all(torch.equal(own[k], v) for k, v in saved.items())

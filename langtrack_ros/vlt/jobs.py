@@ -37,6 +37,21 @@ def supernet_model(cfg: VLTFileConfig, run_dir: Path) -> Path:
     return path
 
 
+def retrain_init(cfg: VLTFileConfig, run_dir: Path) -> str:
+    """retrain.init: ``supernet`` (its weights for the chosen units) | ``none`` | a VLT model file, so a
+    shipped model can be trained further (a warm restart of the schedule) without its deleted run folder."""
+    spec = cfg.retrain.init
+    if spec == "supernet":
+        return str(supernet_model(cfg, run_dir))
+    if spec == "none":
+        return ""
+    if spec.endswith(".safetensors"):
+        if not Path(spec).is_file():
+            raise FileNotFoundError(f"retrain.init={spec}: no such model file")
+        return spec
+    raise ConfigError(f"retrain.init must be supernet, none or a .safetensors model file, got {spec!r}")
+
+
 def build_vlt_job(stage: str, config: str | Path, run_dir: str | Path, resume: bool = False,
                   overrides: list[str] | None = None, export: str | Path | None = None, on_progress=None,
                   text_encoder=None):
@@ -55,10 +70,7 @@ def build_vlt_job(stage: str, config: str | Path, run_dir: str | Path, resume: b
     arch, init = None, ""
     if stage == "retrain":
         arch = resolve_architecture(cfg, run_dir).to_dict()
-        if cfg.retrain.init == "supernet":
-            init = str(supernet_model(cfg, run_dir))
-        elif cfg.retrain.init != "none":
-            raise ConfigError(f"retrain.init must be supernet or none, got {cfg.retrain.init!r}")
+        init = retrain_init(cfg, run_dir)
     scfg = stage_config(cfg, stage, arch, init)
     return VLTTrainer(scfg, folder, resume=resume, export=export, on_progress=on_progress, text_encoder=text_encoder)
 
