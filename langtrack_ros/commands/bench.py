@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from langtrack_ros.environment import cpu_model
+from langtrack_ros import environment
 from langtrack_ros.files import atomic_write_text
 from langtrack_ros.commands.bench_common import (  # noqa: F401 - Row etc. are this command's API
     WARMUP, Row, _model_file, _random_model, current_rss_mb, kept_section, measure, peak_rss_mb)
@@ -223,10 +223,6 @@ def _set_ratios(rows: list[Row]) -> None:
 
 
 def render(rows: list[Row], model_note: str, frames: int) -> str:
-    import cv2
-    import onnxruntime
-    import torch
-
     command = "langtrack " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     lines = [
@@ -235,8 +231,7 @@ def render(rows: list[Row], model_note: str, frames: int) -> str:
         f"- {model_note}",
         f"- machine: {platform.machine()}, {os.cpu_count()} CPU cores, load average at the end {load} "
         f"(shared machine: compare rows of one run, not runs)",
-        f"- torch {torch.__version__}, onnxruntime {onnxruntime.__version__}, opencv {cv2.__version__}, "
-        f"numpy {np.__version__}, {cpu_model()}; {frames} timed calls per row "
+        f"- {environment.describe(environment.record())} {frames} timed calls per row "
         f"after {WARMUP} warm-up calls; text length {TEXT_TOKENS} tokens for the network rows",
         "- ratio = ONNX Runtime median / torch median (below 1: ONNX Runtime is faster); in the 'full step' "
         "rows: with priors / without priors (means); their threads column is network+prior nets",
