@@ -63,6 +63,22 @@ def _stem(m: dict) -> str:
     return f"{m['stem_channels']} ch (random init)"
 
 
+def _from_supernet(info: dict) -> bool:
+    """The supernet stage writes <run dir>/supernet/model.safetensors (vlt/jobs.py supernet_model)."""
+    init = info["train_config"].get("init", "")
+    return bool(init) and Path(init).parent.name == "supernet"
+
+
+def _init_words(info: dict) -> str:
+    """What the retrain stage started from: the supernet, nothing, or a model file trained further."""
+    init = info["train_config"].get("init", "")
+    if not init:
+        return "no supernet init (retrain.init=none)"
+    if _from_supernet(info):
+        return "initialised from the supernet"
+    return f"trained further from `{init}` (retrain.init: the earlier model, see reproduce)"
+
+
 def model_section(rel: str, role: str) -> list[str]:
     path = VLT / rel
     if not path.is_file():
@@ -78,11 +94,10 @@ def model_section(rel: str, role: str) -> list[str]:
         f"{m['template_size']} px, search {m['search_size']} px, neck {m['neck_channels']}, head {m['head_layers']} "
         f"layers, language {'on (ModaMixer per stage)' if m['language'] else 'off'}; text encoder MiniLM-L6 (frozen, not in this file)",
         f"- architecture choice counts: {json.dumps(counts)}",
-        f"- retrain: {_stage_line(info)}; "
-        + ("initialised from the supernet" if info["train_config"].get("init") else "no supernet init (retrain.init=none)"),
+        f"- retrain: {_stage_line(info)}; {_init_words(info)}",
         "- validation at the end (fixed val pairs: " + _val_names(info) + "): "
         + ", ".join(f"{k}={v:.3f}" for k, v in sorted(info.get("val", {}).items())),
-        f"- reproduce{' (after the supernet and search stages)' if info['train_config'].get('init') else ''}: "
+        f"- reproduce{' (after the supernet and search stages)' if _from_supernet(info) else ''}: "
         f"`{_commands().get(rel, '')}`", "",
     ]
 
