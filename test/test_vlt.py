@@ -478,3 +478,35 @@ def test_retrain_init_reads_supernet_none_or_a_model_file(tmp_path):
     saved, _ = ckpt.read_model_file(shipped, VLT_FORMAT)
     own = t.model.state_dict()
     assert all(torch.equal(own[k], v) for k, v in saved.items())
+
+
+def test_motion_lead_centres_the_search_crop_ahead_of_a_moving_target():
+    """motion_lead moves the search crop by that many smoothed displacements; 0 keeps it on the last box;
+    a new first box forgets the velocity."""
+    from langtrack_ros.vlt import tracker as vt
+
+    torch.manual_seed(0)
+    model = VLTNet(dataclasses.replace(TINY, architecture=Architecture.uniform("k3", BLOCKS).to_dict()))
+    seq = make_sequence()
+    crops = []
+    real_crop = vt.roi_crop
+    for lead in (0.0, 2.0):
+        tracker = vt.VLTTracker(model, Encoder(), vt.load_vlt_settings(motion_lead=lead))
+        tracker.set_query(seq.sentence, seq.boxes[0])
+        tracker.step(seq.image(0))
+        tracker.velocity = np.array([4.0, -2.0])
+        vt.roi_crop = lambda image, box, *a: crops.append(box.copy()) or real_crop(image, box, *a)
+        try:
+            tracker.step(seq.image(1))
+        finally:
+            vt.roi_crop = real_crop
+        moved = (tracker.box[:2] + tracker.box[2:] / 2) - (seq.boxes[0][:2] + seq.boxes[0][2:] / 2)
+        np.testing.assert_allclose(tracker.velocity, 0.5 * np.array([4.0, -2.0]) + 0.5 * moved)
+    assert len(crops) == 6  # the pyramid's three crops per step, all around one centre
+    np.testing.assert_allclose(crops[0], seq.boxes[0])
+    np.testing.assert_allclose(crops[-1][:2], seq.boxes[0][:2] + [8.0, -4.0])
+    tracker.set_query(seq.sentence, seq.boxes[0])
+    tracker.step(seq.image(0))
+    assert not tracker.velocity.any()
+    with pytest.raises(ConfigError, match="motion_lead"):
+        vt.load_vlt_settings(motion_lead=-1)

@@ -31,6 +31,7 @@ from langtrack_ros.tracking.tracker import clip_box, hann_window, patch_tensor
 log = logging.getLogger(__name__)
 FIRST_BOX = ("user", "mvlm")
 SCALE_MODES = ("head", "pyramid")
+VELOCITY_KEEP = 0.5  # motion_lead: weight of the previous velocity in its running average
 
 
 @dataclass
@@ -50,6 +51,7 @@ class VLTTrackerConfig:
     search_factor: float
     language: bool  # False: the sentence is ignored (template embedding), the "no language" ablation
     first_box: str  # user: init_box from the caller | mvlm: MVLM's language-only first-frame box
+    motion_lead: float  # search crop centred this many smoothed frame-to-frame displacements ahead (0 = at the last box)
     threads: int
 
     def __post_init__(self):
@@ -62,7 +64,7 @@ class VLTTrackerConfig:
                               f"{self.scale_penalty!r}, {self.scale_lr!r}")
         if self.first_box not in FIRST_BOX:
             raise ConfigError(f"vlt tracker first_box must be one of {FIRST_BOX}, got {self.first_box!r}")
-        for name in ("penalty_k", "window_influence", "lr"):
+        for name in ("penalty_k", "window_influence", "lr", "motion_lead"):
             if not 0.0 <= float(getattr(self, name)) <= 10.0:
                 raise ConfigError(f"vlt tracker {name} must be in [0, 10], got {getattr(self, name)!r}")
         if int(self.upsample) < 1:
@@ -116,6 +118,7 @@ class VLTTracker:
         self.query: str | None = None
         self._pending_box = None
         self.box = None
+        self.velocity = np.zeros(2)  # smoothed centre displacement per frame (pixels), for motion_lead
         self._kernels = self._vec = None
         self.batched = True  # pyramid crops in one forward; False only for the equality test and the bench
 
@@ -148,7 +151,7 @@ class VLTTracker:
             lang = has = None
         self._kernels, self._vec = self.model.template_kernels(torch.from_numpy(patch_tensor(patch)), tbox,
                                                                lang, has, self.arch)
-        self.box = box
+        self.box, self.velocity = box, np.zeros(2)
         return TrackResult(box, kappa=1.0, score=1.0, mode=SearchMode.ROI, found=True)
 
     def step(self, image: np.ndarray) -> TrackResult:
@@ -171,7 +174,9 @@ class VLTTracker:
         for a batch of 3, about 1e-6 apart); ``batched=False`` runs one forward per crop, the
         reference the equality test compares against."""
         mc, c = self.model.cfg, self.cfg
-        crops = [roi_crop(image, self.box, c.search_factor * s, mc.search_size) for s in sides]
+        centre = self.box.copy()
+        centre[:2] += c.motion_lead * self.velocity  # a fast target stays inside the crop and near the window's peak
+        crops = [roi_crop(image, centre, c.search_factor * s, mc.search_size) for s in sides]
         patches = [torch.from_numpy(patch_tensor(patch)) for patch, _ in crops]
         outs = [self._forward(torch.cat(patches))] if self.batched else [self._forward(p) for p in patches]
         out = {k: torch.cat([o[k] for o in outs]).numpy() for k in outs[0]}
@@ -225,6 +230,8 @@ class VLTTracker:
         if not np.isfinite(box).all():
             log.warning("non-finite VLT box; keeping the previous one")
             box = self.box.copy()
+        moved = (box[:2] + box[2:] / 2) - (self.box[:2] + self.box[2:] / 2)
+        self.velocity = VELOCITY_KEEP * self.velocity + (1 - VELOCITY_KEEP) * moved
         self.box = box
         return TrackResult(box, kappa=float(res.cls[i, j]),
                            score=float(res.score[i, j]), mode=SearchMode.ROI, found=True)
