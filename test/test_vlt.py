@@ -480,7 +480,7 @@ def test_retrain_init_reads_supernet_none_or_a_model_file(tmp_path):
     assert all(torch.equal(own[k], v) for k, v in saved.items())
 
 
-def test_motion_lead_centres_the_search_crop_ahead_of_a_moving_target():
+def test_motion_lead_centres_the_search_crop_ahead_of_a_moving_target(monkeypatch):
     """motion_lead moves the search crop by that many smoothed displacements; 0 keeps it on the last box;
     a new first box forgets the velocity."""
     from langtrack_ros.vlt import tracker as vt
@@ -495,11 +495,9 @@ def test_motion_lead_centres_the_search_crop_ahead_of_a_moving_target():
         tracker.set_query(seq.sentence, seq.boxes[0])
         tracker.step(seq.image(0))
         tracker.velocity = np.array([4.0, -2.0])
-        vt.roi_crop = lambda image, box, *a: crops.append(box.copy()) or real_crop(image, box, *a)
-        try:
+        with monkeypatch.context() as m:
+            m.setattr(vt, "roi_crop", lambda image, box, *a: crops.append(box.copy()) or real_crop(image, box, *a))
             tracker.step(seq.image(1))
-        finally:
-            vt.roi_crop = real_crop
         moved = (tracker.box[:2] + tracker.box[2:] / 2) - (seq.boxes[0][:2] + seq.boxes[0][2:] / 2)
         np.testing.assert_allclose(tracker.velocity, 0.5 * np.array([4.0, -2.0]) + 0.5 * moved)
     assert len(crops) == 6  # the pyramid's three crops per step, all around one centre
