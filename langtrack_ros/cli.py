@@ -13,7 +13,7 @@ import sys
 from langtrack_ros.inference.backends import BackendUnavailable  # light: no torch, no onnx
 
 COMMANDS = ["demo", "track", "eval", "synth", "train", "ablation", "vlt_ablation", "export", "bench", "replay", "dds",
-            "recording", "console", "model_hash"]
+            "recording", "console", "model_hash", "soup"]
 
 
 def build_parser() -> argparse.ArgumentParser:

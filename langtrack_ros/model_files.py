@@ -62,15 +62,22 @@ def save_model(model: torch.nn.Module, cfg, path: str | Path, train_info: dict |
 
     ``fmt`` names the network the file is for (``mvlm-1``, ``vlt-1``): loading checks it.
     """
+    return save_tensors(_plain_state(model), json.dumps(dataclasses.asdict(cfg), sort_keys=True), path,
+                        train_info, fmt)
+
+
+def save_tensors(tensors: dict[str, torch.Tensor], config: str, path: str | Path, train_info: dict | None = None,
+                 fmt: str = FORMAT) -> Path:
+    """Write named tensors with their network config (JSON text) as a model file, atomically:
+    for weights made without a module at hand (an average of model files, training/soup.py)."""
     path = Path(path)
-    tensors = _plain_state(model)
     metadata = {
         "langtrack_format": fmt,
-        "config": json.dumps(dataclasses.asdict(cfg), sort_keys=True),
+        "config": config,
         "train": json.dumps(train_info or {}, sort_keys=True, default=str),
         "tensors_sha256": tensors_sha256(tensors),
+        "config_sha256": model_hash.config_sha256(config),
     }
-    metadata["config_sha256"] = model_hash.config_sha256(metadata["config"])
     _atomic_save_file(tensors, path, metadata)
     return path
 
