@@ -32,14 +32,45 @@ MODELS = {  # file -> (role, command that reproduces it)
 REAL = (  # mvlm_default.safetensors once it is fine-tuned on real video (its metadata names a dataset source)
     "embedded default: the synthetic-only default (git:00bb263:models/mvlm_default.safetensors, made by the "
     "command under mvlm_no_lcm below without loss.cm=0) fine-tuned on real video + LangTrack-Synth",
-    "git show 00bb263:models/mvlm_default.safetensors > runs/mvlm_synth_default.safetensors; nice -n 10 langtrack "
-    "train mvlm --config config/train_mvlm_real.yaml --run-dir runs/mvlm_real --export models/mvlm_default.safetensors")
+    "git show 00bb263:models/mvlm_default.safetensors > runs/mvlm_synth_default.safetensors",
+    "runs/mvlm_real", "")
 REAL_NO_LCM = (  # mvlm_no_lcm.safetensors once it is fine-tuned on real video: the fair L_CM ablation twin
     "ablation model: the L_CM-free synthetic twin (git:07b6988:models/mvlm_no_lcm.safetensors) fine-tuned on real "
     "video + LangTrack-Synth exactly like the default, with L_CM weight 0",
-    "git show 07b6988:models/mvlm_no_lcm.safetensors > runs/mvlm_synth_no_lcm.safetensors; nice -n 10 langtrack "
-    "train mvlm --config config/train_mvlm_real.yaml --run-dir runs/mvlm_real_no_lcm --set loss.cm=0 "
-    "--set model.init=runs/mvlm_synth_no_lcm.safetensors --export models/mvlm_no_lcm.safetensors")
+    "git show 07b6988:models/mvlm_no_lcm.safetensors > runs/mvlm_synth_no_lcm.safetensors",
+    "runs/mvlm_real_no_lcm", " --set loss.cm=0 --set model.init=runs/mvlm_synth_no_lcm.safetensors")
+TRAIN = "nice -n 10 langtrack train mvlm --config config/train_mvlm_real.yaml --run-dir {run_dir}{args}"
+
+
+def real_command(name: str, info: dict) -> tuple[str, str]:
+    """(role, reproduce command) of a real-video model: one training run, or for a model soup
+    (training/soup.py) one run per ingredient (its data.seed and other settings) and the soup."""
+    role, prep, run_dir, args = REAL if name == "mvlm_default.safetensors" else REAL_NO_LCM
+    out = f"models/{name}"
+    soup = info.get("soup")
+    if not soup:
+        return role, f"{prep}; {TRAIN.format(run_dir=run_dir, args=args)} --export {out}"
+    runs, dirs = [], []
+    for k, i in enumerate(soup):
+        sets = f" --set data.seed={i['data_seed']}" + "".join(f" --set {key}={v}" for key, v in i["differs_in"].items())
+        runs.append(TRAIN.format(run_dir=f"{run_dir}_{k}", args=args + sets))
+        dirs.append(f"{run_dir}_{k}/model.safetensors")
+    return (f"{role}; a model soup: the uniform weight average of {len(soup)} such fine-tunes",
+            "; ".join([prep, *runs, f"langtrack soup --out {out} {' '.join(dirs)}"]))
+
+
+def soup_lines(info: dict) -> list[str]:
+    """What a soup's summary says of its ingredients (none for a single training run)."""
+    soup = info.get("soup")
+    if not soup:
+        return []
+    rows = [f"data.seed {i['data_seed']}" + "".join(f", {k} {v}" for k, v in i["differs_in"].items())
+            + f" (val loss {i['val'].get('loss_total', float('nan')):.3f})" for i in soup]
+    return [f"- model soup (Wortsman et al., ICML 2022; `langtrack soup`, langtrack_ros/training/soup.py): the uniform "
+            f"average of {len(soup)} fine-tunes of the recipe below from the same model, which differ in: "
+            + "; ".join(rows) + ". The steps, settings and wall time below are per fine-tune / in all"]
+
+
 V1 = ("git:840aa53:models/mvlm_default.safetensors", "previous default v1 (3500 steps from scratch, square "
       "synthetic targets only; not in models/, read from git history by `langtrack ablation`)",
       "langtrack train mvlm --run-dir runs/mvlm_v1 --set threads=1 --set sampling.p_stretch=0")
@@ -78,7 +109,7 @@ def model_section(path: Path, name: str) -> list[str]:
     cfg = json.loads(meta["config"])
     tc = info.get("train_config", {})
     if uses_real(tc):
-        role, command = REAL if name == "mvlm_default.safetensors" else REAL_NO_LCM
+        role, command = real_command(name, info)
     sha = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
     init = tc["model"].get("init") or ""
     stretch = tc["sampling"].get("p_stretch", 0.0)
@@ -86,6 +117,7 @@ def model_section(path: Path, name: str) -> list[str]:
     val = "; ".join(describe_source(s) for s in tc["data"]["val_sources"])
     return [
         f"## `{name}`: {role}", "",
+        *soup_lines(info),
         f"- size {path.stat().st_size / 1e6:.1f} MB, sha256 {sha}…; network preset `{tc['model']['preset']}`: "
         f"search {cfg['search_size']} px (grid {cfg['search_size'] // cfg['patch']}), width {cfg['width']}, "
         f"depth {cfg['depth']}, tokenizer {cfg['tokenizer']} (ImageNet MobileNetV2 stem, frozen), "
@@ -99,7 +131,8 @@ def model_section(path: Path, name: str) -> list[str]:
         + (f"ROI crops stretched with p {stretch} up to x{tc['sampling'].get('max_stretch')} in aspect "
            "(the size head learns non-square targets)" if stretch else "no stretch augmentation (square targets)"),
         f"- wall time {info['wall_s'] / 60:.1f} min on the 2-core CPU (threads={tc['threads']}, other jobs sharing the machine)",
-        "- validation at the end: " + ", ".join(f"{k}={v:.3f}" for k, v in sorted(info.get("val", {}).items())),
+        *(["- validation at the end: " + ", ".join(f"{k}={v:.3f}" for k, v in sorted(info["val"].items()))]
+          if info.get("val") else []),
         f"- reproduce: `{command}`", "",
     ]
 
