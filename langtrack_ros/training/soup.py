@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from langtrack_ros import model_files
-from langtrack_ros.config import load_merged
+from langtrack_ros.config import flatten, load_merged
 from langtrack_ros.model_hash import read_header, sha256_file
 
 LOG = logging.getLogger(__name__)
@@ -42,16 +42,11 @@ def _format_of(path: Path) -> str:
     return (read_header(path)[0].get("__metadata__") or {}).get("langtrack_format", "")
 
 
-def _flat(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flat(v, f"{prefix}{k}."))
-        elif isinstance(v, list) and all(isinstance(x, dict) for x in v):  # data sources: roots are paths
-            out[f"{prefix}{k}"] = [{kk: vv for kk, vv in x.items() if kk != "root"} for x in v]
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
+def _flat(train_config: dict) -> dict:
+    """Dotted training-config keys, data sources without their ``root`` (a path on the machine)."""
+    flat = flatten(train_config)
+    return {k: [{kk: vv for kk, vv in x.items() if kk != "root"} for x in v]
+            if isinstance(v, list) and all(isinstance(x, dict) for x in v) else v for k, v in flat.items()}
 
 
 def recipe_differences(a: dict, b: dict, defaults: dict | None = None) -> list[str]:
