@@ -360,7 +360,7 @@ class Trainer:
 
         return build_text_encoder(self.model_cfg)
 
-    def _dataset(self, sources, source_cfgs: list[dict], seed: int) -> MVLMSamples:
+    def _dataset(self, sources, source_cfgs: list[dict], seed: int, val: bool = False) -> MVLMSamples:
         if sources is None:
             sources = [build_source(from_dict(SourceConfig, s), self.cfg.data.sequence_cache)
                        for s in source_cfgs if s["weight"] > 0]
@@ -370,7 +370,7 @@ class Trainer:
         d = self.cfg.data
         if d.val_samples <= 0 or (val_sources is None and not d.val_sources):
             return []
-        val_set = self._dataset(val_sources, d.val_sources, d.seed + 1)
+        val_set = self._dataset(val_sources, d.val_sources, d.seed + 1, val=True)
         return fixed_batches(val_set, d.val_samples, self.cfg.optim.batch_size, self.collate)
 
     def request_stop(self) -> None:

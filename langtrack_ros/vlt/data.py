@@ -5,7 +5,11 @@ step k of a resumed run sees the same batch as step k of an uninterrupted one. B
 from one query segment of one sequence (a query switch changes the target) and show the target.
 The template is a ``template_factor`` context crop centred on the box; the search is a jittered
 ``search_factor`` crop. ``p_no_sentence`` drops the sentence (the template embedding is used
-instead, counted in the log) so the substitute path is trained as it is used.
+instead, counted in the log) so the substitute path is trained as it is used. ``p_negative`` makes
+a pair negative (DaSiamRPN's semantic negatives, Zhu et al., ECCV 2018): the search crop is cut
+around the target of another sequence, so every score-map point is background (``present`` False)
+and the network learns that an object at the crop centre is not the target unless it matches the
+template and the sentence. Validation pairs are never negative (their peak-hit rate stays a rate).
 """
 from __future__ import annotations
 
@@ -34,19 +38,23 @@ class PairSamplingConfig:
     brightness: float
     contrast: float
     p_no_sentence: float  # pairs trained with the template embedding instead of the sentence
+    p_negative: float  # pairs whose search crop shows another sequence's target (no target: all background)
     max_attempts: int
     pairs_per_sequence: int  # consecutive pairs cut from one sequence (a synthetic one costs ~80 ms)
 
 
 class VLTPairs(torch.utils.data.Dataset):
     def __init__(self, sources: list[SequenceSource], cfg: PairSamplingConfig, seed: int,
-                 template_size: int, search_size: int):
+                 template_size: int, search_size: int, negatives: bool = True):
         weights = np.array([s.weight for s in sources], dtype=np.float64)
         if not sources or np.any(weights < 0) or weights.sum() <= 0:
             raise ConfigError(f"data sources need non-negative weights with a positive sum, got {weights.tolist()}")
         self.sources, self.cfg, self.seed = sources, cfg, int(seed)
         self.template_size, self.search_size = int(template_size), int(search_size)  # the model's input sides
         self.source_p = weights / weights.sum()
+        self.p_negative = float(cfg.p_negative) if negatives else 0.0
+        if not 0.0 <= self.p_negative < 1.0:
+            raise ConfigError(f"sampling.p_negative must be in [0, 1), got {cfg.p_negative!r}")
 
     def __len__(self) -> int:
         return 2**62
@@ -57,9 +65,13 @@ class VLTPairs(torch.utils.data.Dataset):
         for attempt in range(self.cfg.max_attempts):
             pick = group if attempt == 0 else rng  # the group shares its first sequence
             source = self.sources[pick.choice(len(self.sources), p=self.source_p)]
-            pair = self._pair(source[int(pick.integers(len(source)))], rng)
+            seq_index = int(pick.integers(len(source)))
+            pair = self._pair(source[seq_index], rng)
             if pair is not None:
-                return pair
+                # drawn only when negatives are on, so a recipe without them samples exactly as before
+                if self.p_negative > 0 and rng.random() < self.p_negative:
+                    self._make_negative(pair, (id(source), seq_index), rng)
+                return self._augment(pair, rng)
         raise RuntimeError(f"no template/search pair in {self.cfg.max_attempts} draws from "
                            f"{[s.name for s in self.sources]}: do their sequences show the target?")
 
@@ -79,7 +91,25 @@ class VLTPairs(torch.utils.data.Dataset):
                   "box": st.box_to_patch(seq.boxes[s]), "sentence": sentence or ""}
         if rng.random() < c.p_no_sentence:
             sample["sentence"] = ""
-        return self._augment(sample, rng)
+        return sample
+
+    def _make_negative(self, pair: dict, own: tuple, rng: np.random.Generator) -> None:
+        """Replace the search crop by one around another sequence's target; left positive when the
+        draw finds no other sequence (a one-sequence source) so no pair is ever mislabelled."""
+        for _ in range(self.cfg.max_attempts):
+            source = self.sources[rng.choice(len(self.sources), p=self.source_p)]
+            index = int(rng.integers(len(source)))
+            if (id(source), index) == own:
+                continue
+            seq = source[index]
+            frames = _positive_frames(seq)
+            if len(frames) == 0:
+                continue
+            f = int(frames[rng.integers(len(frames))])
+            box = jitter_box(np.asarray(seq.boxes[f], float), rng, self.cfg.center_jitter, self.cfg.scale_jitter)
+            pair["search"], _ = roi_crop(seq.image(f), box, self.cfg.search_factor, self.search_size)
+            pair["box"], pair["present"] = np.zeros(4), False
+            return
 
     def _augment(self, sample: dict, rng: np.random.Generator) -> dict:
         c = self.cfg
@@ -104,6 +134,7 @@ def collate_pairs(samples: list[dict]) -> dict:
     return {"template": _images(samples, "template"), "search": _images(samples, "search"),
             "template_boxes": torch.from_numpy(np.stack([s["template_box"] for s in samples])),
             "boxes": torch.from_numpy(np.stack([s["box"] for s in samples])),
+            "present": torch.tensor([bool(s.get("present", True)) for s in samples]),
             "sentences": [s["sentence"] for s in samples]}
 
 

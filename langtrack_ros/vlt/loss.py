@@ -1,6 +1,7 @@
 """SiamCAR loss as VLT trains it (VLT.md): classification NLL (0.5 positives + 0.5 negatives),
 ``ciou * (1 - CIoU)`` weighted by the centerness target, and centerness BCE, all on the grid
-points of the score map. Positives are points in the central ``pos_ratio`` of the ground-truth box.
+points of the score map. Positives are points in the central ``pos_ratio`` of the ground-truth box;
+a negative pair (``present`` False, vlt/data.py) has none, so it adds background points only.
 """
 from __future__ import annotations
 
@@ -55,10 +56,11 @@ def targets(boxes_px: torch.Tensor, points: torch.Tensor, pos_ratio: float) -> d
 
 
 def vlt_loss(out: dict, boxes_norm: torch.Tensor, points: torch.Tensor, search_size: int,
-             w: VLTLossWeights) -> tuple[torch.Tensor, dict]:
-    """Total loss and its parts; ``boxes_norm`` (B,4) xywh in units of the search patch side."""
+             w: VLTLossWeights, present: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
+    """Total loss and its parts; ``boxes_norm`` (B,4) xywh in units of the search patch side;
+    ``present`` (B,) False for negative pairs (no target in the search crop)."""
     t = targets(boxes_norm * search_size, points, w.pos_ratio)
-    pos = t["pos"]
+    pos = t["pos"] if present is None else t["pos"] & present[:, None, None]
     logp = F.log_softmax(out["cls"], 1)  # (B,2,G,G): channel 1 = target
     n_pos, n_neg = pos.sum().clamp(min=1), (~pos).sum().clamp(min=1)
     cls = -0.5 * (logp[:, 1][pos].sum() / n_pos) - 0.5 * (logp[:, 0][~pos].sum() / n_neg)

@@ -102,11 +102,12 @@ class VLTTrainer(Trainer):
             return torch.optim.SGD(groups, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay)
         return torch.optim.AdamW(groups, lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay)
 
-    def _dataset(self, sources, source_cfgs: list[dict], seed: int) -> VLTPairs:
+    def _dataset(self, sources, source_cfgs: list[dict], seed: int, val: bool = False) -> VLTPairs:
         if sources is None:
             sources = [build_source(from_dict(SourceConfig, s), self.cfg.data.sequence_cache)
                        for s in source_cfgs if s["weight"] > 0]
-        return VLTPairs(sources, self.cfg.sampling, seed, self.model_cfg.template_size, self.model_cfg.search_size)
+        return VLTPairs(sources, self.cfg.sampling, seed, self.model_cfg.template_size, self.model_cfg.search_size,
+                        negatives=not val)
 
     def _arch(self, step: int) -> Architecture:
         return self.fixed_arch or step_arch(self.cfg.seed, step, self.model_cfg)
@@ -118,7 +119,8 @@ class VLTTrainer(Trainer):
     def _train_step(self, batch: dict) -> dict | None:
         self.model.train()
         out = self._forward(batch, self._arch(self.step))
-        loss, parts = vlt_loss(out, batch["boxes"], self.points, self.model_cfg.search_size, self.cfg.loss)
+        loss, parts = vlt_loss(out, batch["boxes"], self.points, self.model_cfg.search_size, self.cfg.loss,
+                               batch["present"])
         self.optimizer.zero_grad(set_to_none=True)
         if not torch.isfinite(loss):
             return self._skip(f"non-finite loss {parts}")
