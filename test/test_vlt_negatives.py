@@ -1,0 +1,73 @@
+"""VLT negative pairs (sampling.p_negative): a negative's search crop comes from another sequence and
+trains background only; a one-sequence source never yields a mislabelled negative; validation
+pairs stay positive; with p_negative 0 the pairs are drawn exactly as before."""
+import dataclasses
+
+import numpy as np
+import torch
+
+from langtrack_ros.training.sampling import list_source
+from langtrack_ros.vlt.arch import Architecture
+from langtrack_ros.vlt.data import VLTPairs, collate_pairs
+from langtrack_ros.vlt.loss import vlt_loss
+from langtrack_ros.vlt.model import VLTNet, grid_points
+from packaged import pair_sampling, vlt_loss_weights
+from test_training import make_sequence
+from test_vlt import BLOCKS, TINY, stage_cfg, trainer
+
+
+def pairs(p_negative, sources, negatives=True, seed=2):
+    cfg = pair_sampling(pairs_per_sequence=1, p_no_sentence=0.0, p_negative=p_negative)
+    return VLTPairs(sources, cfg, seed, TINY.template_size, TINY.search_size, negatives=negatives)
+
+
+def two_sources():
+    return [list_source([make_sequence("a")]), list_source([make_sequence("b")])]
+
+
+def test_negative_pairs_show_another_sequence_and_are_marked_absent():
+    sources = two_sources()
+    neg = pairs(0.5, sources)
+    batch = collate_pairs([neg[i] for i in range(40)])
+    absent = ~batch["present"]
+    assert 5 < int(absent.sum()) < 35  # about half
+    assert torch.all(batch["boxes"][absent][:, 2:] == 0)  # no box (a flip moves x only)
+    assert torch.all(batch["boxes"][~absent][:, 2:] > 0)
+
+
+def test_one_sequence_source_never_gives_a_negative():
+    only = pairs(0.9, [list_source([make_sequence()])])
+    assert all(only[i].get("present", True) for i in range(30))
+
+
+def test_without_negatives_the_draw_is_unchanged_and_val_pairs_stay_positive():
+    sources = two_sources()
+    off, val = pairs(0.0, sources), pairs(0.9, sources, negatives=False)
+    for i in range(10):
+        a, b = off[i], val[i]
+        assert np.array_equal(a["search"], b["search"]) and np.array_equal(a["box"], b["box"])
+        assert a.get("present", True) and b.get("present", True)
+
+
+def test_a_negative_pair_trains_background_only():
+    torch.manual_seed(0)
+    model, points = VLTNet(TINY), grid_points(TINY)
+    batch = collate_pairs([pairs(0.0, two_sources())[i] for i in range(4)])
+    arch = Architecture.random(np.random.default_rng(0), BLOCKS)
+    out = model(batch["template"], batch["search"], batch["template_boxes"], arch=arch)
+    w = vlt_loss_weights()
+    _, pos = vlt_loss(out, batch["boxes"], points, TINY.search_size, w)
+    total, none = vlt_loss(out, batch["boxes"], points, TINY.search_size, w, torch.zeros(4, dtype=torch.bool))
+    assert pos["ciou"] > 0 and none["ciou"] == 0 and none["cen"] == 0
+    logp = torch.log_softmax(out["cls"], 1)[:, 0]
+    assert abs(none["cls"] - float(-0.5 * logp.mean())) < 1e-5  # every point a background point
+    total.backward()
+    assert all(p.grad is None or torch.isfinite(p.grad).all() for p in model.parameters())
+
+
+def test_trainer_validation_pairs_are_positive_with_negatives_on(tmp_path):
+    cfg = stage_cfg(steps=2)
+    cfg = dataclasses.replace(cfg, sampling=dataclasses.replace(cfg.sampling, p_negative=0.9))
+    t = trainer(tmp_path, cfg)
+    assert all(bool(b["present"].all()) for b in t.val_batches)
+    assert t.train().completed
