@@ -7,6 +7,11 @@ learning rate ``lr * penalty * cls``; ``pyramid`` = SiamFC-style: the search reg
 (``scale_step``; one batched forward), the scale with the highest peak (others damped by
 ``scale_penalty``) wins and the size moves towards it with ``scale_lr * cls`` (our box head learned a
 size prior, docs/RESULTS_VLT.md).
+With ``redetect_below`` > 0, a frame whose peak cls falls below it marks the target lost, and the
+next frames search a ``redetect_factor`` times wider region at the same pixel scale (the network is
+fully convolutional: a larger input gives a larger score map) without the Hann window and without
+a size update, until the peak is sure again (DaSiamRPN's local-to-global search). It needs a cls
+that drops when the target is gone: trained with negative pairs (vlt/data.py ``p_negative``).
 The first box comes from the user (``set_query(text, init_box)``) or, with ``first_box="mvlm"``,
 from MVLM's language-only grounding on the first frame, so VLT runs from text alone.
 """
@@ -52,6 +57,8 @@ class VLTTrackerConfig:
     language: bool  # False: the sentence is ignored (template embedding), the "no language" ablation
     first_box: str  # user: init_box from the caller | mvlm: MVLM's language-only first-frame box
     motion_lead: float  # search crop centred this many smoothed frame-to-frame displacements ahead (0 = at the last box)
+    redetect_below: float  # peak cls below which the target counts as lost (0 = never: always the local search)
+    redetect_factor: float  # a lost target's search region side, times the usual one (same pixel scale)
     threads: int
 
     def __post_init__(self):
@@ -64,6 +71,9 @@ class VLTTrackerConfig:
                               f"{self.scale_penalty!r}, {self.scale_lr!r}")
         if self.first_box not in FIRST_BOX:
             raise ConfigError(f"vlt tracker first_box must be one of {FIRST_BOX}, got {self.first_box!r}")
+        if not 0.0 <= float(self.redetect_below) < 1.0 or not 1.0 <= float(self.redetect_factor) <= 4.0:
+            raise ConfigError("vlt tracker redetect_below must be in [0, 1) and redetect_factor in [1, 4], got "
+                              f"{self.redetect_below!r}, {self.redetect_factor!r}")
         for name in ("penalty_k", "window_influence", "lr", "motion_lead"):
             if not 0.0 <= float(getattr(self, name)) <= 10.0:
                 raise ConfigError(f"vlt tracker {name} must be in [0, 10], got {getattr(self, name)!r}")
@@ -96,6 +106,7 @@ class _Response:
     """Upsampled maps of one search crop; sizes in patch pixels, ``tw``/``th`` the last box's."""
 
     t: PatchTransform
+    points: np.ndarray  # patch pixel coordinate of each upsampled map index (both axes)
     cls: np.ndarray
     score: np.ndarray
     ltrb: tuple
@@ -112,15 +123,19 @@ class VLTTracker:
         self.name = "vlt" if cfg.language else "vlt-nolang"
         mc = model.cfg
         self.window = hann_window(mc.score_size * cfg.upsample)
-        g = mc.score_size * cfg.upsample
-        u = (np.arange(g) + 0.5) / cfg.upsample - 0.5  # upsampled index -> score-map cell
-        self.points = (mc.search_size - 1) / 2.0 + (u - (mc.score_size - 1) / 2.0) * mc.stride
+        self.points = self._points(mc.search_size, mc.score_size)
+        self.lost = False  # the last peak's cls was below redetect_below: search wide
         self.query: str | None = None
         self._pending_box = None
         self.box = None
         self.velocity = np.zeros(2)  # smoothed centre displacement per frame (pixels), for motion_lead
         self._kernels = self._vec = None
         self.batched = True  # pyramid crops in one forward; False only for the equality test and the bench
+
+    def _points(self, side: int, cells: int) -> np.ndarray:
+        """Patch pixel coordinate of each upsampled index of a ``cells`` map from a ``side`` input."""
+        u = (np.arange(cells * self.cfg.upsample) + 0.5) / self.cfg.upsample - 0.5  # -> score-map cell
+        return (side - 1) / 2.0 + (u - (cells - 1) / 2.0) * self.model.cfg.stride
 
     def set_query(self, text: str, init_box: np.ndarray | None = None) -> None:
         if self.needs_box:
@@ -151,7 +166,7 @@ class VLTTracker:
             lang = has = None
         self._kernels, self._vec = self.model.template_kernels(torch.from_numpy(patch_tensor(patch)), tbox,
                                                                lang, has, self.arch)
-        self.box, self.velocity = box, np.zeros(2)
+        self.box, self.velocity, self.lost = box, np.zeros(2), False
         return TrackResult(box, kappa=1.0, score=1.0, mode=SearchMode.ROI, found=True)
 
     def step(self, image: np.ndarray) -> TrackResult:
@@ -166,21 +181,23 @@ class VLTTracker:
         return self._track(image)
 
     @torch.no_grad()
-    def _respond(self, image: np.ndarray, sides) -> list[_Response]:
+    def _respond(self, image: np.ndarray, sides, side_px: int | None = None) -> list[_Response]:
         """The model's maps for crops of ``search_factor * side`` around the last box, one per side.
 
         The pyramid's crops go through the network as one batch (BatchNorm is in eval mode, so every
         crop gets what it gets alone, up to float rounding: oneDNN picks other convolution kernels
         for a batch of 3, about 1e-6 apart); ``batched=False`` runs one forward per crop, the
-        reference the equality test compares against."""
+        reference the equality test compares against. ``side_px``: the crops' pixel side (default the
+        model's search_size; larger for the wide search of a lost target)."""
         mc, c = self.model.cfg, self.cfg
         centre = self.box.copy()
         centre[:2] += c.motion_lead * self.velocity  # a fast target stays inside the crop and near the window's peak
-        crops = [roi_crop(image, centre, c.search_factor * s, mc.search_size) for s in sides]
+        crops = [roi_crop(image, centre, c.search_factor * s, side_px or mc.search_size) for s in sides]
         patches = [torch.from_numpy(patch_tensor(patch)) for patch, _ in crops]
         outs = [self._forward(torch.cat(patches))] if self.batched else [self._forward(p) for p in patches]
         out = {k: torch.cat([o[k] for o in outs]).numpy() for k in outs[0]}
-        return [self._maps(out, n, t) for n, (_, t) in enumerate(crops)]
+        points = self.points if side_px is None else self._points(side_px, out["cls"].shape[-1])
+        return [self._maps(out, n, t, points) for n, (_, t) in enumerate(crops)]
 
     def _forward(self, search: torch.Tensor) -> dict:
         """One forward over a batch of search crops. The template kernels are shared, expanded along
@@ -191,7 +208,7 @@ class VLTTracker:
         out = self.model.track(search, kernels, self._vec, self.arch)
         return {"cls": out["cls"].softmax(1)[:, 1], "cen": out["cen"].sigmoid()[:, 0], "ltrb": out["ltrb"]}
 
-    def _maps(self, out: dict, n: int, t: PatchTransform) -> _Response:
+    def _maps(self, out: dict, n: int, t: PatchTransform, points: np.ndarray) -> _Response:
         """Upsampled, penalised maps of crop ``n`` of a forward's (numpy) outputs."""
         c = self.cfg
         up = lambda m: cv2.resize(m, None, fx=c.upsample, fy=c.upsample, interpolation=cv2.INTER_CUBIC)  # noqa: E731
@@ -202,22 +219,36 @@ class VLTTracker:
         s_c = _change(np.sqrt(w * h) / np.sqrt(tw * th))
         r_c = _change((tw / th) / (w / h))
         penalty = np.exp(-(r_c * s_c - 1.0) * c.penalty_k)
-        return _Response(t, cls, penalty * cls * cen, (l, tp, r, b), penalty, tw, th)
+        return _Response(t, points, cls, penalty * cls * cen, (l, tp, r, b), penalty, tw, th)
+
+    def _wide_side(self) -> int:
+        """Input side of the wide search: redetect_factor x search_size, rounded to whole cell pairs
+        so the map stays centred on the patch like the usual one."""
+        mc, step = self.model.cfg, 2 * self.model.cfg.stride
+        extra = mc.search_size * (self.cfg.redetect_factor - 1.0)
+        return mc.search_size + step * int(round(extra / step))
 
     def _track(self, image: np.ndarray) -> TrackResult:
         c = self.cfg
-        if c.scale_mode == "pyramid":
+        wide = self.lost and c.redetect_below > 0
+        if wide:
+            side = self._wide_side()
+            scales = (side / self.model.cfg.search_size,)
+            res, k, window = self._respond(image, scales, side)[0], 0, 0.0
+        elif c.scale_mode == "pyramid":
             scales = (1.0 / c.scale_step, 1.0, c.scale_step)
             responses = self._respond(image, scales)
             k = pick_scale([float(r.score.max()) for r in responses], scales, c.scale_penalty)
-            res = responses[k]
+            res, window = responses[k], c.window_influence
         else:
-            res = self._respond(image, (1.0,))[0]
-        pscore = res.score.reshape(-1) * (1 - c.window_influence) + self.window * c.window_influence
+            res, window = self._respond(image, (1.0,))[0], c.window_influence
+        pscore = res.score.reshape(-1) * (1 - window) + (self.window * window if window else 0.0)
         i, j = np.unravel_index(int(np.argmax(pscore)), res.score.shape)
         l, tp, r, b = (m[i, j] for m in res.ltrb)
-        cx, cy = self.points[j] + (r - l) / 2.0, self.points[i] + (b - tp) / 2.0
-        if c.scale_mode == "pyramid":
+        cx, cy = res.points[j] + (r - l) / 2.0, res.points[i] + (b - tp) / 2.0
+        if wide:
+            new_w, new_h = self.box[2], self.box[3]  # the size waits for a sure peak
+        elif c.scale_mode == "pyramid":
             lr = float(res.cls[i, j] * c.scale_lr)
             grow = 1 - lr + lr * scales[k]
             new_w, new_h = self.box[2] * grow, self.box[3] * grow
@@ -233,8 +264,10 @@ class VLTTracker:
         moved = (box[:2] + box[2:] / 2) - (self.box[:2] + self.box[2:] / 2)
         self.velocity = VELOCITY_KEEP * self.velocity + (1 - VELOCITY_KEEP) * moved
         self.box = box
-        return TrackResult(box, kappa=float(res.cls[i, j]),
-                           score=float(res.score[i, j]), mode=SearchMode.ROI, found=True)
+        kappa = float(res.cls[i, j])
+        self.lost = kappa < c.redetect_below
+        return TrackResult(box, kappa=kappa, score=float(res.score[i, j]),
+                           mode=SearchMode.GLOBAL if wide else SearchMode.ROI, found=not self.lost)
 
 
 def load_vlt_tracker(model_path: str | Path | None = None, config_path: str | Path | None = None,
