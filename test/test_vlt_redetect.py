@@ -82,3 +82,13 @@ def test_redetect_settings_are_checked():
         load_vlt_settings(redetect_below=1.5)
     with pytest.raises(ConfigError, match="redetect"):
         load_vlt_settings(redetect_factor=0.5)
+
+
+def test_a_lost_target_that_stays_gone_leaves_the_box_where_it_was():
+    tracker = VLTTracker(SpotMatcher(), None, load_vlt_settings(scale_mode="head", redetect_below=0.3, lr=0.0))
+    tracker.set_query("", np.array([100.0, 100.0, 20.0, 20.0]))
+    tracker.step(frame(100, 100))
+    blank = np.zeros((400, 400, 3), np.uint8)
+    results = [tracker.step(blank) for _ in range(3)]
+    assert all(not r.found for r in results)
+    assert np.allclose(results[-1].box, results[0].box)  # no jump to an unsure peak in the wide region

@@ -10,7 +10,7 @@ size prior, docs/RESULTS_VLT.md).
 With ``redetect_below`` > 0, a frame whose peak cls falls below it marks the target lost, and the
 next frames search a ``redetect_factor`` times wider region at the same pixel scale (the network is
 fully convolutional: a larger input gives a larger score map) without the Hann window and without
-a size update, until the peak is sure again (DaSiamRPN's local-to-global search). It needs a cls
+a size update; the box moves only to a sure peak there, until the peak is sure again (DaSiamRPN's local-to-global search). It needs a cls
 that drops when the target is gone: trained with negative pairs (vlt/data.py ``p_negative``).
 The first box comes from the user (``set_query(text, init_box)``) or, with ``first_box="mvlm"``,
 from MVLM's language-only grounding on the first frame, so VLT runs from text alone.
@@ -258,13 +258,15 @@ class VLTTracker:
             new_h = (res.th * (1 - lr) + max(tp + b, 1.0) * lr) * res.t.scale
         ix, iy = res.t.x0 + cx * res.t.scale, res.t.y0 + cy * res.t.scale
         box = clip_box(np.array([ix - new_w / 2, iy - new_h / 2, new_w, new_h]), image.shape[:2])
+        kappa = float(res.cls[i, j])
+        if wide and kappa < c.redetect_below:
+            box = self.box.copy()  # an unsure peak in the wide region is as likely a distractor: stay
         if not np.isfinite(box).all():
             log.warning("non-finite VLT box; keeping the previous one")
             box = self.box.copy()
         moved = (box[:2] + box[2:] / 2) - (self.box[:2] + self.box[2:] / 2)
         self.velocity = VELOCITY_KEEP * self.velocity + (1 - VELOCITY_KEEP) * moved
         self.box = box
-        kappa = float(res.cls[i, j])
         self.lost = kappa < c.redetect_below
         return TrackResult(box, kappa=kappa, score=float(res.score[i, j]),
                            mode=SearchMode.GLOBAL if wide else SearchMode.ROI, found=not self.lost)
