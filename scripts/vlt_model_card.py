@@ -34,6 +34,9 @@ def _stage_line(info: dict) -> str:
                     for s in tc["data"]["sources"])
     text = (f"{tc['sampling']['p_no_sentence']:.0%} of pairs without sentence (template embedding)"
             if tc["model"]["language"] else "no language")
+    negative = tc["sampling"].get("p_negative", 0.0)  # files trained before negative pairs existed lack it
+    if negative:
+        text += f"; {negative:.0%} negative pairs (search crop around another sequence's target)"
     return (f"{info['steps']} steps x batch {o['batch_size']}, {o['kind']} lr {o['lr']} {o['schedule']}, "
             f"{info['wall_s'] / 60:.1f} min on {tc['threads']} CPU thread (shared 2-core machine, other jobs "
             f"running); data {src}; {text}")

@@ -71,3 +71,22 @@ def test_trainer_validation_pairs_are_positive_with_negatives_on(tmp_path):
     t = trainer(tmp_path, cfg)
     assert all(bool(b["present"].all()) for b in t.val_batches)
     assert t.train().completed
+
+
+def test_distractor_pairs_centre_another_object_of_the_scene_and_skip_the_targets_own_boxes():
+    from langtrack_ros.data.sequence import ExtraTarget
+    from test_training import _box
+
+    seq = make_sequence()
+    seq.extras = [ExtraTarget(2, (90.0, 60.0, 20.0, 20.0), "the blue square"),  # the static blue square
+                  ExtraTarget(3, tuple(_box(3)), "the red box")]  # the target itself: never a distractor
+    cfg = pair_sampling(pairs_per_sequence=1, p_no_sentence=0.0, p_distractor=1.0, p_flip=0.0)
+    dis = VLTPairs([list_source([seq])], cfg, 0, TINY.template_size, TINY.search_size)
+    for i in range(6):
+        pair = dis[i]
+        assert pair["present"] is False and pair["sentence"] == "the red box on the left"
+        r, g, b = pair["search"][TINY.search_size // 2, TINY.search_size // 2].astype(int)
+        assert b > r + 60  # the crop is centred on the blue square, at the red target's scale
+    assert all(dis.__class__(  # validation pairs never are
+        [list_source([seq])], cfg, 0, TINY.template_size, TINY.search_size, negatives=False)[i].get("present", True)
+        for i in range(4))

@@ -9,7 +9,11 @@ instead, counted in the log) so the substitute path is trained as it is used. ``
 a pair negative (DaSiamRPN's semantic negatives, Zhu et al., ECCV 2018): the search crop is cut
 around the target of another sequence, so every score-map point is background (``present`` False)
 and the network learns that an object at the crop centre is not the target unless it matches the
-template and the sentence. Validation pairs are never negative (their peak-hit rate stays a rate).
+template and the sentence. ``p_distractor`` centres the search crop on another object of the same
+scene (a sequence's ``extras``: the corpus's detected objects and second descriptions) at the
+target's scale: the look-alike sits where the tracker expects the target, and the target is
+labelled wherever it is in the crop (a negative when it is outside). Validation pairs are never
+negative or distractor-centred (their peak-hit rate stays a rate).
 """
 from __future__ import annotations
 
@@ -19,9 +23,13 @@ import numpy as np
 import torch
 
 from langtrack_ros.config import ConfigError
+from langtrack_ros.tracking.box_ops import iou_matrix
 from langtrack_ros.tracking.geometry import roi_crop
 from langtrack_ros.training.sampling import (SequenceSource, _positive_frames, color_jitter, jitter_box,
                                              swap_left_right)
+
+
+DISTRACTOR_MAX_IOU = 0.1  # p_distractor: extras overlapping the target more than this are the target's own boxes
 
 
 @dataclass
@@ -39,6 +47,7 @@ class PairSamplingConfig:
     contrast: float
     p_no_sentence: float  # pairs trained with the template embedding instead of the sentence
     p_negative: float  # pairs whose search crop shows another sequence's target (no target: all background)
+    p_distractor: float  # pairs (of sequences with extras) whose search crop is centred on another object of the scene
     max_attempts: int
     pairs_per_sequence: int  # consecutive pairs cut from one sequence (a synthetic one costs ~80 ms)
 
@@ -53,8 +62,10 @@ class VLTPairs(torch.utils.data.Dataset):
         self.template_size, self.search_size = int(template_size), int(search_size)  # the model's input sides
         self.source_p = weights / weights.sum()
         self.p_negative = float(cfg.p_negative) if negatives else 0.0
-        if not 0.0 <= self.p_negative < 1.0:
-            raise ConfigError(f"sampling.p_negative must be in [0, 1), got {cfg.p_negative!r}")
+        self.p_distractor = float(cfg.p_distractor) if negatives else 0.0
+        if not 0.0 <= self.p_negative < 1.0 or not 0.0 <= self.p_distractor <= 1.0:
+            raise ConfigError(f"sampling.p_negative must be in [0, 1) and p_distractor in [0, 1], got "
+                              f"{cfg.p_negative!r}, {cfg.p_distractor!r}")
 
     def __len__(self) -> int:
         return 2**62
@@ -66,7 +77,10 @@ class VLTPairs(torch.utils.data.Dataset):
             pick = group if attempt == 0 else rng  # the group shares its first sequence
             source = self.sources[pick.choice(len(self.sources), p=self.source_p)]
             seq_index = int(pick.integers(len(source)))
-            pair = self._pair(source[seq_index], rng)
+            seq, pair = source[seq_index], None
+            if self.p_distractor > 0 and rng.random() < self.p_distractor:  # drawn only when on: old draws kept
+                pair = self._distractor_pair(seq, rng)
+            pair = pair or self._pair(seq, rng)
             if pair is not None:
                 # drawn only when negatives are on, so a recipe without them samples exactly as before
                 if self.p_negative > 0 and rng.random() < self.p_negative:
@@ -92,6 +106,38 @@ class VLTPairs(torch.utils.data.Dataset):
         if rng.random() < c.p_no_sentence:
             sample["sentence"] = ""
         return sample
+
+    def _distractor_pair(self, seq, rng: np.random.Generator) -> dict | None:
+        """Template of the target near an extra object's frame; search crop centred on that object at
+        the target's scale; the target labelled if its centre is in the crop, else a negative pair."""
+        frames = _positive_frames(seq)
+        others = [e for e in seq.extras if not _overlaps_target(seq, e)]
+        if not others or len(frames) == 0:
+            return None
+        extra = others[int(rng.integers(len(others)))]
+        f, c = int(extra.frame), self.cfg
+        near = frames[(np.abs(frames - f) <= c.max_gap)]
+        near = [int(t) for t in near if seq.query_at(int(t)) == seq.query_at(f)]
+        if not near:
+            return None
+        t = near[int(rng.integers(len(near)))]
+        target_here = f in frames
+        size = np.asarray(seq.boxes[f if target_here else t], float)[2:]
+        ex = np.asarray(extra.box, float)
+        centre = ex[:2] + ex[2:] / 2
+        crop = jitter_box(np.concatenate([centre - size / 2, size]), rng, c.center_jitter, c.scale_jitter)
+        template, tt = roi_crop(seq.image(t), seq.boxes[t], c.template_factor, self.template_size)
+        search, st = roi_crop(seq.image(f), crop, c.search_factor, self.search_size)
+        pair = {"template": template, "search": search, "template_box": tt.box_to_patch(seq.boxes[t]),
+                "box": np.zeros(4), "present": False, "sentence": seq.query_at(t) or ""}
+        if target_here:
+            box = np.asarray(st.box_to_patch(seq.boxes[f]), float)
+            mid = box[:2] + box[2:] / 2
+            if np.all((mid > 0) & (mid < 1)):
+                pair["box"], pair["present"] = box, True
+        if rng.random() < c.p_no_sentence:
+            pair["sentence"] = ""
+        return pair
 
     def _make_negative(self, pair: dict, own: tuple, rng: np.random.Generator) -> None:
         """Replace the search crop by one around another sequence's target; left positive when the
@@ -124,6 +170,15 @@ class VLTPairs(torch.utils.data.Dataset):
         for box in ("template_box", "box"):
             sample[box] = np.asarray(sample[box], dtype=np.float32)
         return sample
+
+
+def _overlaps_target(seq, extra) -> bool:
+    """Does an extra object overlap the target on its frame (IoU >= DISTRACTOR_MAX_IOU)? Most corpus
+    extras do (a part target's owner, a second box of the same thing): no look-alike to train on."""
+    target = np.asarray(seq.boxes[int(extra.frame)], float)
+    if not np.all(np.isfinite(target)):
+        return False
+    return float(iou_matrix(target[None], np.asarray(extra.box, float)[None])[0, 0]) >= DISTRACTOR_MAX_IOU
 
 
 def _images(samples: list[dict], key: str) -> torch.Tensor:
