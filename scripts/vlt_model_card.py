@@ -34,9 +34,11 @@ def _stage_line(info: dict) -> str:
                     for s in tc["data"]["sources"])
     text = (f"{tc['sampling']['p_no_sentence']:.0%} of pairs without sentence (template embedding)"
             if tc["model"]["language"] else "no language")
-    negative = tc["sampling"].get("p_negative", 0.0)  # files trained before negative pairs existed lack it
-    if negative:
-        text += f"; {negative:.0%} negative pairs (search crop around another sequence's target)"
+    sampling = tc["sampling"]  # files trained before negative / distractor pairs existed lack those keys
+    if sampling.get("p_negative"):
+        text += f"; {sampling['p_negative']:.0%} negative pairs (search crop around another sequence's target)"
+    if sampling.get("p_distractor"):
+        text += f"; {sampling['p_distractor']:.0%} of pairs with extras centred on another object of the scene"
     return (f"{info['steps']} steps x batch {o['batch_size']}, {o['kind']} lr {o['lr']} {o['schedule']}, "
             f"{info['wall_s'] / 60:.1f} min on {tc['threads']} CPU thread (shared 2-core machine, other jobs "
             f"running); data {src}; {text}")

@@ -19,7 +19,9 @@ class SpotMatcher:
     square and near 0 where the crop shows none of it; ltrb answers the square's true extent."""
 
     cfg = CFG
-    crops: list = []
+
+    def __init__(self):
+        self.crops = []  # input side of every crop the tracker sent
 
     def eval(self):
         return self
@@ -55,7 +57,6 @@ def frame(x: int, y: int, side: int = 20) -> np.ndarray:
 
 def run_jump(redetect_below: float) -> tuple[np.ndarray, list]:
     matcher = SpotMatcher()
-    matcher.crops = []
     tracker = VLTTracker(matcher, None, load_vlt_settings(scale_mode="head", redetect_below=redetect_below,
                                                           redetect_factor=2.0, lr=0.0))
     tracker.set_query("", np.array([100.0, 100.0, 20.0, 20.0]))

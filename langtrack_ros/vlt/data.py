@@ -82,6 +82,8 @@ class VLTPairs(torch.utils.data.Dataset):
                 pair = self._distractor_pair(seq, rng)
             pair = pair or self._pair(seq, rng)
             if pair is not None:
+                if rng.random() < self.cfg.p_no_sentence:
+                    pair["sentence"] = ""
                 # drawn only when negatives are on, so a recipe without them samples exactly as before
                 if self.p_negative > 0 and rng.random() < self.p_negative:
                     self._make_negative(pair, (id(source), seq_index), rng)
@@ -97,15 +99,19 @@ class VLTPairs(torch.utils.data.Dataset):
         sentence = seq.query_at(t)
         near = [int(f) for f in frames if abs(int(f) - t) <= self.cfg.max_gap and seq.query_at(int(f)) == sentence]
         s = near[rng.integers(len(near))]
+        search, st = self._search(seq.image(s), seq.boxes[s], rng)
+        return {**self._template(seq, t), "search": search, "box": st.box_to_patch(seq.boxes[s]),
+                "sentence": sentence or ""}
+
+    def _template(self, seq, t: int) -> dict:
+        template, tt = roi_crop(seq.image(t), seq.boxes[t], self.cfg.template_factor, self.template_size)
+        return {"template": template, "template_box": tt.box_to_patch(seq.boxes[t])}
+
+    def _search(self, image: np.ndarray, box, rng: np.random.Generator):
+        """The jittered ``search_factor`` crop around ``box`` and its transform."""
         c = self.cfg
-        template, tt = roi_crop(seq.image(t), seq.boxes[t], c.template_factor, self.template_size)
-        box = jitter_box(np.asarray(seq.boxes[s], float), rng, c.center_jitter, c.scale_jitter)
-        search, st = roi_crop(seq.image(s), box, c.search_factor, self.search_size)
-        sample = {"template": template, "search": search, "template_box": tt.box_to_patch(seq.boxes[t]),
-                  "box": st.box_to_patch(seq.boxes[s]), "sentence": sentence or ""}
-        if rng.random() < c.p_no_sentence:
-            sample["sentence"] = ""
-        return sample
+        box = jitter_box(np.asarray(box, float), rng, c.center_jitter, c.scale_jitter)
+        return roi_crop(image, box, c.search_factor, self.search_size)
 
     def _distractor_pair(self, seq, rng: np.random.Generator) -> dict | None:
         """Template of the target near an extra object's frame; search crop centred on that object at
@@ -115,8 +121,8 @@ class VLTPairs(torch.utils.data.Dataset):
         if not others or len(frames) == 0:
             return None
         extra = others[int(rng.integers(len(others)))]
-        f, c = int(extra.frame), self.cfg
-        near = frames[(np.abs(frames - f) <= c.max_gap)]
+        f = int(extra.frame)
+        near = frames[(np.abs(frames - f) <= self.cfg.max_gap)]
         near = [int(t) for t in near if seq.query_at(int(t)) == seq.query_at(f)]
         if not near:
             return None
@@ -125,18 +131,14 @@ class VLTPairs(torch.utils.data.Dataset):
         size = np.asarray(seq.boxes[f if target_here else t], float)[2:]
         ex = np.asarray(extra.box, float)
         centre = ex[:2] + ex[2:] / 2
-        crop = jitter_box(np.concatenate([centre - size / 2, size]), rng, c.center_jitter, c.scale_jitter)
-        template, tt = roi_crop(seq.image(t), seq.boxes[t], c.template_factor, self.template_size)
-        search, st = roi_crop(seq.image(f), crop, c.search_factor, self.search_size)
-        pair = {"template": template, "search": search, "template_box": tt.box_to_patch(seq.boxes[t]),
-                "box": np.zeros(4), "present": False, "sentence": seq.query_at(t) or ""}
+        search, st = self._search(seq.image(f), np.concatenate([centre - size / 2, size]), rng)
+        pair = {**self._template(seq, t), "search": search, "box": np.zeros(4), "present": False,
+                "sentence": seq.query_at(t) or ""}
         if target_here:
             box = np.asarray(st.box_to_patch(seq.boxes[f]), float)
             mid = box[:2] + box[2:] / 2
             if np.all((mid > 0) & (mid < 1)):
                 pair["box"], pair["present"] = box, True
-        if rng.random() < c.p_no_sentence:
-            pair["sentence"] = ""
         return pair
 
     def _make_negative(self, pair: dict, own: tuple, rng: np.random.Generator) -> None:
@@ -152,8 +154,7 @@ class VLTPairs(torch.utils.data.Dataset):
             if len(frames) == 0:
                 continue
             f = int(frames[rng.integers(len(frames))])
-            box = jitter_box(np.asarray(seq.boxes[f], float), rng, self.cfg.center_jitter, self.cfg.scale_jitter)
-            pair["search"], _ = roi_crop(seq.image(f), box, self.cfg.search_factor, self.search_size)
+            pair["search"], _ = self._search(seq.image(f), seq.boxes[f], rng)
             pair["box"], pair["present"] = np.zeros(4), False
             return
 

@@ -234,7 +234,7 @@ class VLTTracker:
         if wide:
             side = self._wide_side()
             scales = (side / self.model.cfg.search_size,)
-            res, k, window = self._respond(image, scales, side)[0], 0, 0.0
+            res, window = self._respond(image, scales, side)[0], 0.0
         elif c.scale_mode == "pyramid":
             scales = (1.0 / c.scale_step, 1.0, c.scale_step)
             responses = self._respond(image, scales)
