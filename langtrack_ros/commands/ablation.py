@@ -15,17 +15,22 @@ from pathlib import Path
 from langtrack_ros.evaluation.ablation_runs import load_runs, save_runs
 
 
-def register(sub) -> None:
-    p = sub.add_parser("ablation", help="run the A1..A4 ablation and baselines, write docs/RESULTS.md")
-    p.add_argument("--config", help="ablation config (default: config/ablation.yaml)")
-    p.add_argument("--out", default="runs/ablation", help="folder for per-run predictions and reports")
-    p.add_argument("--results", default="docs/RESULTS.md", help="Markdown results file to write")
+def add_ablation_args(p, config: str, out: str, results: str) -> None:
+    """The options ``ablation`` and ``vlt-ablation`` share (their defaults differ)."""
+    p.add_argument("--config", help=f"ablation config (default: {config})")
+    p.add_argument("--out", default=out, help="folder for per-run predictions and reports")
+    p.add_argument("--results", default=results, help="Markdown results file to write")
     p.add_argument("--jobs", type=int, default=2, help="parallel worker processes")
     p.add_argument("--count", type=int, help="override the number of synth sequences per split")
     p.add_argument("--root", action="append", default=[], metavar="KEY=PATH",
                    help="folder of dataset section KEY (e.g. real-val=/data/real_corpus); repeatable")
     p.add_argument("--rewrite", action="store_true",
                    help="only rewrite --results from the runs already in --out/ablation.json (no tracking)")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("ablation", help="run the A1..A4 ablation and baselines, write docs/RESULTS.md")
+    add_ablation_args(p, "config/ablation.yaml", "runs/ablation", "docs/RESULTS.md")
     p.add_argument("--sections", help="comma-separated dataset sections to run again (e.g. real-val); the "
                    "other sections' results are kept from the run recorded in --out, and the results file says so")
     p.set_defaults(func=run)

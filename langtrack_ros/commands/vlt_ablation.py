@@ -15,20 +15,13 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from langtrack_ros.commands.ablation import add_ablation_args
 from langtrack_ros.files import atomic_write_text
 
 
 def register(sub) -> None:
     p = sub.add_parser("vlt-ablation", help="run the VLT ablation (baseline / ModaMixer / search / no language)")
-    p.add_argument("--config", help="ablation config (default: config/ablation_vlt.yaml)")
-    p.add_argument("--out", default="runs/vlt_ablation", help="folder for per-run predictions and reports")
-    p.add_argument("--results", default="docs/RESULTS_VLT.md", help="Markdown results file to write")
-    p.add_argument("--jobs", type=int, default=2, help="parallel worker processes")
-    p.add_argument("--count", type=int, help="override the number of synth sequences per split")
-    p.add_argument("--root", action="append", default=[], metavar="KEY=PATH",
-                   help="folder of dataset section KEY (e.g. real-val=/data/real_corpus); repeatable")
-    p.add_argument("--rewrite", action="store_true",
-                   help="only rewrite --results from the runs already in --out/ablation.json (no tracking)")
+    add_ablation_args(p, "config/ablation_vlt.yaml", "runs/vlt_ablation", "docs/RESULTS_VLT.md")
     p.set_defaults(func=run)
 
 
