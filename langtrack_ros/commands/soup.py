@@ -3,9 +3,11 @@
     langtrack soup --out models/mvlm_default.safetensors runs/mvlm_real_s0/model.safetensors \\
         runs/mvlm_real_s1/model.safetensors runs/mvlm_real_s2/model.safetensors
 
-The inputs must be the same recipe trained with different ``--set data.seed=N`` (same init,
-network and settings); anything else is refused with the keys that differ. Why and how well it
-works: langtrack_ros/training/soup.py, docs/TRAINING.md ("Model soups").
+The inputs are runs fine-tuned from one model file, usually one recipe with different
+``--set data.seed=N``; runs with other settings are accepted, and the settings each one changed are
+logged and recorded in the file. Refused, with the reason: another network, or weights too far
+apart to share an initialisation. Why and how well it works: langtrack_ros/training/soup.py,
+docs/TRAINING.md ("Several fine-tunes, one model").
 """
 from __future__ import annotations
 
