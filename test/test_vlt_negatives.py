@@ -87,6 +87,8 @@ def test_distractor_pairs_centre_another_object_of_the_scene_and_skip_the_target
         assert pair["present"] is False and pair["sentence"] == "the red box on the left"
         r, g, b = pair["search"][TINY.search_size // 2, TINY.search_size // 2].astype(int)
         assert b > r + 60  # the crop is centred on the blue square, at the red target's scale
-    assert all(dis.__class__(  # validation pairs never are
-        [list_source([seq])], cfg, 0, TINY.template_size, TINY.search_size, negatives=False)[i].get("present", True)
-        for i in range(4))
+    still = dataclasses.replace(cfg, center_jitter=0.0, scale_jitter=0.0)  # crop centre exactly on the target
+    val = VLTPairs([list_source([seq])], still, 0, TINY.template_size, TINY.search_size, negatives=False)
+    for i in range(4):  # validation pairs never are distractor-centred: the red target sits at the centre
+        r, g, b = val[i]["search"][TINY.search_size // 2, TINY.search_size // 2].astype(int)
+        assert val[i].get("present", True) and r > b + 60
