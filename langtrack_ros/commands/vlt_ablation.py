@@ -39,7 +39,8 @@ def _job(args: tuple) -> dict:
     if row.get("tracker"):  # a box-initialised reference (CSRT): same first box as VLT
         tracker = make_tracker(row["tracker"])
     else:
-        tracker = make_tracker("vlt", model_path=row["model_path"], language=row.get("language", True), threads=1)
+        tracker = make_tracker("vlt", model_path=row["model_path"], language=row.get("language", True), threads=1,
+                               **row.get("tracker_opts", {}))  # a row's own tracker settings (config/vlt_tracker.yaml keys)
     conv = settings.convention_for(data_spec["dataset"])
     result = evaluate(tracker, seqs, conv, "honest", Path(out) / data_spec["key"], dataset=data_spec["key"],
                       tracker_name=row["key"], settings=settings, progress=False)

@@ -1,6 +1,6 @@
 """How far to trust a mean over few sequences: bootstrap intervals (resampling sequences).
 
-With a real val split of 14-17 sequences, one sequence that the tracker grounds or loses at frame 1
+With a real val split of 14-25 sequences, one sequence that the tracker grounds or loses at frame 1
 moves the mean AUC by several points, so two rows can differ by chance alone. Resampling the sequences with
 replacement gives each row's mean a 95 % interval, and a paired interval (the same draws on both
 sides) for the difference of two rows: one that holds 0 says the split cannot tell them apart.

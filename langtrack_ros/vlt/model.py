@@ -242,11 +242,21 @@ class VLTNet(nn.Module):
             kernels.append(z[:, :, lo:lo + c, lo:lo + c])
         return kernels, vec
 
-    def track(self, search: torch.Tensor, kernels: list[torch.Tensor], vec: torch.Tensor | None,
-              arch: Architecture | None = None) -> dict:
+    def search_features(self, search: torch.Tensor, vec: torch.Tensor | None,
+                        arch: Architecture | None = None) -> list[torch.Tensor]:
+        """The search branch's neck maps, one per level: what the template kernels correlate with (the
+        tracker also cuts distractor kernels out of them)."""
         arch = self.resolve_arch(arch)
         feats = self.backbone(self.backbone.stem(search), arch.search_path, arch.search_mixers, vec)
-        corr = torch.cat([xcorr_depthwise(neck(f), k) for neck, f, k in zip(self.neck, feats[1:], kernels)], 1)
+        return [neck(f) for neck, f in zip(self.neck, feats[1:])]
+
+    def track(self, search: torch.Tensor, kernels: list[torch.Tensor], vec: torch.Tensor | None,
+              arch: Architecture | None = None) -> dict:
+        return self.heads(self.search_features(search, vec, arch), kernels)
+
+    def heads(self, features: list[torch.Tensor], kernels: list[torch.Tensor]) -> dict:
+        """Correlation per level (kernel b with map b), then the cls / centerness / ltrb heads."""
+        corr = torch.cat([xcorr_depthwise(f, k) for f, k in zip(features, kernels)], 1)
         x = self.down(corr)
         cls_t, box_t = self.cls_tower(x), self.box_tower(x)
         ltrb = torch.exp(self.bbox_pred(box_t).clamp(max=6.0)) * self.cfg.stride

@@ -12,6 +12,11 @@ next frames search a ``redetect_factor`` times wider region at the same pixel sc
 fully convolutional: a larger input gives a larger score map) without the Hann window and without
 a size update; the box moves only to a sure peak there, until the peak is sure again (DaSiamRPN's local-to-global search). It needs a cls
 that drops when the target is gone: trained with negative pairs (vlt/data.py ``p_negative``).
+With ``distractor_weight`` > 0 (DaSiamRPN's distractor-aware scoring), each frame's other strong
+peaks (local maxima of cls x centerness at least ``distractor_thr`` x the target's, more than
+``distractor_dist`` cells away, at most ``distractor_max``) become distractor kernels, cut out of that
+frame's search features; the next frame's cls loses ``distractor_weight`` x their score-weighted mean
+response, so a look-alike next to the target no longer wins on the Hann window's pull alone.
 The first box comes from the user (``set_query(text, init_box)``) or, with ``first_box="mvlm"``,
 from MVLM's language-only grounding on the first frame, so VLT runs from text alone.
 """
@@ -59,6 +64,10 @@ class VLTTrackerConfig:
     motion_lead: float  # search crop centred this many smoothed frame-to-frame displacements ahead (0 = at the last box)
     redetect_below: float  # peak cls below which the target counts as lost (0 = never: always the local search)
     redetect_factor: float  # a lost target's search region side, times the usual one (same pixel scale)
+    distractor_weight: float  # share of the distractors' mean response taken off cls (0 = off)
+    distractor_thr: float  # a distractor's peak must reach this share of the target's (cls x centerness)
+    distractor_max: int  # at most this many distractors per frame, the strongest
+    distractor_dist: float  # and lie more than this many score-map cells from the target's peak
     threads: int
 
     def __post_init__(self):
@@ -77,6 +86,12 @@ class VLTTrackerConfig:
         for name in ("penalty_k", "window_influence", "lr", "motion_lead"):
             if not 0.0 <= float(getattr(self, name)) <= 10.0:
                 raise ConfigError(f"vlt tracker {name} must be in [0, 10], got {getattr(self, name)!r}")
+        if not 0.0 <= float(self.distractor_weight) <= 2.0 or not 0.0 < float(self.distractor_thr) <= 1.0:
+            raise ConfigError("vlt tracker distractor_weight must be in [0, 2] and distractor_thr in (0, 1], got "
+                              f"{self.distractor_weight!r}, {self.distractor_thr!r}")
+        if int(self.distractor_max) < 1 or float(self.distractor_dist) < 0.0:
+            raise ConfigError("vlt tracker distractor_max must be >= 1 and distractor_dist >= 0, got "
+                              f"{self.distractor_max!r}, {self.distractor_dist!r}")
         if int(self.upsample) < 1:
             raise ConfigError(f"vlt tracker upsample must be >= 1, got {self.upsample}")
 
@@ -113,6 +128,8 @@ class _Response:
     penalty: np.ndarray
     tw: float
     th: float
+    peaks: np.ndarray  # cls x centerness before distractor suppression, score-map cells (distractor search)
+    n: int  # this crop's index in the forward's batch (its search features)
 
 
 class VLTTracker:
@@ -130,6 +147,8 @@ class VLTTracker:
         self.box = None
         self.velocity = np.zeros(2)  # smoothed centre displacement per frame (pixels), for motion_lead
         self._kernels = self._vec = None
+        self._features: list[list[torch.Tensor]] = []  # search features of the last frame's forwards
+        self.distractors = None  # (kernels per level, D weights) from the last frame, or None
         self.batched = True  # pyramid crops in one forward; False only for the equality test and the bench
 
     def _points(self, side: int, cells: int) -> np.ndarray:
@@ -166,7 +185,7 @@ class VLTTracker:
             lang = has = None
         self._kernels, self._vec = self.model.template_kernels(torch.from_numpy(patch_tensor(patch)), tbox,
                                                                lang, has, self.arch)
-        self.box, self.velocity, self.lost = box, np.zeros(2), False
+        self.box, self.velocity, self.lost, self.distractors = box, np.zeros(2), False, None
         return TrackResult(box, kappa=1.0, score=1.0, mode=SearchMode.ROI, found=True)
 
     def step(self, image: np.ndarray) -> TrackResult:
@@ -194,6 +213,7 @@ class VLTTracker:
         centre[:2] += c.motion_lead * self.velocity  # a fast target stays inside the crop and near the window's peak
         crops = [roi_crop(image, centre, c.search_factor * s, side_px or mc.search_size) for s in sides]
         patches = [torch.from_numpy(patch_tensor(patch)) for patch, _ in crops]
+        self._features = []
         outs = [self._forward(torch.cat(patches))] if self.batched else [self._forward(p) for p in patches]
         out = {k: torch.cat([o[k] for o in outs]).numpy() for k in outs[0]}
         points = self.points if side_px is None else self._points(side_px, out["cls"].shape[-1])
@@ -205,8 +225,28 @@ class VLTTracker:
         batch of 1 that the ModaMixers broadcast: a Linear over 3 equal rows sums in another order
         than over 1 (gemm vs gemv) and would change the maps in the last float bits."""
         kernels = [k.expand(search.shape[0], *k.shape[1:]) for k in self._kernels]
-        out = self.model.track(search, kernels, self._vec, self.arch)
-        return {"cls": out["cls"].softmax(1)[:, 1], "cen": out["cen"].sigmoid()[:, 0], "ltrb": out["ltrb"]}
+        if self.cfg.distractor_weight <= 0:
+            out = self.model.track(search, kernels, self._vec, self.arch)
+            cls = out["cls"].softmax(1)[:, 1]
+            return {"cls": cls, "cen": out["cen"].sigmoid()[:, 0], "ltrb": out["ltrb"], "cls_raw": cls}
+        features = self.model.search_features(search, self._vec, self.arch)
+        self._features.append(features)
+        out = self.model.heads(features, kernels)
+        raw = out["cls"].softmax(1)[:, 1]
+        cls = (raw - self.cfg.distractor_weight * self._distractor_response(features)).clamp(min=0.0)
+        return {"cls": cls, "cen": out["cen"].sigmoid()[:, 0], "ltrb": out["ltrb"], "cls_raw": raw}
+
+    def _distractor_response(self, features: list[torch.Tensor]) -> torch.Tensor | float:
+        """(B, S, S) score-weighted mean cls of the last frame's distractor kernels on each crop (0 when
+        there are none): every crop x distractor pair in one batch through the heads."""
+        if self.distractors is None:
+            return 0.0
+        kernels, weights = self.distractors
+        b, d = features[0].shape[0], len(weights)
+        feats = [f.repeat_interleave(d, 0) for f in features]
+        cls = self.model.heads(feats, [k.repeat(b, 1, 1, 1) for k in kernels])["cls"].softmax(1)[:, 1]
+        cls = cls.reshape(b, d, *cls.shape[1:])
+        return (cls * weights[None, :, None, None]).sum(1) / weights.sum()
 
     def _maps(self, out: dict, n: int, t: PatchTransform, points: np.ndarray) -> _Response:
         """Upsampled, penalised maps of crop ``n`` of a forward's (numpy) outputs."""
@@ -219,7 +259,8 @@ class VLTTracker:
         s_c = _change(np.sqrt(w * h) / np.sqrt(tw * th))
         r_c = _change((tw / th) / (w / h))
         penalty = np.exp(-(r_c * s_c - 1.0) * c.penalty_k)
-        return _Response(t, points, cls, penalty * cls * cen, (l, tp, r, b), penalty, tw, th)
+        return _Response(t, points, cls, penalty * cls * cen, (l, tp, r, b), penalty, tw, th,
+                         out["cls_raw"][n] * out["cen"][n], n)
 
     def _wide_side(self) -> int:
         """Input side of the wide search: redetect_factor x search_size, rounded to whole cell pairs
@@ -227,6 +268,27 @@ class VLTTracker:
         mc, step = self.model.cfg, 2 * self.model.cfg.stride
         extra = mc.search_size * (self.cfg.redetect_factor - 1.0)
         return mc.search_size + step * int(round(extra / step))
+
+    def _find_distractors(self, res: _Response, ci: float, cj: float) -> None:
+        """The frame's distractors: local maxima of the unsuppressed peaks map that reach distractor_thr of
+        the target's and lie over distractor_dist cells from it (``ci``, ``cj``: the target's peak in
+        score-map cells); their kernels are the template-sized windows of this crop's search features
+        whose correlation gives those cells."""
+        c, peaks = self.cfg, res.peaks
+        ti = min(max(int(round(ci)), 0), peaks.shape[0] - 1)
+        tj = min(max(int(round(cj)), 0), peaks.shape[1] - 1)
+        local_max = peaks >= cv2.dilate(peaks.astype(np.float32), np.ones((3, 3), np.uint8))
+        ii, jj = np.nonzero(local_max & (peaks >= c.distractor_thr * max(float(peaks[ti, tj]), 1e-6)))
+        far = np.hypot(ii - ci, jj - cj) > c.distractor_dist
+        order = np.argsort(-peaks[ii[far], jj[far]], kind="stable")[:int(c.distractor_max)]
+        ii, jj = ii[far][order], jj[far][order]
+        if not len(ii):
+            self.distractors = None
+            return
+        k = self.model.cfg.template_crop
+        levels = [torch.cat(level) for level in zip(*self._features)]  # forwards -> one batch per level
+        kernels = [torch.cat([f[res.n:res.n + 1, :, a:a + k, b:b + k] for a, b in zip(ii, jj)]) for f in levels]
+        self.distractors = (kernels, torch.from_numpy(peaks[ii, jj].astype(np.float32)))
 
     def _track(self, image: np.ndarray) -> TrackResult:
         c = self.cfg
@@ -259,6 +321,8 @@ class VLTTracker:
         ix, iy = res.t.x0 + cx * res.t.scale, res.t.y0 + cy * res.t.scale
         box = clip_box(np.array([ix - new_w / 2, iy - new_h / 2, new_w, new_h]), image.shape[:2])
         kappa = float(res.cls[i, j])
+        if c.distractor_weight > 0:
+            self._find_distractors(res, (i + 0.5) / c.upsample - 0.5, (j + 0.5) / c.upsample - 0.5)
         if wide and kappa < c.redetect_below:
             box = self.box.copy()  # an unsure peak in the wide region is as likely a distractor: stay
         if not np.isfinite(box).all():
