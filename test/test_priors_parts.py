@@ -71,6 +71,23 @@ def test_a_participle_relation_does_not_become_the_head_noun(lexicon):
     assert lexicon.parse("the cart pulled by the horse").head == "cart"
 
 
+def test_two_colours_joined_by_and_do_not_end_the_first_phrase(lexicon):
+    # "and" used to end the phrase after "red", and the first known noun (the hand of the relation) won
+    q = lexicon.parse("the red and silver coke can held in a hand above the plant")
+    assert q.category is None and q.part is None and q.head == "can" and q.colour == "red"
+    assert lexicon.parse("the man in the red and white shirt").colour == "red"
+    assert lexicon.parse("the dog and the cat").category.name == "dog"  # "and" between nouns still ends it
+
+
+def test_a_toy_word_before_an_animal_makes_the_target_a_toy(lexicon):
+    for text in ("the orange stuffed toy tiger held up above the plant", "the toy dog", "the plush bear"):
+        assert lexicon.parse(text).category.name == "teddy", text
+    toy_dog = lexicon.parse("the toy dog").category
+    assert toy_dog.coco == ("teddy bear", "dog") and set(lexicon.parse("the dog").category.imagenet) <= set(toy_dog.imagenet)
+    assert lexicon.parse("the dog next to the toy").category.name == "dog"  # after the head: a relation
+    assert lexicon.parse("the toy car").category.name == "car"  # only animals have a toy class (teddy bear)
+
+
 def test_a_garment_colour_is_measured_on_the_owners_garment(lexicon):
     q = lexicon.parse("the face of the man in the yellow jacket")
     torso = next(p for p in lexicon.parts if p.name == "torso")

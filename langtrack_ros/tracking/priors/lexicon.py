@@ -115,6 +115,9 @@ class Lexicon:
             self.scene_nouns = set(data.get("scene_nouns") or ())
             self.spatial_weak = set(data.get("spatial_weak") or ())
             self.relations = {w: kind for kind, ws in (data.get("relations") or {}).items() for w in ws}
+            self.toy_words = set(data.get("toy_words") or ())
+            self.toy_category = data.get("toy_category")
+            self.toy_of = set(data.get("toy_of") or ())
             self._raw_keys = [*(data.get("ordinals") or {}), *data["colours"], *data["achromatic"], *data["spatial"],
                               *data["categories"], *(data.get("parts") or {})]
             self.ordinals = {str(k): int(v) for k, v in (data.get("ordinals") or {}).items()}
@@ -168,7 +171,7 @@ class Lexicon:
             head_i, unknown = None, words[head_i]
         head = dict(nouns).get(head_i)
         part = head if isinstance(head, Part) else None
-        category = self._by_name[part.owner] if part else head
+        category = self._by_name[part.owner] if part else self._toy(words, head_i, head)
         relation, object_colour, rel_at = self._relation(words, nouns, category, end) if self.head_noun else \
             (None, None, None)
         skip = object_colour[2] if object_colour else None  # that colour word describes the other object
@@ -258,8 +261,27 @@ class Lexicon:
             and before not in ("of", "than")  # "left of centre": centre is the reference, not a rank
 
     def _phrase_end(self, words: list[str]) -> int:
-        return next((i for i, w in enumerate(words) if w in self.phrase_ends or
-                     (len(w) > 4 and w.endswith("ing"))), len(words))
+        return next((i for i, w in enumerate(words) if (w in self.phrase_ends and not self._joins_colours(words, i))
+                     or (len(w) > 4 and w.endswith("ing"))), len(words))
+
+    def _joins_colours(self, words: list[str], i: int) -> bool:
+        """Is words[i] the "and" / "or" of two colour words ("the red and silver can", "the black and
+        white dog")? Those describe one target: the phrase goes on to its noun."""
+        colours = self.colour_words()
+        return words[i] in ("and", "or") and 0 < i < len(words) - 1 and words[i - 1] in colours \
+            and words[i + 1] in colours
+
+    def _toy(self, words: list[str], head_i, head):
+        """The head's category, or a toy when a toy word comes before an animal's name in the first
+        phrase ("the stuffed toy tiger", "the toy dog"): toy_category (COCO's teddy bear, which a
+        detector calls most stuffed animals) with the animal's own classes added, since a toy has its look."""
+        if isinstance(head, Category) and head.name in self.toy_of and self.toy_category in self._by_name \
+                and self.toy_words & set(words[:head_i]):
+            toy = self._by_name[self.toy_category]
+            return Category(toy.name, toy.words, *(tuple(dict.fromkeys(a + b)) for a, b in
+                                                   ((toy.detector, head.detector), (toy.coco, head.coco),
+                                                    (toy.imagenet, head.imagenet))))
+        return head
 
     def _foreign_part(self, words: list[str], nouns: list, head_i) -> bool:
         """Does a part word name a part of something the tables cannot cut it from ("the head of the
