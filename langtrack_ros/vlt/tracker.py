@@ -128,7 +128,7 @@ class _Response:
     penalty: np.ndarray
     tw: float
     th: float
-    peaks: np.ndarray  # cls x centerness before distractor suppression, score-map cells (distractor search)
+    peaks: np.ndarray | None  # cls x centerness before distractor suppression, score-map cells (None: distractors off)
     n: int  # this crop's index in the forward's batch (its search features)
 
 
@@ -228,7 +228,7 @@ class VLTTracker:
         if self.cfg.distractor_weight <= 0:
             out = self.model.track(search, kernels, self._vec, self.arch)
             cls = out["cls"].softmax(1)[:, 1]
-            return {"cls": cls, "cen": out["cen"].sigmoid()[:, 0], "ltrb": out["ltrb"], "cls_raw": cls}
+            return {"cls": cls, "cen": out["cen"].sigmoid()[:, 0], "ltrb": out["ltrb"]}
         features = self.model.search_features(search, self._vec, self.arch)
         self._features.append(features)
         out = self.model.heads(features, kernels)
@@ -259,8 +259,8 @@ class VLTTracker:
         s_c = _change(np.sqrt(w * h) / np.sqrt(tw * th))
         r_c = _change((tw / th) / (w / h))
         penalty = np.exp(-(r_c * s_c - 1.0) * c.penalty_k)
-        return _Response(t, points, cls, penalty * cls * cen, (l, tp, r, b), penalty, tw, th,
-                         out["cls_raw"][n] * out["cen"][n], n)
+        peaks = out["cls_raw"][n] * out["cen"][n] if "cls_raw" in out else None  # only with distractors on
+        return _Response(t, points, cls, penalty * cls * cen, (l, tp, r, b), penalty, tw, th, peaks, n)
 
     def _wide_side(self) -> int:
         """Input side of the wide search: redetect_factor x search_size, rounded to whole cell pairs
