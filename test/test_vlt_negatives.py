@@ -92,3 +92,30 @@ def test_distractor_pairs_centre_another_object_of_the_scene_and_skip_the_target
     for i in range(4):  # validation pairs never are distractor-centred: the red target sits at the centre
         r, g, b = val[i]["search"][TINY.search_size // 2, TINY.search_size // 2].astype(int)
         assert val[i].get("present", True) and r > b + 60
+
+
+def grey_pairs(p_gray, negatives=True):
+    # no flips: the grey draw comes before the flip draw, so with flips on the two would flip apart
+    cfg = pair_sampling(pairs_per_sequence=1, p_no_sentence=0.0, p_gray=p_gray, p_flip=0.0)
+    return VLTPairs(two_sources(), cfg, 2, TINY.template_size, TINY.search_size, negatives=negatives)
+
+
+def _is_grey(image):
+    return bool(np.array_equal(image[..., 0], image[..., 1]) and np.array_equal(image[..., 1], image[..., 2]))
+
+
+def test_grey_pairs_turn_both_crops_grey_and_keep_the_boxes():
+    off, on = grey_pairs(0.0), grey_pairs(1.0)
+    for i in range(6):
+        a, b = off[i], on[i]
+        assert not _is_grey(a["template"]) and not _is_grey(a["search"])  # the toy target is red
+        assert _is_grey(b["template"]) and _is_grey(b["search"])
+        assert np.array_equal(a["box"], b["box"]) and np.array_equal(a["template_box"], b["template_box"])
+        luma = 0.299 * a["search"][..., 0] + 0.587 * a["search"][..., 1] + 0.114 * a["search"][..., 2]
+        assert np.abs(b["search"][..., 0] - luma).max() <= 1.0  # the same crop, as luma
+
+
+def test_grey_off_draws_as_before_and_validation_pairs_keep_their_colour():
+    plain, val = grey_pairs(0.0), grey_pairs(1.0, negatives=False)
+    for i in range(6):
+        assert np.array_equal(plain[i]["search"], val[i]["search"])

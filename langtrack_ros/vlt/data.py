@@ -12,13 +12,16 @@ and the network learns that an object at the crop centre is not the target unles
 template and the sentence. ``p_distractor`` centres the search crop on another object of the same
 scene (a sequence's ``extras``: the corpus's detected objects and second descriptions) at the
 target's scale: the look-alike sits where the tracker expects the target, and the target is
-labelled wherever it is in the crop (a negative when it is outside). Validation pairs are never
-negative or distractor-centred (their peak-hit rate stays a rate).
+labelled wherever it is in the crop (a negative when it is outside). ``p_gray`` turns both crops
+of a pair to grey (SiamRPN++'s GRAY augmentation): real benchmarks hold greyscale clips (OTB Car4,
+David), and a network that only saw colour keys on hue it will not get there. Validation pairs are
+never negative, distractor-centred or grey (their peak-hit rate stays a rate).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import torch
 
@@ -48,6 +51,7 @@ class PairSamplingConfig:
     p_no_sentence: float  # pairs trained with the template embedding instead of the sentence
     p_negative: float  # pairs whose search crop shows another sequence's target (no target: all background)
     p_distractor: float  # pairs (of sequences with extras) whose search crop is centred on another object of the scene
+    p_gray: float  # pairs whose template and search crops are both turned to grey
     max_attempts: int
     pairs_per_sequence: int  # consecutive pairs cut from one sequence (a synthetic one costs ~80 ms)
 
@@ -63,9 +67,10 @@ class VLTPairs(torch.utils.data.Dataset):
         self.source_p = weights / weights.sum()
         self.p_negative = float(cfg.p_negative) if negatives else 0.0
         self.p_distractor = float(cfg.p_distractor) if negatives else 0.0
-        if not 0.0 <= self.p_negative < 1.0 or not 0.0 <= self.p_distractor <= 1.0:
-            raise ConfigError(f"sampling.p_negative must be in [0, 1) and p_distractor in [0, 1], got "
-                              f"{cfg.p_negative!r}, {cfg.p_distractor!r}")
+        self.p_gray = float(cfg.p_gray) if negatives else 0.0
+        if not 0.0 <= self.p_negative < 1.0 or not 0.0 <= self.p_distractor <= 1.0 or not 0.0 <= self.p_gray <= 1.0:
+            raise ConfigError(f"sampling.p_negative must be in [0, 1), p_distractor and p_gray in [0, 1], got "
+                              f"{cfg.p_negative!r}, {cfg.p_distractor!r}, {cfg.p_gray!r}")
 
     def __len__(self) -> int:
         return 2**62
@@ -162,6 +167,9 @@ class VLTPairs(torch.utils.data.Dataset):
         c = self.cfg
         for key in ("template", "search"):
             sample[key] = color_jitter(sample[key], rng, c.brightness, c.contrast)
+        if self.p_gray > 0 and rng.random() < self.p_gray:  # drawn only when on: old draws kept
+            for key in ("template", "search"):
+                sample[key] = grey(sample[key])
         if rng.random() < c.p_flip:
             for key, box in (("template", "template_box"), ("search", "box")):
                 sample[key] = np.ascontiguousarray(sample[key][:, ::-1])
@@ -171,6 +179,11 @@ class VLTPairs(torch.utils.data.Dataset):
         for box in ("template_box", "box"):
             sample[box] = np.asarray(sample[box], dtype=np.float32)
         return sample
+
+
+def grey(image: np.ndarray) -> np.ndarray:
+    """An RGB uint8 image as three equal channels of its luma (what a greyscale clip's frames decode to)."""
+    return np.repeat(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)[:, :, None], 3, axis=2)
 
 
 def _overlaps_target(seq, extra) -> bool:
