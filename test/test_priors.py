@@ -38,6 +38,9 @@ def lexicon():
     ("the deer on the left", "animal", None, "left"),  # animals the tables do not name: the generic category
     ("the brown animal in the middle", "animal", "brown", "middle"),
     ("the diver in the black swimsuit standing on the platform", "person", "black", None),
+    # a whole-body garment's colour is its wearer's, not the next noun's
+    ("the sprinter in the yellow and green kit in the middle of the line of runners", "person", "yellow", "middle"),
+    ("the man in the red outfit next to the car", "person", "red", None),
     ("the stork flying near the top of the pink sky", "bird", None, None),  # the sky's colour, not the bird's
     ("the boy on the green grass in the red shirt", "person", "red", None),
     ("the white object at the top right", None, "white", "top"),  # "top" is the place, not a torso

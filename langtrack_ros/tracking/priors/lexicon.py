@@ -113,6 +113,7 @@ class Lexicon:
             self.phrase_ends = set(data.get("phrase_ends") or ())
             self.non_nouns = set(data.get("non_nouns") or ())
             self.scene_nouns = set(data.get("scene_nouns") or ())
+            self.garments = set(data.get("garments") or ())
             self.spatial_weak = set(data.get("spatial_weak") or ())
             self.relations = {w: kind for kind, ws in (data.get("relations") or {}).items() for w in ws}
             self.toy_words = set(data.get("toy_words") or ())
@@ -145,7 +146,7 @@ class Lexicon:
         bad_kinds = sorted(set(self.relations.values()) - set(RELATION_KINDS))
         if bad_kinds:
             raise ConfigError(f"{where}: relations {bad_kinds} are not kinds the priors know; use {RELATION_KINDS}")
-        words = [*self.phrase_ends, *self.non_nouns, *self.scene_nouns, *self.spatial_weak, *self._raw_keys, *self.relations,
+        words = [*self.phrase_ends, *self.non_nouns, *self.scene_nouns, *self.garments, *self.spatial_weak, *self._raw_keys, *self.relations,
                  *(w for c in self.categories for w in c.words), *(w for p in self.parts for w in p.words)]
         odd = sorted({repr(w) for w in words if not isinstance(w, str)})
         if odd:  # YAML 1.1 reads a bare on/off/yes/no as a boolean: "on" would silently never match
@@ -329,7 +330,8 @@ class Lexicon:
                 continue  # "flying in the pink sky", "on the green grass": the place's colour
             after = [(n, x) for n, x in nouns if n > i]
             before = [(n, x) for n, x in nouns if n < i]
-            owner = after[0] if after else (before[-1] if before else None)
+            worn = self._garment_after(words, i)  # "in the yellow and green kit": its wearer's colour
+            owner = before[-1] if worn and before else after[0] if after else (before[-1] if before else None)
             if rel_at is not None and i < rel_at and owner is not None and owner[0] > rel_at and \
                     not isinstance(target, Part):
                 owner = (head_i, None)  # before the relation word: the target's, not its object's
@@ -338,6 +340,17 @@ class Lexicon:
             if isinstance(owner[1], Part) and owner[1].owner == owner_name:
                 return w, owner[1].region
         return None, None
+
+    def _garment_after(self, words: list[str], i: int) -> bool:
+        """Does the colour word at i describe a whole-body garment (``garments``: "kit", "outfit",
+        "clothes"), past the colour words joined to it ("yellow and green kit")? Such a colour is the
+        wearer's, measured on the whole of them, not the next noun's ("the sprinter in the yellow kit
+        in the middle of the line of runners" is a yellow sprinter)."""
+        colours = self.colour_words()
+        j = i + 1
+        while j < len(words) and (words[j] in colours or self._joins_colours(words, j)):
+            j += 1
+        return j < len(words) and words[j] in self.garments
 
     def _noun_at(self, words: list[str], i: int) -> Category | Part | None:
         """The noun ``words[i]`` names there. A part word that is also a place word ("top") is the
