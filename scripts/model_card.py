@@ -80,7 +80,9 @@ LICENCES = [  # data and weights a model file may contain knowledge of, with wha
     "LangTrack-Synth (made by this repository's generator; no third-party content): any use",
     "the real tracking corpus (LaSOT layout, built by the corpus script from public git snapshots of OTB, "
     "UAV123, DTB70, VOT and similar benchmark clips; per-sequence repository, commit, path and licence in its "
-    "manifest): those benchmarks are published for research use, so models trained on it are for research use",
+    "manifest): those benchmarks are published for research use, so models trained on it are for research use; "
+    "the real-video fine-tunes saw its train split as it was before the fourth survey (38 sequences; the "
+    "manifest's four later train records, Gym, Singer1 and Skating2, were not used)",
     "ImageNet MobileNetV2 weights (torchvision, BSD-3-Clause; trained on ImageNet, whose terms are research / "
     "non-commercial)",
     "MiniLM-L6 text encoder (sentence-transformers/all-MiniLM-L6-v2, Apache-2.0), not in these files",

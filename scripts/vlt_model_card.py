@@ -39,6 +39,8 @@ def _stage_line(info: dict) -> str:
         text += f"; {sampling['p_negative']:.0%} negative pairs (search crop around another sequence's target)"
     if sampling.get("p_distractor"):
         text += f"; {sampling['p_distractor']:.0%} of pairs with extras centred on another object of the scene"
+    if sampling.get("p_gray"):
+        text += f"; {sampling['p_gray']:.0%} of pairs in grey (both crops)"
     return (f"{info['steps']} steps x batch {o['batch_size']}, {o['kind']} lr {o['lr']} {o['schedule']}, "
             f"{info['wall_s'] / 60:.1f} min on {tc['threads']} CPU thread (shared 2-core machine, other jobs "
             f"running); data {src}; {text}")
@@ -163,7 +165,9 @@ def main() -> None:
              "- LangTrack-Synth (made by this repository's generator): any use",
              "- the real tracking corpus (public git snapshots of OTB, UAV123, DTB70, VOT and similar benchmark "
              "clips; per-sequence repository, commit, path and licence in its manifest): research use, so models "
-             "trained on it are for research use" + ("" if real else " (not used by these models)"),
+             "trained on it are for research use; these files saw its train split as it was before the fourth "
+             "survey (38 sequences; the manifest's four later train records, Gym, Singer1 and Skating2, were not "
+             "used)" + ("" if real else " (not used by these models)"),
              "- MiniLM-L6 text encoder (Apache-2.0), not in these files",
              ("- ImageNet MobileNetV2 weights (torchvision's mobilenet_v2-b0353104.pth, BSD-3-Clause code/weights, "
               "trained on ImageNet: ImageNet's terms of access, non-commercial research and education) for the "
