@@ -146,7 +146,8 @@ class Lexicon:
         bad_kinds = sorted(set(self.relations.values()) - set(RELATION_KINDS))
         if bad_kinds:
             raise ConfigError(f"{where}: relations {bad_kinds} are not kinds the priors know; use {RELATION_KINDS}")
-        words = [*self.phrase_ends, *self.non_nouns, *self.scene_nouns, *self.garments, *self.spatial_weak, *self._raw_keys, *self.relations,
+        words = [*self.phrase_ends, *self.non_nouns, *self.scene_nouns, *self.garments, *self.spatial_weak,
+                 *self._raw_keys, *self.relations,
                  *(w for c in self.categories for w in c.words), *(w for p in self.parts for w in p.words)]
         odd = sorted({repr(w) for w in words if not isinstance(w, str)})
         if odd:  # YAML 1.1 reads a bare on/off/yes/no as a boolean: "on" would silently never match
