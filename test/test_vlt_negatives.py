@@ -16,9 +16,9 @@ from test_training import make_sequence
 from test_vlt import BLOCKS, TINY, stage_cfg, trainer
 
 
-def pairs(p_negative, sources, negatives=True, seed=2):
+def pairs(p_negative, sources, training=True, seed=2):
     cfg = pair_sampling(pairs_per_sequence=1, p_no_sentence=0.0, p_negative=p_negative)
-    return VLTPairs(sources, cfg, seed, TINY.template_size, TINY.search_size, negatives=negatives)
+    return VLTPairs(sources, cfg, seed, TINY.template_size, TINY.search_size, training=training)
 
 
 def two_sources():
@@ -42,7 +42,7 @@ def test_one_sequence_source_never_gives_a_negative():
 
 def test_without_negatives_the_draw_is_unchanged_and_val_pairs_stay_positive():
     sources = two_sources()
-    off, val = pairs(0.0, sources), pairs(0.9, sources, negatives=False)
+    off, val = pairs(0.0, sources), pairs(0.9, sources, training=False)
     for i in range(10):
         a, b = off[i], val[i]
         assert np.array_equal(a["search"], b["search"]) and np.array_equal(a["box"], b["box"])
@@ -88,16 +88,16 @@ def test_distractor_pairs_centre_another_object_of_the_scene_and_skip_the_target
         r, g, b = pair["search"][TINY.search_size // 2, TINY.search_size // 2].astype(int)
         assert b > r + 60  # the crop is centred on the blue square, at the red target's scale
     still = dataclasses.replace(cfg, center_jitter=0.0, scale_jitter=0.0)  # crop centre exactly on the target
-    val = VLTPairs([list_source([seq])], still, 0, TINY.template_size, TINY.search_size, negatives=False)
+    val = VLTPairs([list_source([seq])], still, 0, TINY.template_size, TINY.search_size, training=False)
     for i in range(4):  # validation pairs never are distractor-centred: the red target sits at the centre
         r, g, b = val[i]["search"][TINY.search_size // 2, TINY.search_size // 2].astype(int)
         assert val[i].get("present", True) and r > b + 60
 
 
-def grey_pairs(p_gray, negatives=True):
+def grey_pairs(p_gray, training=True):
     # no flips: the grey draw comes before the flip draw, so with flips on the two would flip apart
     cfg = pair_sampling(pairs_per_sequence=1, p_no_sentence=0.0, p_gray=p_gray, p_flip=0.0)
-    return VLTPairs(two_sources(), cfg, 2, TINY.template_size, TINY.search_size, negatives=negatives)
+    return VLTPairs(two_sources(), cfg, 2, TINY.template_size, TINY.search_size, training=training)
 
 
 def _is_grey(image):
@@ -116,6 +116,6 @@ def test_grey_pairs_turn_both_crops_grey_and_keep_the_boxes():
 
 
 def test_grey_off_draws_as_before_and_validation_pairs_keep_their_colour():
-    plain, val = grey_pairs(0.0), grey_pairs(1.0, negatives=False)
+    plain, val = grey_pairs(0.0), grey_pairs(1.0, training=False)
     for i in range(6):
         assert np.array_equal(plain[i]["search"], val[i]["search"])

@@ -57,17 +57,20 @@ class PairSamplingConfig:
 
 
 class VLTPairs(torch.utils.data.Dataset):
+    """Pairs for training, or (``training`` False) fixed validation pairs: no negatives, distractor
+    crops or grey pairs there, whatever the sampling settings say."""
+
     def __init__(self, sources: list[SequenceSource], cfg: PairSamplingConfig, seed: int,
-                 template_size: int, search_size: int, negatives: bool = True):
+                 template_size: int, search_size: int, training: bool = True):
         weights = np.array([s.weight for s in sources], dtype=np.float64)
         if not sources or np.any(weights < 0) or weights.sum() <= 0:
             raise ConfigError(f"data sources need non-negative weights with a positive sum, got {weights.tolist()}")
         self.sources, self.cfg, self.seed = sources, cfg, int(seed)
         self.template_size, self.search_size = int(template_size), int(search_size)  # the model's input sides
         self.source_p = weights / weights.sum()
-        self.p_negative = float(cfg.p_negative) if negatives else 0.0
-        self.p_distractor = float(cfg.p_distractor) if negatives else 0.0
-        self.p_gray = float(cfg.p_gray) if negatives else 0.0
+        self.p_negative = float(cfg.p_negative) if training else 0.0
+        self.p_distractor = float(cfg.p_distractor) if training else 0.0
+        self.p_gray = float(cfg.p_gray) if training else 0.0
         if not 0.0 <= self.p_negative < 1.0 or not 0.0 <= self.p_distractor <= 1.0 or not 0.0 <= self.p_gray <= 1.0:
             raise ConfigError(f"sampling.p_negative must be in [0, 1), p_distractor and p_gray in [0, 1], got "
                               f"{cfg.p_negative!r}, {cfg.p_distractor!r}, {cfg.p_gray!r}")

@@ -107,7 +107,7 @@ class VLTTrainer(Trainer):
             sources = [build_source(from_dict(SourceConfig, s), self.cfg.data.sequence_cache)
                        for s in source_cfgs if s["weight"] > 0]
         return VLTPairs(sources, self.cfg.sampling, seed, self.model_cfg.template_size, self.model_cfg.search_size,
-                        negatives=not val)
+                        training=not val)
 
     def _arch(self, step: int) -> Architecture:
         return self.fixed_arch or step_arch(self.cfg.seed, step, self.model_cfg)
