@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from packaged import mvlm_config, reference_gate, search_config
-from fake_mvlm import FakeBackend, FakeEncoder, scene
+from fake_mvlm import PATCH, PEAK, FakeBackend, FakeEncoder, scene
 from langtrack_ros.config import ConfigError
 from langtrack_ros.tracking.images import ImageError, to_rgb_uint8
 from langtrack_ros.tracking.result import Event, SearchMode
@@ -121,6 +121,69 @@ def test_roi_mode_never_relocalizes():
     ambiguous = tracker.step(scene(squares=[("red", 100, 80, 30), ("red", 60, 60, 20)]))
     assert ambiguous.found and ambiguous.mode is SearchMode.ROI
     assert tracker.next_mode is SearchMode.ROI
+
+
+class ShadedPeaks(FakeBackend):
+    """l(b) and the correlation of a square scale with its red level: a dim red square is a weaker
+    match than a bright one."""
+
+    def run(self, search, text_tokens, text_mask, template=None):
+        self._patch = search[0].transpose(1, 2, 0)
+        return super().run(search, text_tokens, text_mask, template)
+
+    def _maps(self, squares):
+        out = super()._maps(squares)
+        g = out["score_map"].shape[0]
+        for x, y, w, h in squares:
+            cx, cy = x + w / 2, y + h / 2
+            i, j = min(int(cy // PATCH), g - 1), min(int(cx // PATCH), g - 1)
+            shade = self._patch[int(cy), int(cx), 0]
+            out["score_map"][i, j] = PEAK * shade
+            centres = (np.arange(g) + 0.5) * PATCH
+            rows, cols = (centres >= y) & (centres <= y + h), (centres >= x) & (centres <= x + w)
+            out["corr_map"][np.ix_(rows, cols)] *= shade
+        return out
+
+
+def decoy_then_target(n):
+    """A dim red square alone, then a bright red one appears far outside its ROI."""
+    frames = []
+    for k in range(n):
+        image = scene()
+        image[30:62, 30:62] = (200, 0, 0)
+        if k >= 2:
+            image[160:192, 240:272] = (255, 0, 0)
+        frames.append(image)
+    return frames
+
+
+def test_recheck_searches_globally_every_n_roi_frames_and_keeps_a_lone_target():
+    tracker, _ = make_tracker(recheck_every=2)
+    tracker.set_query("red ball")
+    results = [tracker.step(f) for f in moving_target(7)]
+    assert [r.mode for r in results] == [SearchMode.GLOBAL, SearchMode.ROI, SearchMode.ROI] * 2 + [SearchMode.GLOBAL]
+    assert all(r.found and not r.events for r in results)
+    for k, r in enumerate(results):
+        np.testing.assert_allclose(r.box, [60 + 6 * k, 70 + 3 * k, 32, 32], atol=4)
+
+
+@pytest.mark.parametrize("every, margin, switched", [(0, 0.1, False), (2, 0.1, True), (2, 0.5, False)])
+def test_recheck_leaves_the_followed_target_only_for_a_clearly_better_one(every, margin, switched):
+    tracker, _ = make_tracker(ShadedPeaks(), recheck_every=every, recheck_margin=margin)
+    tracker.set_query("red ball")
+    results = [tracker.step(f) for f in decoy_then_target(6)]
+    np.testing.assert_allclose(results[1].box, [30, 30, 32, 32], atol=3)  # the dim one, alone, is followed
+    assert all(r.found for r in results)
+    last = results[-1].box
+    expected = [240, 160, 32, 32] if switched else [30, 30, 32, 32]
+    np.testing.assert_allclose(last, expected, atol=4)
+
+
+def test_recheck_settings_are_checked():
+    with pytest.raises(ConfigError, match="recheck_every"):
+        search_config(recheck_every=-1)
+    with pytest.raises(ConfigError, match="recheck_margin"):
+        search_config(recheck_margin="much")
 
 
 def test_box_language_mode_crops_a_template_once():

@@ -143,7 +143,7 @@ def _job(args: tuple) -> dict:
     seqs = load_sequences(data_spec, count)
     if row["tracker"] == "mvlm":
         tracker = make_tracker("mvlm", model_path=row["model_path"], search=row["search"], backend="torch",
-                               priors=row.get("priors", "none"))
+                               priors=row.get("priors", "none"), **row.get("tracker_opts", {}))  # config/tracker.yaml keys
     else:
         tracker = make_tracker(row["tracker"])
     conv = settings.convention_for(data_spec["dataset"])

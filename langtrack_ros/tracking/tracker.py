@@ -45,6 +45,8 @@ class SearchConfig:
     roi_window: float  # Hann window influence on l(b) when choosing, ROI mode only (0 = none)
     template_factor: float  # box+language mode: template side = factor * sqrt(w * h)
     max_side: int  # frames are downscaled once to this longer side (images.working_frame); 0 = never
+    recheck_every: int  # gated mode: after this many ROI frames in a row, one global re-check (0 = never)
+    recheck_margin: float  # l(b) a re-check's answer must beat the followed target by to take its place
 
     def __post_init__(self):
         if self.mode not in SEARCH_MODES:
@@ -54,6 +56,11 @@ class SearchConfig:
         if isinstance(self.max_side, bool) or not isinstance(self.max_side, int) or 0 < self.max_side < 64 \
                 or self.max_side < 0:
             raise ConfigError(f"search.max_side must be 0 (never resize) or an integer >= 64, got {self.max_side!r}")
+        if isinstance(self.recheck_every, bool) or not isinstance(self.recheck_every, int) or self.recheck_every < 0:
+            raise ConfigError(f"search.recheck_every must be 0 (never) or an integer >= 1, got {self.recheck_every!r}")
+        if isinstance(self.recheck_margin, bool) or not isinstance(self.recheck_margin, (int, float)) \
+                or self.recheck_margin < 0:
+            raise ConfigError(f"search.recheck_margin must be a number >= 0, got {self.recheck_margin!r}")
         for name in ("roi_factor", "template_factor"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
@@ -163,6 +170,8 @@ class MVLMTracker:
         self._tokens = self._mask = self._template = self._init_box = None
         self._last_found: bool | None = None
         self._force_global = True
+        self._roi_run = 0  # ROI frames in a row since the last global search (re-check schedule)
+        self._rechecking = False
         self._query_changed = False
         self._zoom = 1.0  # camera pixels per working-frame pixel (boxes kept here are in working pixels)
         self._working_size: np.ndarray | None = None
@@ -185,6 +194,7 @@ class MVLMTracker:
         self._init_box, self._template = box, None
         self.memory, self._last_found = None, None
         self._force_global = True
+        self._roi_run = 0
 
     @staticmethod
     def _check_init_box(init_box) -> np.ndarray:
@@ -200,9 +210,14 @@ class MVLMTracker:
         """How the next frame will be searched."""
         if self._force_global or self.memory is None or self.search_cfg.mode == "global":
             return SearchMode.GLOBAL
-        if self.search_cfg.mode == "roi" or self._last_found:
+        if self.search_cfg.mode == "roi" or (self._last_found and not self._recheck_due):
             return SearchMode.ROI
         return SearchMode.GLOBAL
+
+    @property
+    def _recheck_due(self) -> bool:
+        every = self.search_cfg.recheck_every
+        return self.search_cfg.mode == "gated" and every > 0 and self._roi_run >= every
 
     # --- per frame -------------------------------------------------------------------------
     def step(self, image: np.ndarray) -> TrackResult:
@@ -219,7 +234,9 @@ class MVLMTracker:
             mode = self.next_mode
             if mode is SearchMode.GLOBAL and self._last_found is False and self.search_cfg.mode != "global":
                 events.append(Event.RELOCALIZED)
+            self._rechecking = mode is SearchMode.GLOBAL and bool(self._last_found) and self._recheck_due
             result = self._search(image, mode)
+            self._roi_run = self._roi_run + 1 if mode is SearchMode.ROI else 0
         events += self._transition_events(result.found)
         result.events = events
         self._query_changed = False
@@ -297,12 +314,43 @@ class MVLMTracker:
             best, found = gate(conf.kappa_mvlm, l_choice, self.gate_cfg.tau)
         else:
             best, found = int(np.argmax(l_choice)), True
+        if self._rechecking:
+            best, found = self._recheck(best, found, boxes_img, l)
+            if best is None:  # the followed target stays: nothing in the whole frame clearly beats it
+                return self._kept(mode)
         box = clip_box(boxes_img[best], image_hw)
         self._remember(box, float(conf.kappa_mem[best]))
         if self.priors is not None and self.priors.active:
             self.priors.observe(image, box, float(conf.kappa_mvlm[best]), found)
         return TrackResult(box, kappa=float(conf.kappa_mvlm[best]), d_corr=float(conf.d_corr[best]),
                            d_cls=float(conf.d_cls[best]), score=float(l[best]), mode=mode, found=found)
+
+    def _recheck(self, best: int, found: bool, boxes_img: np.ndarray, l: np.ndarray) -> tuple[int | None, bool]:
+        """A periodic global look while tracking confidently (``search.recheck_every``): long-term
+        trackers re-detect globally because an ROI search cannot see that it has settled on the wrong
+        object (an occluded target's look-alike) while the right one is elsewhere. The global answer
+        replaces the followed target only if it beats it by ``recheck_margin`` in l(b); else the
+        followed target's own global candidate (its centre inside the remembered box) is kept, or,
+        where the global view has none, the remembered box itself (None)."""
+        centres = boxes_img[:, :2] + boxes_img[:, 2:] / 2
+        x, y, w, h = self.memory.box
+        on_target = (centres[:, 0] >= x) & (centres[:, 0] <= x + w) & (centres[:, 1] >= y) & (centres[:, 1] <= y + h)
+        if found and on_target[best]:
+            return best, True
+        l_target = float(l[on_target].max()) if on_target.any() else 0.0
+        if found and l[best] >= l_target + self.search_cfg.recheck_margin:
+            log.info("re-check: a global candidate beats the followed target by %.2f in l(b); switching",
+                     l[best] - l_target)
+            return best, True
+        if on_target.any():
+            return int(np.argmax(np.where(on_target, l, -np.inf))), True
+        return None, True
+
+    def _kept(self, mode: SearchMode) -> TrackResult:
+        """A re-check that keeps the remembered box: reported as found, the memory unchanged."""
+        box = self.memory.box.copy()
+        kappa = self.memory.kappa_mem
+        return TrackResult(box, kappa=kappa, d_corr=0.0, d_cls=0.0, score=0.0, mode=mode, found=True)
 
     def _window(self, mode: SearchMode, g: int) -> np.ndarray:
         """Multiplier of l(b) when choosing: the Hann window in ROI mode, never in global mode."""
