@@ -157,14 +157,15 @@ def decoy_then_target(n):
     return frames
 
 
-def test_recheck_searches_globally_every_n_roi_frames_and_keeps_a_lone_target():
-    tracker, _ = make_tracker(recheck_every=2)
+def test_recheck_looks_globally_every_n_roi_frames_and_keeps_a_lone_target():
+    tracker, backend = make_tracker(recheck_every=2)
     tracker.set_query("red ball")
     results = [tracker.step(f) for f in moving_target(7)]
-    assert [r.mode for r in results] == [SearchMode.GLOBAL, SearchMode.ROI, SearchMode.ROI] * 2 + [SearchMode.GLOBAL]
+    assert [r.mode for r in results] == [SearchMode.GLOBAL] + [SearchMode.ROI] * 6
     assert all(r.found and not r.events for r in results)
+    assert len(backend.patches) == 7 + 3  # one global look after the 2nd, 4th and 6th ROI frame
     for k, r in enumerate(results):
-        np.testing.assert_allclose(r.box, [60 + 6 * k, 70 + 3 * k, 32, 32], atol=4)
+        np.testing.assert_allclose(r.box, [60 + 6 * k, 70 + 3 * k, 32, 32], atol=2.5)  # the ROI answers
 
 
 @pytest.mark.parametrize("every, margin, switched", [(0, 0.1, False), (2, 0.1, True), (2, 0.5, False)])

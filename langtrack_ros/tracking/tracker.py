@@ -170,8 +170,7 @@ class MVLMTracker:
         self._tokens = self._mask = self._template = self._init_box = None
         self._last_found: bool | None = None
         self._force_global = True
-        self._roi_run = 0  # ROI frames in a row since the last global search (re-check schedule)
-        self._rechecking = False
+        self._roi_run = 0  # ROI frames in a row since the last global look (re-check schedule)
         self._query_changed = False
         self._zoom = 1.0  # camera pixels per working-frame pixel (boxes kept here are in working pixels)
         self._working_size: np.ndarray | None = None
@@ -210,7 +209,7 @@ class MVLMTracker:
         """How the next frame will be searched."""
         if self._force_global or self.memory is None or self.search_cfg.mode == "global":
             return SearchMode.GLOBAL
-        if self.search_cfg.mode == "roi" or (self._last_found and not self._recheck_due):
+        if self.search_cfg.mode == "roi" or self._last_found:
             return SearchMode.ROI
         return SearchMode.GLOBAL
 
@@ -234,9 +233,10 @@ class MVLMTracker:
             mode = self.next_mode
             if mode is SearchMode.GLOBAL and self._last_found is False and self.search_cfg.mode != "global":
                 events.append(Event.RELOCALIZED)
-            self._rechecking = mode is SearchMode.GLOBAL and bool(self._last_found) and self._recheck_due
             result = self._search(image, mode)
             self._roi_run = self._roi_run + 1 if mode is SearchMode.ROI else 0
+            if result.found and self._recheck_due:
+                result, self._roi_run = self._recheck(image, result), 0
         events += self._transition_events(result.found)
         result.events = events
         self._query_changed = False
@@ -293,7 +293,21 @@ class MVLMTracker:
 
     def _decide(self, out: dict, t: PatchTransform, image: np.ndarray, mode: SearchMode) -> TrackResult:
         """Candidates -> confidence -> gate -> answer; remembers the answer for the next frame."""
-        image_hw = image.shape[:2]
+        boxes_img, l, l_choice, conf = self._candidates(out, t, image, mode)
+        if self.search_cfg.mode == "gated":
+            best, found = gate(conf.kappa_mvlm, l_choice, self.gate_cfg.tau)
+        else:
+            best, found = int(np.argmax(l_choice)), True
+        box = clip_box(boxes_img[best], image.shape[:2])
+        self._remember(box, float(conf.kappa_mem[best]))
+        if self.priors is not None and self.priors.active:
+            self.priors.observe(image, box, float(conf.kappa_mvlm[best]), found)
+        return TrackResult(box, kappa=float(conf.kappa_mvlm[best]), d_corr=float(conf.d_corr[best]),
+                           d_cls=float(conf.d_cls[best]), score=float(l[best]), mode=mode, found=found)
+
+    def _candidates(self, out: dict, t: PatchTransform, image: np.ndarray, mode: SearchMode):
+        """(boxes in image pixels, l(b), l(b) as the choice sees it, confidence) of one search's candidates:
+        the grid cells plus the priors' candidates, those centred off the image dropped."""
         boxes = candidate_boxes(out["offset"], out["size"])
         l = np.asarray(out["score_map"], dtype=np.float64).reshape(-1)
         s = box_average(out["corr_map"], boxes)
@@ -304,53 +318,41 @@ class MVLMTracker:
             window = np.concatenate([window, self._box_window(mode, fused.boxes[len(boxes):], len(window))])
             boxes, l, s = fused.boxes, fused.l, fused.s
         l_choice = l * window
-        keep = centres_on_image(boxes, t, image_hw)
+        keep = centres_on_image(boxes, t, image.shape[:2])
         if not keep.any():
             keep[:] = True
         boxes, l, s, l_choice = boxes[keep], l[keep], s[keep], l_choice[keep]
         boxes_img = t.box_to_image(boxes)
         conf = confidence(s, l, iou_matrix(boxes, boxes), self._inherited(boxes_img), self.gate_cfg)
-        if self.search_cfg.mode == "gated":
-            best, found = gate(conf.kappa_mvlm, l_choice, self.gate_cfg.tau)
-        else:
-            best, found = int(np.argmax(l_choice)), True
-        if self._rechecking:
-            best, found = self._recheck(best, found, boxes_img, l)
-            if best is None:  # the followed target stays: nothing in the whole frame clearly beats it
-                return self._kept(mode)
-        box = clip_box(boxes_img[best], image_hw)
-        self._remember(box, float(conf.kappa_mem[best]))
+        return boxes_img, l, l_choice, conf
+
+    def _recheck(self, image: np.ndarray, followed: TrackResult) -> TrackResult:
+        """A global look after ``search.recheck_every`` confident ROI frames. Long-term trackers re-detect
+        globally because an ROI search cannot see that it has settled on a look-alike (where the target
+        was occluded) while the named target is elsewhere. The ROI answer stands unless the global
+        answer lies off it and beats the followed target's own global candidate (its centre inside the
+        ROI answer; 0 where the global view has none) by ``recheck_margin`` in l(b)."""
+        patch, t = letterbox(image, self.backend.search_size)
+        extra = {} if self._template is None else {"template": self._template}
         if self.priors is not None and self.priors.active:
-            self.priors.observe(image, box, float(conf.kappa_mvlm[best]), found)
-        return TrackResult(box, kappa=float(conf.kappa_mvlm[best]), d_corr=float(conf.d_corr[best]),
-                           d_cls=float(conf.d_cls[best]), score=float(l[best]), mode=mode, found=found)
-
-    def _recheck(self, best: int, found: bool, boxes_img: np.ndarray, l: np.ndarray) -> tuple[int | None, bool]:
-        """A periodic global look while tracking confidently (``search.recheck_every``): long-term
-        trackers re-detect globally because an ROI search cannot see that it has settled on the wrong
-        object (an occluded target's look-alike) while the right one is elsewhere. The global answer
-        replaces the followed target only if it beats it by ``recheck_margin`` in l(b); else the
-        followed target's own global candidate (its centre inside the remembered box) is kept, or,
-        where the global view has none, the remembered box itself (None)."""
+            self.priors.prefetch(image, t, SearchMode.GLOBAL, self.memory.box)
+        out = self.backend.run(patch_tensor(patch), self._tokens, self._mask, **extra)
+        if not outputs_finite(out):
+            return followed
+        boxes_img, l, l_choice, conf = self._candidates(out, t, image, SearchMode.GLOBAL)
+        best, found = gate(conf.kappa_mvlm, l_choice, self.gate_cfg.tau)
         centres = boxes_img[:, :2] + boxes_img[:, 2:] / 2
-        x, y, w, h = self.memory.box
-        on_target = (centres[:, 0] >= x) & (centres[:, 0] <= x + w) & (centres[:, 1] >= y) & (centres[:, 1] <= y + h)
-        if found and on_target[best]:
-            return best, True
-        l_target = float(l[on_target].max()) if on_target.any() else 0.0
-        if found and l[best] >= l_target + self.search_cfg.recheck_margin:
-            log.info("re-check: a global candidate beats the followed target by %.2f in l(b); switching",
-                     l[best] - l_target)
-            return best, True
-        if on_target.any():
-            return int(np.argmax(np.where(on_target, l, -np.inf))), True
-        return None, True
-
-    def _kept(self, mode: SearchMode) -> TrackResult:
-        """A re-check that keeps the remembered box: reported as found, the memory unchanged."""
-        box = self.memory.box.copy()
-        kappa = self.memory.kappa_mem
-        return TrackResult(box, kappa=kappa, d_corr=0.0, d_cls=0.0, score=0.0, mode=mode, found=True)
+        x, y, w, h = followed.box
+        on = (centres[:, 0] >= x) & (centres[:, 0] <= x + w) & (centres[:, 1] >= y) & (centres[:, 1] <= y + h)
+        l_followed = float(l[on].max()) if on.any() else 0.0
+        if not found or on[best] or l[best] < l_followed + self.search_cfg.recheck_margin:
+            return followed
+        log.info("re-check: a global candidate beats the followed target by %.2f in l(b); switching",
+                 l[best] - l_followed)
+        box = clip_box(boxes_img[best], image.shape[:2])
+        self._remember(box, float(conf.kappa_mem[best]))
+        return TrackResult(box, kappa=float(conf.kappa_mvlm[best]), d_corr=float(conf.d_corr[best]),
+                           d_cls=float(conf.d_cls[best]), score=float(l[best]), mode=SearchMode.GLOBAL, found=True)
 
     def _window(self, mode: SearchMode, g: int) -> np.ndarray:
         """Multiplier of l(b) when choosing: the Hann window in ROI mode, never in global mode."""
