@@ -168,9 +168,10 @@ def test_recheck_looks_globally_every_n_roi_frames_and_keeps_a_lone_target():
         np.testing.assert_allclose(r.box, [60 + 6 * k, 70 + 3 * k, 32, 32], atol=2.5)  # the ROI answers
 
 
-@pytest.mark.parametrize("every, margin, switched", [(0, 0.1, False), (2, 0.1, True), (2, 0.5, False)])
-def test_recheck_leaves_the_followed_target_only_for_a_clearly_better_one(every, margin, switched):
-    tracker, _ = make_tracker(ShadedPeaks(), recheck_every=every, recheck_margin=margin)
+@pytest.mark.parametrize("every, margin, confirm, switched", [
+    (0, 0.1, 1, False), (2, 0.1, 1, True), (2, 0.5, 1, False), (2, 0.1, 2, True), (2, 0.1, 9, False)])
+def test_recheck_leaves_the_followed_target_only_for_a_clearly_better_one(every, margin, confirm, switched):
+    tracker, _ = make_tracker(ShadedPeaks(), recheck_every=every, recheck_margin=margin, recheck_confirm=confirm)
     tracker.set_query("red ball")
     results = [tracker.step(f) for f in decoy_then_target(6)]
     np.testing.assert_allclose(results[1].box, [30, 30, 32, 32], atol=3)  # the dim one, alone, is followed
@@ -185,6 +186,8 @@ def test_recheck_settings_are_checked():
         search_config(recheck_every=-1)
     with pytest.raises(ConfigError, match="recheck_margin"):
         search_config(recheck_margin="much")
+    with pytest.raises(ConfigError, match="recheck_confirm"):
+        search_config(recheck_confirm=0)
 
 
 def test_box_language_mode_crops_a_template_once():

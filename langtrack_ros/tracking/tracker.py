@@ -47,6 +47,7 @@ class SearchConfig:
     max_side: int  # frames are downscaled once to this longer side (images.working_frame); 0 = never
     recheck_every: int  # gated mode: after this many ROI frames in a row, one global re-check (0 = never)
     recheck_margin: float  # l(b) a re-check's answer must beat the followed target by to take its place
+    recheck_confirm: int  # global looks in a row (consecutive frames) the same challenger must win to take over
 
     def __post_init__(self):
         if self.mode not in SEARCH_MODES:
@@ -61,6 +62,8 @@ class SearchConfig:
         if isinstance(self.recheck_margin, bool) or not isinstance(self.recheck_margin, (int, float)) \
                 or self.recheck_margin < 0:
             raise ConfigError(f"search.recheck_margin must be a number >= 0, got {self.recheck_margin!r}")
+        if isinstance(self.recheck_confirm, bool) or not isinstance(self.recheck_confirm, int) or self.recheck_confirm < 1:
+            raise ConfigError(f"search.recheck_confirm must be an integer >= 1, got {self.recheck_confirm!r}")
         for name in ("roi_factor", "template_factor"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
@@ -122,6 +125,12 @@ def centres_on_image(boxes: np.ndarray, t: PatchTransform, image_hw: tuple[int, 
     return (cx >= x) & (cx <= x + w) & (cy >= y) & (cy <= y + h)
 
 
+def inside(points: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """Whether each point (x, y) lies in ``box`` [x, y, w, h] (edges included)."""
+    x, y, w, h = box
+    return (points[..., 0] >= x) & (points[..., 0] <= x + w) & (points[..., 1] >= y) & (points[..., 1] <= y + h)
+
+
 def clip_box(box: np.ndarray, image_hw: tuple[int, int]) -> np.ndarray:
     """Clip an xywh box to the image, keeping at least one pixel of width and height."""
     h, w = image_hw
@@ -171,6 +180,7 @@ class MVLMTracker:
         self._last_found: bool | None = None
         self._force_global = True
         self._roi_run = 0  # ROI frames in a row since the last global look (re-check schedule)
+        self._challenger, self._wins = None, 0  # a re-check's winner off the followed target, and its wins
         self._query_changed = False
         self._zoom = 1.0  # camera pixels per working-frame pixel (boxes kept here are in working pixels)
         self._working_size: np.ndarray | None = None
@@ -193,7 +203,7 @@ class MVLMTracker:
         self._init_box, self._template = box, None
         self.memory, self._last_found = None, None
         self._force_global = True
-        self._roi_run = 0
+        self._roi_run, self._challenger, self._wins = 0, None, 0
 
     @staticmethod
     def _check_init_box(init_box) -> np.ndarray:
@@ -236,7 +246,7 @@ class MVLMTracker:
             result = self._search(image, mode)
             self._roi_run = self._roi_run + 1 if mode is SearchMode.ROI else 0
             if result.found and self._recheck_due:
-                result, self._roi_run = self._recheck(image, result), 0
+                result = self._recheck(image, result)
         events += self._transition_events(result.found)
         result.events = events
         self._query_changed = False
@@ -331,7 +341,11 @@ class MVLMTracker:
         globally because an ROI search cannot see that it has settled on a look-alike (where the target
         was occluded) while the named target is elsewhere. The ROI answer stands unless the global
         answer lies off it and beats the followed target's own global candidate (its centre inside the
-        ROI answer; 0 where the global view has none) by ``recheck_margin`` in l(b)."""
+        ROI answer; 0 where the global view has none) by ``recheck_margin`` in l(b), in
+        ``recheck_confirm`` looks in a row (the next frame looks again while a challenger is pending)
+        with its centre inside the previous look's winner: one look's winner among look-alikes is
+        often chance."""
+        self._roi_run = 0
         patch, t = letterbox(image, self.backend.search_size)
         extra = {} if self._template is None else {"template": self._template}
         if self.priors is not None and self.priors.active:
@@ -342,14 +356,20 @@ class MVLMTracker:
         boxes_img, l, l_choice, conf = self._candidates(out, t, image, SearchMode.GLOBAL)
         best, found = gate(conf.kappa_mvlm, l_choice, self.gate_cfg.tau)
         centres = boxes_img[:, :2] + boxes_img[:, 2:] / 2
-        x, y, w, h = followed.box
-        on = (centres[:, 0] >= x) & (centres[:, 0] <= x + w) & (centres[:, 1] >= y) & (centres[:, 1] <= y + h)
+        on = inside(centres, followed.box)
         l_followed = float(l[on].max()) if on.any() else 0.0
         if not found or on[best] or l[best] < l_followed + self.search_cfg.recheck_margin:
+            self._challenger, self._wins = None, 0
             return followed
+        box = clip_box(boxes_img[best], image.shape[:2])
+        self._wins = self._wins + 1 if self._challenger is not None and inside(centres[best], self._challenger) else 1
+        self._challenger = box
+        if self._wins < self.search_cfg.recheck_confirm:
+            self._roi_run = self.search_cfg.recheck_every  # look again on the next frame
+            return followed
+        self._challenger, self._wins = None, 0
         log.info("re-check: a global candidate beats the followed target by %.2f in l(b); switching",
                  l[best] - l_followed)
-        box = clip_box(boxes_img[best], image.shape[:2])
         self._remember(box, float(conf.kappa_mem[best]))
         return TrackResult(box, kappa=float(conf.kappa_mvlm[best]), d_corr=float(conf.d_corr[best]),
                            d_cls=float(conf.d_cls[best]), score=float(l[best]), mode=SearchMode.GLOBAL, found=True)
