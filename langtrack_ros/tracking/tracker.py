@@ -118,17 +118,15 @@ def hann_window(g: int) -> np.ndarray:
     return np.outer(w, w).reshape(-1)
 
 
-def centres_on_image(boxes: np.ndarray, t: PatchTransform, image_hw: tuple[int, int]) -> np.ndarray:
-    """Mask of normalised boxes whose centre shows image pixels (not letterbox or crop padding)."""
-    x, y, w, h = t.image_area_in_patch(image_hw)
-    cx, cy = boxes[:, 0] + boxes[:, 2] / 2, boxes[:, 1] + boxes[:, 3] / 2
-    return (cx >= x) & (cx <= x + w) & (cy >= y) & (cy <= y + h)
-
-
 def inside(points: np.ndarray, box: np.ndarray) -> np.ndarray:
     """Whether each point (x, y) lies in ``box`` [x, y, w, h] (edges included)."""
     x, y, w, h = box
     return (points[..., 0] >= x) & (points[..., 0] <= x + w) & (points[..., 1] >= y) & (points[..., 1] <= y + h)
+
+
+def centres_on_image(boxes: np.ndarray, t: PatchTransform, image_hw: tuple[int, int]) -> np.ndarray:
+    """Mask of normalised boxes whose centre shows image pixels (not letterbox or crop padding)."""
+    return inside(boxes[:, :2] + boxes[:, 2:] / 2, t.image_area_in_patch(image_hw))
 
 
 def clip_box(box: np.ndarray, image_hw: tuple[int, int]) -> np.ndarray:
