@@ -8,6 +8,7 @@ import pytest
 import skimage.data
 
 from fake_mvlm import FakeBackend, FakeEncoder
+from packaged import search_config
 from langtrack_ros.config import ConfigError
 from langtrack_ros.inference.prior_models import load_prior_models, load_priors
 from langtrack_ros.paths import config_file, models_dir
@@ -313,3 +314,23 @@ def test_any_word_salad_parses_without_error(lexicon):
         assert q.colour is None or q.colour in lexicon.colour_words()
         assert q.category is None or q.category.name in {c.name for c in lexicon.categories}  # a toy: teddy + its animal
         assert q.relation_colour is None or q.relation_colour[0] in lexicon.colour_words()
+
+
+def test_a_recheck_that_keeps_the_target_leaves_the_next_frames_unchanged(lexicon):
+    """The global re-check runs the prior nets on the whole frame; when it keeps the followed person,
+    the ROI schedule carries what it carried before, so every answer equals the tracker's without it."""
+    frames = []
+    for k in range(8):
+        image = np.zeros((240, 320, 3), np.uint8)
+        image[60 + 3 * k:200 + 3 * k, 100 + 8 * k:140 + 8 * k] = (0, 255, 0)
+        frames.append(image)
+    plain = MVLMTracker(FakeBackend(), RedEncoder(), priors=_fusion(lexicon, FakeDetector("Person")))
+    checked = MVLMTracker(FakeBackend(), RedEncoder(), priors=_fusion(lexicon, FakeDetector("Person")),
+                          search_cfg=search_config(recheck_every=1))
+    for t in (plain, checked):
+        t.set_query("the person walking")
+    for image in frames:
+        a, b = plain.step(image), checked.step(image)
+        np.testing.assert_allclose(a.box, b.box)
+        assert (a.kappa, a.found, a.mode) == (b.kappa, b.found, b.mode)
+    assert checked.priors.detector.calls > plain.priors.detector.calls  # the looks did run

@@ -337,40 +337,55 @@ class MVLMTracker:
     def _recheck(self, image: np.ndarray, followed: TrackResult) -> TrackResult:
         """A global look after ``search.recheck_every`` confident ROI frames. Long-term trackers re-detect
         globally because an ROI search cannot see that it has settled on a look-alike (where the target
-        was occluded) while the named target is elsewhere. The ROI answer stands unless the global
-        answer lies off it and beats the followed target's own global candidate (its centre inside the
-        ROI answer; 0 where the global view has none) by ``recheck_margin`` in l(b), in
-        ``recheck_confirm`` looks in a row (the next frame looks again while a challenger is pending)
-        with its centre inside the previous look's winner: one look's winner among look-alikes is
-        often chance."""
+        was occluded) while the named target is elsewhere. The ROI answer stands unless ``_challenger``
+        finds a better one; a look that keeps it leaves the prior nets' ROI schedule as it was, so the
+        following frames run exactly as without the look."""
         self._roi_run = 0
         patch, t = letterbox(image, self.backend.search_size)
         extra = {} if self._template is None else {"template": self._template}
-        if self.priors is not None and self.priors.active:
-            self.priors.prefetch(image, t, SearchMode.GLOBAL, self.memory.box)
+        priors = self.priors if self.priors is not None and self.priors.active else None
+        if priors is not None:
+            schedule = priors.schedule_state()
+            priors.prefetch(image, t, SearchMode.GLOBAL, self.memory.box)
         out = self.backend.run(patch_tensor(patch), self._tokens, self._mask, **extra)
-        if not outputs_finite(out):
-            return followed
-        boxes_img, l, l_choice, conf = self._candidates(out, t, image, SearchMode.GLOBAL)
-        best, found = gate(conf.kappa_mvlm, l_choice, self.gate_cfg.tau)
-        centres = boxes_img[:, :2] + boxes_img[:, 2:] / 2
-        on = inside(centres, followed.box)
-        l_followed = float(l[on].max()) if on.any() else 0.0
-        if not found or on[best] or l[best] < l_followed + self.search_cfg.recheck_margin:
-            self._challenger, self._wins = None, 0
+        best = None
+        if outputs_finite(out):
+            boxes_img, l, l_choice, conf = self._candidates(out, t, image, SearchMode.GLOBAL)
+            best = self._challenger_of(followed.box, boxes_img, l, l_choice, conf)
+        elif priors is not None:
+            priors.settle()
+        if best is None:
+            if priors is not None:
+                priors.restore_schedule(schedule)
             return followed
         box = clip_box(boxes_img[best], image.shape[:2])
-        self._wins = self._wins + 1 if self._challenger is not None and inside(centres[best], self._challenger) else 1
-        self._challenger = box
-        if self._wins < self.search_cfg.recheck_confirm:
-            self._roi_run = self.search_cfg.recheck_every  # look again on the next frame
-            return followed
-        self._challenger, self._wins = None, 0
-        log.info("re-check: a global candidate beats the followed target by %.2f in l(b); switching",
-                 l[best] - l_followed)
         self._remember(box, float(conf.kappa_mem[best]))
         return TrackResult(box, kappa=float(conf.kappa_mvlm[best]), d_corr=float(conf.d_corr[best]),
                            d_cls=float(conf.d_cls[best]), score=float(l[best]), mode=SearchMode.GLOBAL, found=True)
+
+    def _challenger_of(self, followed: np.ndarray, boxes_img, l, l_choice, conf) -> int | None:
+        """The global candidate that replaces the followed box, or None. It must be the gate's answer,
+        lie off the followed box (centre outside it), beat the followed target's own global candidate
+        (its centre inside the box; 0 where the global view has none) by ``recheck_margin`` in l(b),
+        and do so in ``recheck_confirm`` looks in a row (the next frame looks again while it is
+        pending) with its centre inside the previous look's winner: one look's winner among
+        look-alikes is often chance."""
+        best, found = gate(conf.kappa_mvlm, l_choice, self.gate_cfg.tau)
+        centres = boxes_img[:, :2] + boxes_img[:, 2:] / 2
+        on = inside(centres, followed)
+        l_followed = float(l[on].max()) if on.any() else 0.0
+        if not found or on[best] or l[best] < l_followed + self.search_cfg.recheck_margin:
+            self._challenger, self._wins = None, 0
+            return None
+        repeat = self._challenger is not None and inside(centres[best], self._challenger)
+        self._wins, self._challenger = (self._wins + 1 if repeat else 1), boxes_img[best]
+        if self._wins < self.search_cfg.recheck_confirm:
+            self._roi_run = self.search_cfg.recheck_every  # look again on the next frame
+            return None
+        self._challenger, self._wins = None, 0
+        log.info("re-check: a global candidate beats the followed target by %.2f in l(b); switching",
+                 l[best] - l_followed)
+        return best
 
     def _window(self, mode: SearchMode, g: int) -> np.ndarray:
         """Multiplier of l(b) when choosing: the Hann window in ROI mode, never in global mode."""

@@ -288,6 +288,14 @@ class PriorFusion:
         anchor = None if anchor is None else np.array(anchor, dtype=np.float64)
         self._pending = ((image, t, mode), self._pool.submit(self._nets, image, t, mode, anchor))
 
+    def schedule_state(self) -> dict:
+        """What the ROI schedule carries (schedule.py), to put back after a look that changes nothing
+        (the tracker's global re-check): the frames after it then run exactly as without the look."""
+        return dict(vars(self.schedule))
+
+    def restore_schedule(self, state: dict) -> None:
+        vars(self.schedule).update(state)
+
     def settle(self) -> None:
         """Wait for a started run whose frame was never fused (MVLM's network failed on it) and drop
         it: the schedule counts it as run, nothing else is kept."""
