@@ -279,6 +279,13 @@ class MVLMTracker:
         return TrackResult(box, kappa=1.0, mode=SearchMode.ROI, found=True)
 
     def _search(self, image: np.ndarray, mode: SearchMode) -> TrackResult:
+        out, t = self._forward(image, mode)
+        if not outputs_finite(out):
+            return self._not_finite(mode)
+        return self._decide(out, t, image, mode)
+
+    def _forward(self, image: np.ndarray, mode: SearchMode) -> tuple[dict, PatchTransform]:
+        """The network on the ROI crop or the letterboxed frame, the prior nets started beside it."""
         size = self.backend.search_size
         if mode is SearchMode.GLOBAL:
             patch, t = letterbox(image, size)
@@ -287,10 +294,7 @@ class MVLMTracker:
         extra = {} if self._template is None else {"template": self._template}
         if self.priors is not None and self.priors.active:  # the prior nets run beside the network
             self.priors.prefetch(image, t, mode, None if self.memory is None else self.memory.box)
-        out = self.backend.run(patch_tensor(patch), self._tokens, self._mask, **extra)
-        if not outputs_finite(out):
-            return self._not_finite(mode)
-        return self._decide(out, t, image, mode)
+        return self.backend.run(patch_tensor(patch), self._tokens, self._mask, **extra), t
 
     def _not_finite(self, mode: SearchMode) -> TrackResult:
         """NaN/inf from the network: report not found, keep the last box, relocalize next frame."""
@@ -337,17 +341,13 @@ class MVLMTracker:
     def _recheck(self, image: np.ndarray, followed: TrackResult) -> TrackResult:
         """A global look after ``search.recheck_every`` confident ROI frames. Long-term trackers re-detect
         globally because an ROI search cannot see that it has settled on a look-alike (where the target
-        was occluded) while the named target is elsewhere. The ROI answer stands unless ``_challenger``
+        was occluded) while the named target is elsewhere. The ROI answer stands unless ``_challenger_of``
         finds a better one; a look that keeps it leaves the prior nets' ROI schedule as it was, so the
         following frames run exactly as without the look."""
         self._roi_run = 0
-        patch, t = letterbox(image, self.backend.search_size)
-        extra = {} if self._template is None else {"template": self._template}
         priors = self.priors if self.priors is not None and self.priors.active else None
-        if priors is not None:
-            schedule = priors.schedule_state()
-            priors.prefetch(image, t, SearchMode.GLOBAL, self.memory.box)
-        out = self.backend.run(patch_tensor(patch), self._tokens, self._mask, **extra)
+        schedule = None if priors is None else priors.schedule_state()
+        out, t = self._forward(image, SearchMode.GLOBAL)
         best = None
         if outputs_finite(out):
             boxes_img, l, l_choice, conf = self._candidates(out, t, image, SearchMode.GLOBAL)
